@@ -1,0 +1,38 @@
+"""ir3de_core: the IR3DE router — a closed-form ridge regression that routes prompts to experts."""
+
+from ir3de_core._version import __version__
+from ir3de_core.decision import Contribution, RoutingDecision
+from ir3de_core.exceptions import (
+    ExpertError,
+    IR3DEError,
+    MissingDependencyError,
+    ModelFileError,
+    NotFittedError,
+)
+from ir3de_core.featurizers import (
+    HashingFeaturizer,
+    OpenAIEmbeddingFeaturizer,
+    SentenceFeaturizer,
+    TokenEmbeddingFeaturizer,
+    make_featurizer,
+)
+from ir3de_core.router import IR3DERouter
+from ir3de_core.statistics import SufficientStatistics
+
+__all__ = [
+    "Contribution",
+    "ExpertError",
+    "HashingFeaturizer",
+    "IR3DEError",
+    "IR3DERouter",
+    "MissingDependencyError",
+    "ModelFileError",
+    "NotFittedError",
+    "OpenAIEmbeddingFeaturizer",
+    "RoutingDecision",
+    "SentenceFeaturizer",
+    "SufficientStatistics",
+    "TokenEmbeddingFeaturizer",
+    "__version__",
+    "make_featurizer",
+]

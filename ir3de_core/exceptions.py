@@ -1,0 +1,43 @@
+"""Exceptions raised by ir3de, each naming the problem and the fix."""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "ExpertError",
+    "IR3DEError",
+    "MissingDependencyError",
+    "ModelFileError",
+    "NotFittedError",
+]
+
+
+class IR3DEError(Exception):
+    """Base class of ir3de's own errors."""
+
+
+class ModelFileError(IR3DEError, ValueError):
+    """A saved router is missing, truncated, tampered with or of an unknown format version."""
+
+
+class ExpertError(IR3DEError, KeyError):
+    """An expert name is unknown, duplicated or otherwise invalid."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDependencyError(IR3DEError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import `module` or raise an ImportError naming the `ir3de` extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        msg = f"{module!r} is not installed; install it with: pip install 'ir3de[{extra}]'"
+        raise MissingDependencyError(msg) from e

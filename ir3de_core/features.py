@@ -1,0 +1,144 @@
+"""Featurizing prompts into statistics and scores: the token path (table lookups) and the row path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.aggregation import token_entropy, vote, vote_counts
+from ir3de_core.featurizers import Featurizer
+from ir3de_core.solver import RidgeSolution
+from ir3de_core.statistics import Design, SufficientStatistics
+
+__all__ = ["TokenBatch", "TokenScorer", "row_statistics", "token_statistics"]
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """The tokens of a batch of prompts, flattened.
+
+    Attributes:
+        ids: array of shape (T,), token ids of all prompts concatenated.
+        prompt: array of shape (T,), the prompt index of each token.
+        starts: array of shape (n,), where each prompt's tokens start in `ids`.
+        lengths: array of shape (n,), tokens per prompt.
+    """
+
+    ids: NDArray[np.int64]
+    prompt: NDArray[np.int64]
+    starts: NDArray[np.int64]
+    lengths: NDArray[np.int64]
+
+    @classmethod
+    def from_ids(cls, per_prompt: Sequence[NDArray[np.int64]]) -> TokenBatch:
+        """Flatten a list of per-prompt id arrays."""
+        lengths = np.fromiter((a.size for a in per_prompt), dtype=np.int64, count=len(per_prompt))
+        starts = np.zeros(len(per_prompt), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        ids = np.concatenate(per_prompt) if len(per_prompt) > 1 else per_prompt[0]
+        prompt = np.repeat(np.arange(len(per_prompt), dtype=np.int64), lengths)
+        return cls(ids=ids, prompt=prompt, starts=starts, lengths=lengths)
+
+
+def token_statistics(
+    featurizer: Featurizer,
+    prompts: Sequence[str],
+    targets: NDArray[np.float64],
+    names: Sequence[str],
+    *,
+    design: Design,
+    per_prompt_weight: bool,
+) -> SufficientStatistics:
+    """Statistics over every token row of every prompt, without materialising the rows.
+
+    Args:
+        featurizer: a token featurizer (has ``table`` and ``token_ids``).
+        prompts: n prompts.
+        targets: array of shape (n, k), NaN where a prompt is not in a group.
+        names: the k group names.
+        design: ``shared`` or ``per_group``.
+        per_prompt_weight: weight each token 1/t_i so every prompt counts once (otherwise every
+            token counts once, as in the paper).
+    """
+    batch = TokenBatch.from_ids(featurizer.token_ids(prompts))  # type: ignore[attr-defined]
+    table = featurizer.table  # type: ignore[attr-defined]
+    vocab = table.shape[0]
+    token_weight = 1.0 / batch.lengths[batch.prompt] if per_prompt_weight else np.ones(batch.ids.size)
+    present = ~np.isnan(targets)
+    filled = np.where(present, targets, 0.0)
+    k = len(names)
+    counts, target_counts = np.zeros((k, vocab)), np.zeros((k, vocab))
+    for j in range(k):
+        w = token_weight * present[batch.prompt, j]
+        counts[j] = np.bincount(batch.ids, weights=w, minlength=vocab)
+        target_counts[j] = np.bincount(batch.ids, weights=w * filled[batch.prompt, j], minlength=vocab)
+    return SufficientStatistics.from_token_counts(
+        table,
+        counts,
+        target_counts,
+        names,
+        design=design,
+        n_rows=(present[batch.prompt]).sum(axis=0),
+        n_prompts=present.sum(axis=0),
+    )
+
+
+def row_statistics(
+    features: NDArray[np.floating],
+    targets: NDArray[np.float64],
+    names: Sequence[str],
+    *,
+    design: Design,
+) -> SufficientStatistics:
+    """Statistics with one row per prompt. features: (n, d); targets: (n, k) with NaN."""
+    return SufficientStatistics.from_rows(features, targets, names, design=design)
+
+
+class TokenScorer:
+    """Scores of every vocabulary token, precomputed so routing is a gather and a reduction.
+
+    Args:
+        table: array of shape (vocab, d), the embedding table.
+        solution: the ridge solution with coef (d, k) and intercept (k,).
+    """
+
+    def __init__(self, table: NDArray[np.float32], solution: RidgeSolution) -> None:
+        scores = table.astype(np.float64) @ solution.coef + solution.intercept
+        self.scores: NDArray[np.float32] = scores.astype(np.float32)
+        self.winner: NDArray[np.int64] = scores.argmax(axis=1)
+        self.entropy: NDArray[np.float64] = token_entropy(scores)
+
+    def average(self, batch: TokenBatch) -> NDArray[np.float64]:
+        """Mean token score of each prompt: array of shape (n, k)."""
+        sums = np.add.reduceat(self.scores[batch.ids].astype(np.float64), batch.starts, axis=0)
+        return np.asarray(sums / batch.lengths[:, None])
+
+    def vote(self, batch: TokenBatch, top_k: int | None) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """Majority vote of the tokens (or of the `top_k` lowest-entropy tokens of each prompt).
+
+        Returns:
+            (winning group per prompt, shape (n,); vote share per group, shape (n, k)).
+        """
+        n, k = batch.lengths.size, self.scores.shape[1]
+        ids, prompt = batch.ids, batch.prompt
+        if top_k is not None:
+            keep = np.concatenate(
+                [
+                    start + _lowest(self.entropy[ids[start : start + length]], top_k)
+                    for start, length in zip(batch.starts, batch.lengths, strict=True)
+                ]
+            )
+            ids, prompt = ids[keep], prompt[keep]
+        counts = vote_counts(self.winner[ids], prompt, n, k)
+        winners = vote(counts, self.average(batch))
+        return winners, counts / counts.sum(axis=1, keepdims=True)
+
+
+def _lowest(values: NDArray[np.float64], k: int) -> NDArray[np.intp]:
+    """Indices of the k smallest values (all of them when there are fewer than k)."""
+    if values.size <= k:
+        return np.arange(values.size)
+    return np.argpartition(values, k - 1)[:k]

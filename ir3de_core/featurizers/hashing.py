@@ -1,0 +1,118 @@
+"""`hashing`: bag of words and bigrams through scikit-learn's HashingVectorizer; no model, no network."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+from ir3de_core.featurizers.base import validate_texts
+from ir3de_core.featurizers.truncation import Truncation, TruncationStrategy
+
+__all__ = ["HashingFeaturizer"]
+
+_WORD = re.compile(r"\S+")
+
+
+class HashingFeaturizer:
+    """Hashed word and bigram counts, optionally TF-IDF weighted, L2-normalised.
+
+    Args:
+        n_features: number of hash buckets d.
+        ngram_max: longest word n-gram counted.
+        tfidf: weight counts by inverse document frequency learned in `fit`.
+        max_tokens: longest prompt kept, in words (None keeps all).
+        truncation: which words to keep of a longer prompt.
+    """
+
+    kind: ClassVar[str] = "hashing"
+
+    def __init__(
+        self,
+        n_features: int = 1024,
+        *,
+        ngram_max: int = 2,
+        tfidf: bool = True,
+        max_tokens: int | None = 512,
+        truncation: TruncationStrategy = "head+tail",
+    ) -> None:
+        self._n_features = n_features
+        self.ngram_max = ngram_max
+        self.tfidf = tfidf
+        self.truncation = Truncation(max_tokens, truncation)
+        self._vectorizer = HashingVectorizer(
+            n_features=n_features,
+            ngram_range=(1, ngram_max),
+            alternate_sign=False,
+            norm=None if tfidf else "l2",
+        )
+        self._idf: TfidfTransformer | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Number of hash buckets d."""
+        return self._n_features
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the featurizer is ready to transform (TF-IDF needs `fit` first)."""
+        return not self.tfidf or self._idf is not None
+
+    def fit(self, texts: Sequence[str]) -> HashingFeaturizer:
+        """Learn inverse document frequencies (only when ``tfidf=True``)."""
+        if self.tfidf:
+            counts = self._vectorizer.transform(self._truncate(validate_texts(texts)))
+            self._idf = TfidfTransformer(sublinear_tf=True).fit(counts)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Features: array of shape (n_texts, n_features)."""
+        items = self._truncate(validate_texts(texts))
+        counts = self._vectorizer.transform(items)
+        if self.tfidf:
+            if self._idf is None:
+                msg = "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
+                raise RuntimeError(msg)
+            counts = self._idf.transform(counts)
+        return np.asarray(counts.toarray(), dtype=np.float32)
+
+    def _truncate(self, texts: list[str]) -> list[str]:
+        out = []
+        for text in texts:
+            words = [m.span() for m in _WORD.finditer(text)]
+            spans = self.truncation.spans(len(words))
+            out.append(" ".join(text[words[s][0] : words[e - 1][1]] for s, e in spans))
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        """Settings that rebuild this featurizer (the IDF vector is saved as an array)."""
+        return {
+            "kind": self.kind,
+            "n_features": self._n_features,
+            "ngram_max": self.ngram_max,
+            "tfidf": self.tfidf,
+            "max_tokens": self.truncation.max_tokens,
+            "truncation": self.truncation.strategy,
+        }
+
+    def state_arrays(self) -> dict[str, NDArray[np.float64]]:
+        """Learned state to save next to the router's arrays."""
+        if self._idf is None:
+            return {}
+        return {"idf": np.asarray(self._idf.idf_, dtype=np.float64)}
+
+    def load_state_arrays(self, arrays: dict[str, NDArray[np.float64]]) -> None:
+        """Restore the state written by `state_arrays`."""
+        if "idf" not in arrays:
+            return
+        idf = arrays["idf"]
+        if idf.shape != (self._n_features,):
+            msg = f"saved IDF has shape {idf.shape}, expected ({self._n_features},)"
+            raise ValueError(msg)
+        transformer = TfidfTransformer(sublinear_tf=True)
+        transformer.idf_ = idf
+        self._idf = transformer

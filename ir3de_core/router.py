@@ -1,0 +1,441 @@
+"""`IR3DERouter`: a closed-form ridge router over prompt features (scikit-learn estimator)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import softmax
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from ir3de_core.decision import Contribution, RoutingDecision
+from ir3de_core.exceptions import ExpertError
+from ir3de_core.features import TokenBatch, TokenScorer, row_statistics, token_statistics
+from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer, validate_texts
+from ir3de_core.solver import InterceptMode, RidgeSolution, solve_statistics
+from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.targets import (
+    MissingScores,
+    domain_targets,
+    learn_expert_map,
+    score_matrix,
+    validate_expert_map,
+)
+
+__all__ = ["Aggregation", "IR3DERouter", "Target"]
+
+Target = Literal["domain", "quality"]
+Aggregation = Literal["vote", "average", "pooled"]
+_WORD = re.compile(r"\S+")
+
+
+class IR3DERouter(BaseEstimator):  # type: ignore[misc]
+    """Route prompts to expert LLMs with a ridge regression solved in closed form.
+
+    Args:
+        featurizer: ``"tokens"`` (the paper's per-token embedding rows), ``"sentence"``,
+            ``"hashing"``, ``"openai"``, a config dict ``{"kind": ..., **settings}``, or an instance.
+        target: ``"domain"`` (one-hot domain labels; the paper) or ``"quality"`` (regress each
+            expert's score and route to the highest prediction).
+        aggregation: for token featurizers, ``"vote"`` (majority of token argmaxes), ``"average"``
+            (argmax of the mean token score) or ``"pooled"`` (one mean-pooled row per prompt).
+        entropy_top_k: with ``vote``, only the k tokens whose score distribution has the lowest
+            entropy vote; None lets every token vote.
+        alpha: ridge penalty λ.
+        intercept: ``"centered"`` (unpenalised, as scikit-learn), ``"penalized"`` (the paper's bias
+            column inside the penalty) or ``"none"``.
+        normalize: scale each expert's weight column to unit norm; ``"auto"`` does so in domain
+            mode (the paper) and not in quality mode (where scores are predicted qualities).
+        balance: in domain mode, weight domains so each counts equally whatever its prompt lengths.
+        expert_map: domain → expert; None learns it from per-expert scores when given, else each
+            domain is its own expert.
+        missing_scores: ``"raise"`` on NaN/missing quality scores, or ``"ignore"`` to leave them out
+            of that expert's fit (with a warning that counts them).
+        confidence_temperature: softmax temperature turning scores into a confidence (non-vote).
+    """
+
+    def __init__(
+        self,
+        featurizer: str | dict[str, Any] | Featurizer = "tokens",
+        *,
+        target: Target = "domain",
+        aggregation: Aggregation = "vote",
+        entropy_top_k: int | None = None,
+        alpha: float = 1.0,
+        intercept: InterceptMode = "centered",
+        normalize: bool | Literal["auto"] = "auto",
+        balance: bool = True,
+        expert_map: Mapping[str, str] | None = None,
+        missing_scores: MissingScores = "raise",
+        confidence_temperature: float = 0.1,
+    ) -> None:
+        self.featurizer = featurizer
+        self.target = target
+        self.aggregation = aggregation
+        self.entropy_top_k = entropy_top_k
+        self.alpha = alpha
+        self.intercept = intercept
+        self.normalize = normalize
+        self.balance = balance
+        self.expert_map = expert_map
+        self.missing_scores = missing_scores
+        self.confidence_temperature = confidence_temperature
+
+    # ================================================================== fitting
+    def fit(
+        self,
+        X: Sequence[str],
+        y: Any,
+        *,
+        scores: Any = None,
+        experts: Sequence[str] | None = None,
+    ) -> IR3DERouter:
+        """Fit from prompts and targets.
+
+        Args:
+            X: n prompts.
+            y: domain mode: n domain labels. Quality mode: per-expert scores, an array of shape
+                (n, k) (columns named by `experts`), a DataFrame, or n mappings {expert: score}.
+            scores: domain mode only: per-expert scores (same forms as quality `y`) from which the
+                expert of each domain is learned when `expert_map` is None.
+            experts: names of the score columns when scores are given as an array.
+        """
+        self._validate_params()
+        self.featurizer_ = make_featurizer(self.featurizer)
+        prompts = validate_texts(X)
+        if hasattr(self.featurizer_, "fit") and not getattr(self.featurizer_, "is_fitted", True):
+            self.featurizer_.fit(prompts)
+        names, targets = self._targets(prompts, y)
+        self.statistics_ = self._statistics(prompts, targets, names)
+        if self.target == "domain":
+            self.expert_map_ = self._expert_map(prompts, targets, names, scores, experts)
+        return self._solve()
+
+    def partial_fit(self, X: Sequence[str], y: Any) -> IR3DERouter:
+        """Add more data (new domains or experts included) and re-solve; fits if not fitted.
+
+        Feedback events fit here too: ``partial_fit([prompt], [{expert: observed_score}])``.
+        """
+        if not hasattr(self, "statistics_"):
+            return self.fit(X, y)
+        prompts = validate_texts(X)
+        names, targets = self._targets(prompts, y, known=self.statistics_.names)
+        self.statistics_ = self.statistics_ + self._statistics(prompts, targets, names)
+        if self.target == "domain":
+            new = [g for g in names if g not in self.expert_map_]
+            self.expert_map_ = {**self.expert_map_, **self._mapped(new)}
+        return self._solve()
+
+    def add_expert(
+        self, name: str, X: Sequence[str], y: Any = None, *, expert: str | None = None
+    ) -> IR3DERouter:
+        """Add one expert (quality mode) or domain (domain mode) from its own data only.
+
+        Args:
+            name: the new expert (quality mode) or domain (domain mode).
+            X: prompts of the new domain, or prompts the new expert was scored on.
+            y: quality mode: the new expert's scores on `X`, shape (n,). Unused in domain mode.
+            expert: domain mode: the expert the new domain routes to (default: `name`).
+        """
+        self._check_fitted()
+        prompts = validate_texts(X)
+        if self.target == "domain":
+            names, targets = domain_targets([name] * len(prompts), len(prompts))
+        else:
+            if y is None:
+                msg = "quality mode needs the new expert's scores: add_expert(name, prompts, scores)"
+                raise ValueError(msg)
+            names, targets = score_matrix(
+                np.asarray(y, dtype=np.float64), len(prompts), [name], missing=self.missing_scores
+            )
+        self.statistics_ = self.statistics_.add_expert(self._statistics(prompts, targets, names))
+        if self.target == "domain":
+            self.expert_map_ = {**self.expert_map_, name: expert or name}
+        return self._solve()
+
+    def remove_expert(self, name: str) -> IR3DERouter:
+        """Remove an expert (with every domain routed to it) or one domain, without refitting."""
+        self._check_fitted()
+        if self.target == "quality" or name in self.statistics_.names:
+            groups = [name]
+        else:
+            groups = [g for g, e in self.expert_map_.items() if e == name]
+        if not groups:
+            msg = f"unknown expert {name!r}; known experts: {list(self.experts_)}"
+            raise ExpertError(msg)
+        stats = self.statistics_
+        for group in groups:
+            stats = stats.remove_expert(group)
+        if not stats.names:
+            msg = f"removing {name!r} would leave the router with no experts"
+            raise ExpertError(msg)
+        self.statistics_ = stats
+        if self.target == "domain":
+            self.expert_map_ = {g: e for g, e in self.expert_map_.items() if g not in groups}
+        return self._solve()
+
+    def fit_statistics(
+        self, statistics: SufficientStatistics, *, expert_map: Mapping[str, str] | None = None
+    ) -> IR3DERouter:
+        """Fit from precomputed statistics (e.g. summed over machines) with a ready featurizer."""
+        self._validate_params()
+        self.featurizer_ = make_featurizer(self.featurizer)
+        self.statistics_ = statistics
+        if self.target == "domain":
+            self.expert_map_ = dict(expert_map or self.expert_map or self._mapped(statistics.names))
+        return self._solve()
+
+    def compute_statistics(self, X: Sequence[str], y: Any) -> SufficientStatistics:
+        """Statistics of (X, y) with this router's settings, without changing the router.
+
+        Used to fit on many machines: the sum of the parts equals the statistics of the whole.
+        """
+        if not hasattr(self, "featurizer_"):
+            self._validate_params()
+            self.featurizer_ = make_featurizer(self.featurizer)
+        prompts = validate_texts(X)
+        names, targets = self._targets(prompts, y)
+        return self._statistics(prompts, targets, names)
+
+    # ================================================================== prediction
+    def decision_function(self, X: Sequence[str]) -> NDArray[np.float64]:
+        """Per-expert scores (higher is better): array of shape (n_prompts, n_experts)."""
+        return self._expert_scores(self._group_scores(validate_texts(X))[1])
+
+    def predict(self, X: Sequence[str]) -> NDArray[np.object_]:
+        """The chosen expert of each prompt: array of shape (n_prompts,)."""
+        return np.array([d.expert for d in self.route(X)], dtype=object)
+
+    def predict_domain(self, X: Sequence[str]) -> NDArray[np.object_]:
+        """Domain mode: the predicted domain of each prompt, shape (n_prompts,)."""
+        if self.target != "domain":
+            msg = "predict_domain needs target='domain'; use predict() in quality mode"
+            raise ValueError(msg)
+        winners, _ = self._group_scores(validate_texts(X))
+        return np.array([self.groups_[g] for g in winners], dtype=object)
+
+    def route(self, X: Sequence[str], *, explain: bool = False, top: int = 5) -> list[RoutingDecision]:
+        """Route each prompt: the chosen expert, every expert's score and a confidence.
+
+        Args:
+            X: n prompts.
+            explain: attach the `top` contributing tokens or words of each prompt.
+            top: number of contributions to keep when explaining.
+        """
+        prompts = validate_texts(X)
+        winners, group_scores = self._group_scores(prompts)
+        expert_scores = self._expert_scores(group_scores)
+        decisions = []
+        for i, g in enumerate(winners):
+            expert = self._expert_of_group(int(g))
+            scores = dict(zip(self.experts_, expert_scores[i].tolist(), strict=True))
+            decision = RoutingDecision(
+                expert=expert,
+                scores=scores,
+                confidence=self._confidence(expert_scores[i], group_scores[i], int(g), expert),
+                domain=self.groups_[g] if self.target == "domain" else None,
+            )
+            if explain:
+                contributions = self._explain(prompts[i], int(g), top)
+                decision = RoutingDecision(**{**decision.__dict__, "explanation": contributions})
+            decisions.append(decision)
+        return decisions
+
+    def explain(self, prompt: str, *, top: int = 5) -> RoutingDecision:
+        """Route one prompt and say which tokens (or words) pushed it to its expert."""
+        return self.route([prompt], explain=True, top=top)[0]
+
+    # ================================================================== persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write ``arrays.npz`` and ``router.json`` to `directory` (no pickle)."""
+        from ir3de_core.persistence import save_router
+
+        self._check_fitted()
+        return save_router(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> IR3DERouter:
+        """Load a router written by `save`, validating versions, shapes, dtypes and checksums."""
+        from ir3de_core.persistence import load_router
+
+        return load_router(Path(directory))
+
+    # ================================================================== fitted properties
+    @property
+    def groups_(self) -> tuple[str, ...]:
+        """Columns of the regression: domains (domain mode) or experts (quality mode)."""
+        self._check_fitted()
+        return self.statistics_.names
+
+    @property
+    def experts_(self) -> tuple[str, ...]:
+        """Expert names, in score order."""
+        self._check_fitted()
+        if self.target == "quality":
+            return self.statistics_.names
+        return tuple(dict.fromkeys(self.expert_map_[g] for g in self.statistics_.names))
+
+    @property
+    def n_features_in_(self) -> int:
+        """Feature width d."""
+        self._check_fitted()
+        return self.statistics_.n_features
+
+    # ================================================================== internals
+    def _validate_params(self) -> None:
+        choices = {
+            "target": ("domain", "quality"),
+            "aggregation": ("vote", "average", "pooled"),
+            "intercept": ("centered", "penalized", "none"),
+            "missing_scores": ("raise", "ignore"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                msg = f"{name}={getattr(self, name)!r} is not one of {allowed}"
+                raise ValueError(msg)
+        if not (isinstance(self.alpha, int | float) and self.alpha >= 0):
+            msg = f"alpha must be a number ≥ 0, got {self.alpha!r}"
+            raise ValueError(msg)
+        if self.entropy_top_k is not None and self.entropy_top_k < 1:
+            msg = f"entropy_top_k must be ≥ 1 or None, got {self.entropy_top_k}"
+            raise ValueError(msg)
+        if self.confidence_temperature <= 0:
+            msg = f"confidence_temperature must be > 0, got {self.confidence_temperature}"
+            raise ValueError(msg)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "statistics_"):
+            msg = "this IR3DERouter is not fitted yet; call fit(prompts, y) or IR3DERouter.load(dir)"
+            raise NotFittedError(msg)
+
+    @property
+    def _uses_tokens(self) -> bool:
+        return is_token_featurizer(self.featurizer_) and self.aggregation != "pooled"
+
+    def _targets(
+        self, prompts: list[str], y: Any, known: Sequence[str] | None = None
+    ) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+        if self.target == "domain":
+            return domain_targets(y, len(prompts), known)
+        return score_matrix(y, len(prompts), known, missing=self.missing_scores)
+
+    def _statistics(
+        self, prompts: list[str], targets: NDArray[np.float64], names: Sequence[str]
+    ) -> SufficientStatistics:
+        design = "shared" if self.target == "domain" else "per_group"
+        if self._uses_tokens:
+            return token_statistics(
+                self.featurizer_, prompts, targets, names, design=design,
+                per_prompt_weight=self.target == "quality",
+            )  # fmt: skip
+        features = self.featurizer_.transform(prompts)
+        return row_statistics(features, targets, names, design=design)
+
+    def _expert_map(
+        self,
+        prompts: list[str],
+        targets: NDArray[np.float64],
+        groups: tuple[str, ...],
+        scores: Any,
+        experts: Sequence[str] | None,
+    ) -> dict[str, str]:
+        if self.expert_map is not None:
+            return validate_expert_map(self.expert_map, groups)
+        if scores is None:
+            return self._mapped(groups)
+        expert_names, matrix = score_matrix(scores, len(prompts), experts, missing="ignore")
+        return learn_expert_map(targets, groups, matrix, expert_names)
+
+    def _mapped(self, groups: Sequence[str]) -> dict[str, str]:
+        """Domain → expert for new domains: from the `expert_map` setting, else the identity."""
+        given = dict(self.expert_map or {})
+        return {g: given.get(g, g) for g in groups}
+
+    def _solve(self) -> IR3DERouter:
+        normalize = self.target == "domain" if self.normalize == "auto" else bool(self.normalize)
+        solution = solve_statistics(
+            self.statistics_,
+            alpha=float(self.alpha),
+            intercept=self.intercept,
+            balance=self.balance,
+            normalize=normalize,
+        )
+        self.coef_, self.intercept_ = solution.coef, solution.intercept
+        self._attach_scorer()
+        return self
+
+    def _attach_scorer(self) -> None:
+        """Precompute every vocabulary token's scores (token featurizers only)."""
+        self._token_scorer = None
+        if self._uses_tokens:
+            solution = RidgeSolution(self.coef_, self.intercept_)
+            self._token_scorer = TokenScorer(self.featurizer_.table, solution)  # type: ignore[attr-defined]
+
+    def _group_scores(self, prompts: list[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """Winning group and per-group scores: arrays of shape (n,) and (n, k)."""
+        self._check_fitted()
+        if self._token_scorer is not None:
+            batch = TokenBatch.from_ids(self.featurizer_.token_ids(prompts))  # type: ignore[attr-defined]
+            if self.aggregation == "vote":
+                return self._token_scorer.vote(batch, self.entropy_top_k)
+            scores = self._token_scorer.average(batch)
+        else:
+            features = np.asarray(self.featurizer_.transform(prompts), dtype=np.float64)
+            if features.shape[1] != self.n_features_in_:
+                msg = (
+                    f"the featurizer gives {features.shape[1]} features but the router was fitted "
+                    f"on {self.n_features_in_}; use the featurizer the router was fitted with"
+                )
+                raise ValueError(msg)
+            scores = features @ self.coef_ + self.intercept_
+        return scores.argmax(axis=1), scores
+
+    def _expert_scores(self, group_scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-expert scores: the best score over each expert's domains. Shape (n, n_experts)."""
+        if self.target == "quality":
+            return group_scores
+        experts = self.experts_
+        out = np.full((group_scores.shape[0], len(experts)), -np.inf)
+        for g, group in enumerate(self.groups_):
+            e = experts.index(self.expert_map_[group])
+            out[:, e] = np.maximum(out[:, e], group_scores[:, g])
+        return out
+
+    def _expert_of_group(self, g: int) -> str:
+        group = self.groups_[g]
+        return self.expert_map_[group] if self.target == "domain" else group
+
+    def _confidence(
+        self, expert_scores: NDArray[np.float64], group_scores: NDArray[np.float64], g: int, expert: str
+    ) -> float:
+        if self._token_scorer is not None and self.aggregation == "vote":
+            same_expert = [i for i in range(len(self.groups_)) if self._expert_of_group(i) == expert]
+            return float(group_scores[same_expert].sum())
+        probabilities = softmax(expert_scores / self.confidence_temperature)
+        return float(probabilities[self.experts_.index(expert)])
+
+    def _explain(self, prompt: str, g: int, top: int) -> tuple[Contribution, ...]:
+        """Pieces of the prompt that most favour group g over the best other group."""
+        if self._token_scorer is not None:
+            ids = self.featurizer_.token_ids([prompt])[0]  # type: ignore[attr-defined]
+            token_scores = self._token_scorer.scores[ids].astype(np.float64)
+            units = self.featurizer_.token_strings(ids)  # type: ignore[attr-defined]
+            others = np.delete(token_scores, g, axis=1)
+            margin = token_scores[:, g] - (others.max(axis=1) if others.size else 0.0)
+        else:
+            units = _WORD.findall(prompt)[:64]
+            if len(units) < 2:
+                return tuple(Contribution(u, 0.0) for u in units)
+            variants = [" ".join(units[:i] + units[i + 1 :]) for i in range(len(units))]
+            base = self._group_scores([" ".join(units)])[1][0, g]
+            margin = base - self._group_scores(variants)[1][:, g]
+        totals: dict[str, float] = {}
+        for unit, value in zip(units, margin.tolist(), strict=True):
+            totals[unit] = totals.get(unit, 0.0) + value
+        best = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+        return tuple(Contribution(text, round(weight, 6)) for text, weight in best)
