@@ -52,8 +52,10 @@ def call_with_fallback(
     for expert in attempt_order(decision, max_attempts, available):
         try:
             result = call(expert)
-        except Exception as e:  # noqa: BLE001  # recorded, logged and re-raised if all fail
-            logger.warning("expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e)
+        except Exception as e:  # recorded, logged and re-raised if all fail
+            logger.warning(
+                "expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e
+            )
             errors[expert] = e
             continue
         return result, _answered_by(decision, expert, errors)
@@ -72,8 +74,10 @@ async def acall_with_fallback(
     for expert in attempt_order(decision, max_attempts, available):
         try:
             result = await call(expert)
-        except Exception as e:  # noqa: BLE001
-            logger.warning("expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e)
+        except Exception as e:
+            logger.warning(
+                "expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e
+            )
             errors[expert] = e
             continue
         return result, _answered_by(decision, expert, errors)

@@ -66,7 +66,9 @@ def token_statistics(
     batch = TokenBatch.from_ids(featurizer.token_ids(prompts))  # type: ignore[attr-defined]
     table = featurizer.table  # type: ignore[attr-defined]
     vocab = table.shape[0]
-    token_weight = 1.0 / batch.lengths[batch.prompt] if per_prompt_weight else np.ones(batch.ids.size)
+    token_weight = (
+        1.0 / batch.lengths[batch.prompt] if per_prompt_weight else np.ones(batch.ids.size)
+    )
     present = ~np.isnan(targets)
     filled = np.where(present, targets, 0.0)
     k = len(names)
@@ -74,7 +76,9 @@ def token_statistics(
     for j in range(k):
         w = token_weight * present[batch.prompt, j]
         counts[j] = np.bincount(batch.ids, weights=w, minlength=vocab)
-        target_counts[j] = np.bincount(batch.ids, weights=w * filled[batch.prompt, j], minlength=vocab)
+        target_counts[j] = np.bincount(
+            batch.ids, weights=w * filled[batch.prompt, j], minlength=vocab
+        )
     return SufficientStatistics.from_token_counts(
         table,
         counts,
@@ -116,7 +120,9 @@ class TokenScorer:
         sums = np.add.reduceat(self.scores[batch.ids].astype(np.float64), batch.starts, axis=0)
         return np.asarray(sums / batch.lengths[:, None])
 
-    def vote(self, batch: TokenBatch, top_k: int | None) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    def vote(
+        self, batch: TokenBatch, top_k: int | None
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         """Majority vote of the tokens (or of the `top_k` lowest-entropy tokens of each prompt).
 
         Returns:

@@ -39,7 +39,7 @@ def save_router(router: IR3DERouter, directory: Path) -> Path:
         "coef": router.coef_,
         "intercept": router.intercept_,
     }
-    state = getattr(router.featurizer_, "state_arrays", dict)()
+    state: dict[str, np.ndarray] = getattr(router.featurizer_, "state_arrays", dict)()
     arrays.update({_FEATURIZER_PREFIX + k: v for k, v in state.items()})
     params = router.get_params(deep=False)
     params.pop("featurizer")

@@ -18,7 +18,7 @@ from ir3de_core.exceptions import ExpertError
 from ir3de_core.features import TokenBatch, TokenScorer, row_statistics, token_statistics
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer, validate_texts
 from ir3de_core.solver import InterceptMode, RidgeSolution, solve_statistics
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.statistics import Design, SufficientStatistics
 from ir3de_core.targets import (
     MissingScores,
     domain_targets,
@@ -34,7 +34,7 @@ Aggregation = Literal["vote", "average", "pooled"]
 _WORD = re.compile(r"\S+")
 
 
-class IR3DERouter(BaseEstimator):  # type: ignore[misc]
+class IR3DERouter(BaseEstimator):
     """Route prompts to expert LLMs with a ridge regression solved in closed form.
 
     Args:
@@ -105,11 +105,8 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
                 expert of each domain is learned when `expert_map` is None.
             experts: names of the score columns when scores are given as an array.
         """
-        self._validate_params()
-        self.featurizer_ = make_featurizer(self.featurizer)
         prompts = validate_texts(X)
-        if hasattr(self.featurizer_, "fit") and not getattr(self.featurizer_, "is_fitted", True):
-            self.featurizer_.fit(prompts)
+        self.featurizer_ = self._prepare_featurizer(prompts)
         names, targets = self._targets(prompts, y)
         self.statistics_ = self._statistics(prompts, targets, names)
         if self.target == "domain":
@@ -148,7 +145,9 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
             names, targets = domain_targets([name] * len(prompts), len(prompts))
         else:
             if y is None:
-                msg = "quality mode needs the new expert's scores: add_expert(name, prompts, scores)"
+                msg = (
+                    "quality mode needs the new expert's scores: add_expert(name, prompts, scores)"
+                )
                 raise ValueError(msg)
             names, targets = score_matrix(
                 np.asarray(y, dtype=np.float64), len(prompts), [name], missing=self.missing_scores
@@ -219,7 +218,9 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
         winners, _ = self._group_scores(validate_texts(X))
         return np.array([self.groups_[g] for g in winners], dtype=object)
 
-    def route(self, X: Sequence[str], *, explain: bool = False, top: int = 5) -> list[RoutingDecision]:
+    def route(
+        self, X: Sequence[str], *, explain: bool = False, top: int = 5
+    ) -> list[RoutingDecision]:
         """Route each prompt: the chosen expert, every expert's score and a confidence.
 
         Args:
@@ -308,9 +309,21 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
             msg = f"confidence_temperature must be > 0, got {self.confidence_temperature}"
             raise ValueError(msg)
 
+    def _prepare_featurizer(self, prompts: list[str]) -> Featurizer:
+        """Validate the settings and build the featurizer, fitting it (e.g. TF-IDF) if it learns."""
+        self._validate_params()
+        featurizer = make_featurizer(self.featurizer)
+        if callable(getattr(featurizer, "fit", None)) and not getattr(
+            featurizer, "is_fitted", True
+        ):
+            featurizer.fit(prompts)  # type: ignore[attr-defined]
+        return featurizer
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "statistics_"):
-            msg = "this IR3DERouter is not fitted yet; call fit(prompts, y) or IR3DERouter.load(dir)"
+            msg = (
+                "this IR3DERouter is not fitted yet; call fit(prompts, y) or IR3DERouter.load(dir)"
+            )
             raise NotFittedError(msg)
 
     @property
@@ -327,7 +340,7 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
     def _statistics(
         self, prompts: list[str], targets: NDArray[np.float64], names: Sequence[str]
     ) -> SufficientStatistics:
-        design = "shared" if self.target == "domain" else "per_group"
+        design: Design = "shared" if self.target == "domain" else "per_group"
         if self._uses_tokens:
             return token_statistics(
                 self.featurizer_, prompts, targets, names, design=design,
@@ -411,10 +424,16 @@ class IR3DERouter(BaseEstimator):  # type: ignore[misc]
         return self.expert_map_[group] if self.target == "domain" else group
 
     def _confidence(
-        self, expert_scores: NDArray[np.float64], group_scores: NDArray[np.float64], g: int, expert: str
+        self,
+        expert_scores: NDArray[np.float64],
+        group_scores: NDArray[np.float64],
+        g: int,
+        expert: str,
     ) -> float:
         if self._token_scorer is not None and self.aggregation == "vote":
-            same_expert = [i for i in range(len(self.groups_)) if self._expert_of_group(i) == expert]
+            same_expert = [
+                i for i in range(len(self.groups_)) if self._expert_of_group(i) == expert
+            ]
             return float(group_scores[same_expert].sum())
         probabilities = softmax(expert_scores / self.confidence_temperature)
         return float(probabilities[self.experts_.index(expert)])

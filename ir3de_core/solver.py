@@ -87,7 +87,7 @@ def _per_group_systems(
     """Group experts whose designs are identical so each distinct system is solved once."""
     systems: list[tuple[list[int], NDArray[np.float64], NDArray[np.float64], float]] = []
     for j in range(len(stats.names)):
-        for columns, gram, sum_x, n in systems:
+        for columns, gram, _, n in systems:
             if n == stats.weight[j] and np.array_equal(gram, stats.xtx[j]):
                 columns.append(j)
                 break

@@ -124,7 +124,9 @@ class SufficientStatistics:
         """
         features = np.asarray(X, dtype=np.float64)
         stats = cls.empty(names, features.shape[1], design)
-        return stats.partial_fit(features, targets, sample_weight=sample_weight, prompt_index=prompt_index)
+        return stats.partial_fit(
+            features, targets, sample_weight=sample_weight, prompt_index=prompt_index
+        )
 
     @classmethod
     def from_token_counts(
@@ -298,7 +300,11 @@ class SufficientStatistics:
 
     @classmethod
     def from_arrays(
-        cls, arrays: dict[str, np.ndarray], names: Sequence[str], design: Design, prefix: str = "stats_"
+        cls,
+        arrays: dict[str, np.ndarray],
+        names: Sequence[str],
+        design: Design,
+        prefix: str = "stats_",
     ) -> SufficientStatistics:
         """Inverse of `to_arrays`; shapes are validated by the constructor."""
         float_fields = ("xtx", "xty", "sum_x", "sum_y", "weight")

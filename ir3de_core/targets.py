@@ -83,7 +83,11 @@ def score_matrix(
         matrix = np.array(scores, dtype=np.float64)
         if matrix.ndim == 1:
             matrix = matrix[:, None]
-        names = list(experts) if experts is not None else [f"expert_{j}" for j in range(matrix.shape[1])]
+        names = (
+            list(experts)
+            if experts is not None
+            else [f"expert_{j}" for j in range(matrix.shape[1])]
+        )
         if matrix.ndim != 2 or matrix.shape[1] != len(names):
             msg = f"scores have shape {matrix.shape} but {len(names)} expert names were given"
             raise ValueError(msg)
@@ -109,7 +113,9 @@ def _as_float(value: Any, row: int, expert: str) -> float:
     return float(value)
 
 
-def _check_missing(matrix: NDArray[np.float64], names: tuple[str, ...], missing: MissingScores) -> None:
+def _check_missing(
+    matrix: NDArray[np.float64], names: tuple[str, ...], missing: MissingScores
+) -> None:
     nan_rows, nan_cols = np.nonzero(np.isnan(matrix))
     if nan_rows.size == 0:
         return
@@ -126,7 +132,10 @@ def _check_missing(matrix: NDArray[np.float64], names: tuple[str, ...], missing:
 
 
 def learn_expert_map(
-    domains: NDArray[np.float64], groups: Sequence[str], scores: NDArray[np.float64], experts: Sequence[str]
+    domains: NDArray[np.float64],
+    groups: Sequence[str],
+    scores: NDArray[np.float64],
+    experts: Sequence[str],
 ) -> dict[str, str]:
     """The best expert of each domain: highest mean score over the domain's prompts.
 
@@ -161,4 +170,4 @@ def validate_expert_map(expert_map: Mapping[str, str], groups: Sequence[str]) ->
 def _describe(value: object) -> str:
     if isinstance(value, str):
         return "a single string"
-    return f"{len(value)} items" if hasattr(value, "__len__") else type(value).__name__  # type: ignore[arg-type]
+    return f"{len(value)} items" if hasattr(value, "__len__") else type(value).__name__

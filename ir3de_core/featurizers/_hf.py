@@ -73,7 +73,9 @@ def load_embedding_table(model_dir: Path) -> NDArray[np.float32]:
 
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
-        msg = f"no *.safetensors file in {model_dir}: the tokens featurizer reads the embedding table"
+        msg = (
+            f"no *.safetensors file in {model_dir}: the tokens featurizer reads the embedding table"
+        )
         raise FileNotFoundError(msg)
     vocab_size = _vocab_size(model_dir)
     for file in files:
@@ -106,7 +108,9 @@ def truncate_texts(tokenizer: object, texts: Sequence[str], truncation: Truncati
         if len(offsets) <= truncation.max_tokens:
             out.append(text)
             continue
-        pieces = [text[offsets[s][0] : offsets[e - 1][1]] for s, e in truncation.spans(len(offsets))]
+        pieces = [
+            text[offsets[s][0] : offsets[e - 1][1]] for s, e in truncation.spans(len(offsets))
+        ]
         out.append(" ... ".join(pieces))
     return out
 

@@ -71,7 +71,7 @@ def validate_texts(texts: object) -> list[str]:
     if not isinstance(texts, Sequence) and not hasattr(texts, "__iter__"):
         msg = f"expected a list of prompts, got {type(texts).__name__}"
         raise TypeError(msg)
-    items = list(texts)  # type: ignore[call-overload]
+    items = list(texts)
     if not items:
         msg = "got an empty list of prompts; pass at least one prompt"
         raise ValueError(msg)

@@ -75,7 +75,9 @@ class HashingFeaturizer:
         counts = self._vectorizer.transform(items)
         if self.tfidf:
             if self._idf is None:
-                msg = "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
+                msg = (
+                    "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
+                )
                 raise RuntimeError(msg)
             counts = self._idf.transform(counts)
         return np.asarray(counts.toarray(), dtype=np.float32)

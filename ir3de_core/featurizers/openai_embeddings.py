@@ -43,7 +43,7 @@ class EmbeddingCache:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT key, vector FROM vectors WHERE key IN ({marks})"  # noqa: S608
+                query = f"SELECT key, vector FROM vectors WHERE key IN ({marks})"
                 for key, blob in db.execute(query, chunk):
                     found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
@@ -129,7 +129,9 @@ class OpenAIEmbeddingFeaturizer:
         fresh: dict[str, NDArray[np.float32]] = {}
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            response = self.client.embeddings.create(model=self.model, input=[items[i] for i in batch])
+            response = self.client.embeddings.create(
+                model=self.model, input=[items[i] for i in batch]
+            )
             for i, item in zip(batch, sorted(response.data, key=lambda d: d.index), strict=True):
                 fresh[keys[i]] = np.asarray(item.embedding, dtype=np.float32)
         if fresh and self.cache is not None:

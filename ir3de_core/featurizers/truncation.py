@@ -27,7 +27,9 @@ class Truncation:
 
     def __post_init__(self) -> None:
         if self.strategy not in ("head", "tail", "head+tail"):
-            msg = f"unknown truncation strategy {self.strategy!r}; use 'head', 'tail' or 'head+tail'"
+            msg = (
+                f"unknown truncation strategy {self.strategy!r}; use 'head', 'tail' or 'head+tail'"
+            )
             raise ValueError(msg)
         if self.max_tokens is not None and self.max_tokens < 1:
             msg = f"max_tokens must be ≥ 1 or None, got {self.max_tokens}"

@@ -1,0 +1,1 @@
+"""The `ir3de` command line."""

@@ -1,0 +1,125 @@
+"""`ir3de`: fit, route, evaluate, manage experts, demo (and bench, where installed)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ir3de_core._version import __version__
+from ir3de_core.cli import commands
+from ir3de_core.exceptions import IR3DEError
+
+__all__ = ["build_parser", "main"]
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", nargs="+", required=True, help="files or directories of records")
+    parser.add_argument(
+        "--format", default="auto", choices=["auto", "jsonl", "routerdc", "routerbench"]
+    )
+    parser.add_argument("--split", help="in directories, read only files named *_<split>.*")
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit a router on labelled prompts and save it")
+    _data_options(p)
+    p.add_argument("--target", default="domain", choices=["domain", "quality"])
+    p.add_argument(
+        "--featurizer", default="tokens", choices=["hashing", "tokens", "sentence", "openai"]
+    )
+    p.add_argument("--aggregation", default="vote", choices=["vote", "average", "pooled"])
+    p.add_argument("--entropy-top-k", type=int, default=None)
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument(
+        "--max-tokens", type=int, default=None, help="truncate prompts to this many tokens"
+    )
+    p.add_argument("--truncation", choices=["head", "tail", "head+tail"], default=None)
+    p.add_argument("--model-name", help="featurizer model (a local directory, or the OpenAI model)")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL for --featurizer openai")
+    p.add_argument("--out", required=True, help="directory to save the router in")
+    p.set_defaults(run=commands.fit)
+
+
+def _add_route(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("route", help="route prompts; prints one JSON decision per line")
+    p.add_argument("--model", required=True, help="directory of a saved router")
+    p.add_argument("prompts", nargs="*", help="prompts to route")
+    p.add_argument(
+        "--input", help="file with one prompt per line, or JSONL with 'prompt' ('-': stdin)"
+    )
+    p.add_argument("--explain", action="store_true", help="add the top contributing tokens")
+    p.set_defaults(run=commands.route)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="per-task accuracy of a saved router on labelled data")
+    p.add_argument("--model", required=True, help="directory of a saved router")
+    _data_options(p)
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.set_defaults(run=commands.evaluate)
+
+
+def _add_experts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experts", help="list, add or remove experts of a saved router")
+    actions = p.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list experts (and domains)")
+    listing.add_argument("--model", required=True)
+    listing.set_defaults(run=commands.experts_list)
+    add = actions.add_parser("add", help="add an expert (quality) or a domain (domain mode)")
+    add.add_argument("--model", required=True)
+    add.add_argument("--name", required=True, help="the new expert or domain")
+    _data_options(add)
+    add.add_argument("--expert", help="domain mode: the expert the new domain routes to")
+    add.add_argument("--out", help="save here instead of overwriting --model")
+    add.set_defaults(run=commands.experts_add)
+    remove = actions.add_parser("remove", help="remove an expert or a domain")
+    remove.add_argument("--model", required=True)
+    remove.add_argument("--name", required=True)
+    remove.add_argument("--out", help="save here instead of overwriting --model")
+    remove.set_defaults(run=commands.experts_remove)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="fit on the bundled sample prompts and route examples (offline)"
+    )
+    p.add_argument("--featurizer", default="tokens", choices=["hashing", "tokens", "sentence"])
+    p.add_argument("--prompt", action="append", help="route this prompt too (repeatable)")
+    p.set_defaults(run=commands.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ir3de`."""
+    parser = argparse.ArgumentParser(prog="ir3de", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ir3de {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_fit, _add_route, _add_evaluate, _add_experts, _add_demo):
+        add(sub)
+    try:  # benchmarks register themselves when their module is present
+        from ir3de_core.cli.bench import add_bench
+    except ImportError:
+        pass
+    else:
+        add_bench(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        warnings.simplefilter("ignore")
+    try:
+        return int(args.run(args) or 0)
+    except (IR3DEError, ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        print(f"ir3de {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

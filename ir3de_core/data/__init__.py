@@ -1,0 +1,24 @@
+"""Routing data: the canonical record and loaders for JSONL, RouterDC and RouterBench."""
+
+from ir3de_core.data.loaders import (
+    MULTIPLE_CHOICE_TASKS,
+    expand_paths,
+    iter_jsonl,
+    iter_records,
+    load_records,
+    load_routerbench,
+    load_routerdc,
+)
+from ir3de_core.data.records import Record, scores_table
+
+__all__ = [
+    "MULTIPLE_CHOICE_TASKS",
+    "Record",
+    "expand_paths",
+    "iter_jsonl",
+    "iter_records",
+    "load_records",
+    "load_routerbench",
+    "load_routerdc",
+    "scores_table",
+]
