@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import warnings
@@ -13,6 +14,9 @@ from ir3de_core.cli import commands
 from ir3de_core.exceptions import IR3DEError
 
 __all__ = ["build_parser", "main"]
+
+# Modules with a `register(subparsers)` function adding more commands (bench, calibrate, ...).
+_PLUGINS: tuple[str, ...] = ()
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -99,12 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_fit, _add_route, _add_evaluate, _add_experts, _add_demo):
         add(sub)
-    try:  # benchmarks register themselves when their module is present
-        from ir3de_core.cli.bench import add_bench
-    except ImportError:
-        pass
-    else:
-        add_bench(sub)
+    for module in _PLUGINS:  # optional command groups register themselves
+        importlib.import_module(module).register(sub)
     return parser
 
 
