@@ -1,0 +1,115 @@
+"""Embeddings both ways: an ir3de featurizer as a LlamaIndex embedding, and the reverse.
+
+`IR3DEEmbedding` lets a LlamaIndex index embed with the same local model the router uses (by
+default the bundled all-MiniLM-L6-v2, no network). `EmbeddingFeaturizer` lets the router learn on
+top of any LlamaIndex `BaseEmbedding` (for example the one in ``Settings.embed_model``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from numpy.typing import NDArray
+
+from ir3de_core.featurizers import Featurizer, make_featurizer, validate_texts
+
+__all__ = ["EmbeddingFeaturizer", "IR3DEEmbedding"]
+
+
+class IR3DEEmbedding(BaseEmbedding):
+    """A LlamaIndex embedding model backed by an ir3de featurizer.
+
+    Queries and documents are embedded the same way (the featurizer has no query prefix).
+
+    Args:
+        featurizer: ``"sentence"`` (bundled all-MiniLM-L6-v2, local), ``"hashing"``, a config dict
+            or a featurizer instance; an instance is shared, not copied, so a router and an index
+            can load the model once.
+    """
+
+    _featurizer: Featurizer = PrivateAttr()
+
+    def __init__(self, featurizer: str | dict[str, Any] | Featurizer = "sentence", **kwargs: Any):
+        model_name = kwargs.pop("model_name", None) or _model_name(featurizer)
+        super().__init__(model_name=model_name, **kwargs)
+        self._featurizer = make_featurizer(featurizer)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used when serialising."""
+        return "IR3DEEmbedding"
+
+    @property
+    def featurizer(self) -> Featurizer:
+        """The ir3de featurizer that computes the vectors."""
+        return self._featurizer
+
+    def _embed(self, texts: list[str]) -> list[Embedding]:
+        rows = self._featurizer.transform(texts)
+        return [row.astype(float).tolist() for row in np.asarray(rows)]
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embed([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await asyncio.to_thread(self._embed, [query]))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embed([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await asyncio.to_thread(self._embed, [text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embed(texts)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await asyncio.to_thread(self._embed, texts)
+
+
+def _model_name(featurizer: object) -> str:
+    if isinstance(featurizer, str):
+        return featurizer
+    if isinstance(featurizer, dict):
+        return str(featurizer.get("model", featurizer.get("kind", "ir3de")))
+    return str(getattr(featurizer, "model", getattr(featurizer, "kind", "ir3de")))
+
+
+class EmbeddingFeaturizer:
+    """An ir3de featurizer that embeds texts with a LlamaIndex `BaseEmbedding`.
+
+    Every text, example query or routed query alike, goes through ``get_text_embedding_batch``
+    so that training and routing rows come from the same map.
+
+    Args:
+        embed_model: any LlamaIndex embedding model.
+    """
+
+    kind: ClassVar[str] = "llamaindex"
+
+    def __init__(self, embed_model: BaseEmbedding) -> None:
+        self.embed_model = embed_model
+        self._width: int | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Embedding width d (embeds one probe text the first time it is asked)."""
+        if self._width is None:
+            self._width = int(self.transform(["width probe"]).shape[1])
+        return self._width
+
+    def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embeddings: array of shape (n_texts, d)."""
+        items = validate_texts(texts)
+        rows = np.asarray(self.embed_model.get_text_embedding_batch(items), dtype=np.float32)
+        self._width = int(rows.shape[1])
+        return rows
+
+    def get_config(self) -> dict[str, Any]:
+        """A description of the embedding model; not rebuildable by ``make_featurizer``."""
+        return {"kind": self.kind, "model": self.embed_model.model_name}
