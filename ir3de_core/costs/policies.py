@@ -1,0 +1,294 @@
+"""Decision policies on predicted per-expert quality: argmax, quality − λ·cost, a budget, a threshold.
+
+Every policy works on arrays: ``quality`` of shape (n, k) (e.g. a quality-mode router's
+``decision_function``) and ``costs`` of shape (n, k) (given per query, or from `prompt_costs`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "OperatingPoint",
+    "calibrate_budget",
+    "calibrate_threshold",
+    "choose",
+    "choose_with_default",
+    "lambda_path",
+    "operating_point",
+    "prompt_costs",
+]
+
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.intp]
+CHARS_PER_TOKEN = 4.0
+
+
+def prompt_costs(
+    prompts: Sequence[str],
+    prices: Mapping[str, float],
+    experts: Sequence[str],
+    *,
+    output_tokens: float = 0.0,
+) -> FloatArray:
+    """Per-query cost from per-expert prices and each prompt's length.
+
+    Args:
+        prompts: n prompts; their length in tokens is estimated as characters / 4.
+        prices: expert → price per 1,000 tokens (e.g. USD).
+        experts: the k experts, in column order.
+        output_tokens: tokens each answer is expected to add to the bill.
+
+    Returns:
+        array of shape (n, k).
+    """
+    missing = [e for e in experts if e not in prices]
+    if missing:
+        msg = f"no price for expert(s) {missing}; give one per expert (per 1,000 tokens)"
+        raise ValueError(msg)
+    tokens = np.array([len(p) / CHARS_PER_TOKEN + output_tokens for p in prompts])
+    per_token = np.array([float(prices[e]) for e in experts]) / 1000.0
+    return np.outer(tokens, per_token)
+
+
+def _check(quality: ArrayLike, costs: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
+    q = np.asarray(quality, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] == 0:
+        msg = f"quality must have shape (n, k), got {q.shape}"
+        raise ValueError(msg)
+    c = np.zeros_like(q) if costs is None else np.asarray(costs, dtype=np.float64)
+    if c.ndim == 1 and c.shape == (q.shape[1],):
+        c = np.broadcast_to(c, q.shape)
+    if c.shape != q.shape:
+        msg = f"costs must have shape {q.shape} (or ({q.shape[1]},) per expert), got {c.shape}"
+        raise ValueError(msg)
+    if np.isnan(q).any() or np.isnan(c).any():
+        msg = "quality and costs must not contain NaN; fill or drop missing values first"
+        raise ValueError(msg)
+    return q, c
+
+
+def choose(quality: ArrayLike, costs: ArrayLike | None = None, lam: float = 0.0) -> IndexArray:
+    """The expert maximising ``quality − lam · cost`` for each query (argmax when lam = 0).
+
+    Args:
+        quality: array of shape (n, k), predicted quality (higher is better).
+        costs: array of shape (n, k) or (k,), cost of each expert; needed when lam > 0.
+        lam: price of one unit of cost in units of quality (λ ≥ 0).
+
+    Returns:
+        array of shape (n,), the chosen column of each query.
+    """
+    q, c = _check(quality, costs)
+    if lam < 0:
+        msg = f"lam must be ≥ 0, got {lam}"
+        raise ValueError(msg)
+    if lam == 0:
+        return np.asarray(q.argmax(axis=1), dtype=np.intp)
+    return np.asarray((q - lam * c).argmax(axis=1), dtype=np.intp)
+
+
+def choose_with_default(
+    quality: ArrayLike,
+    threshold: float,
+    default: int,
+    costs: ArrayLike | None = None,
+    lam: float = 0.0,
+) -> IndexArray:
+    """Like `choose`, but a query whose chosen expert's predicted quality is below `threshold`
+    goes to the `default` expert (e.g. the strongest one) instead.
+
+    Returns:
+        array of shape (n,), the chosen column of each query.
+    """
+    q, _ = _check(quality, costs)
+    if not 0 <= default < q.shape[1]:
+        msg = f"default must be a column index in [0, {q.shape[1]}), got {default}"
+        raise ValueError(msg)
+    picked = choose(q, costs, lam)
+    confident = q[np.arange(q.shape[0]), picked] >= threshold
+    return np.where(confident, picked, default).astype(np.intp)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One setting of a policy and what it does on a calibration set.
+
+    Attributes:
+        lam: λ (price of cost in quality units).
+        threshold: confidence threshold (None when unused).
+        cost: average cost per query.
+        predicted_quality: average predicted quality of the chosen experts.
+        quality: average observed quality of the chosen experts (None without scores).
+        shares: expert → fraction of queries sent to it.
+        feasible: whether the setting meets the budget it was calibrated for.
+    """
+
+    lam: float
+    threshold: float | None
+    cost: float
+    predicted_quality: float
+    quality: float | None
+    shares: dict[str, float]
+    feasible: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+
+def operating_point(
+    picked: ArrayLike,
+    quality: ArrayLike,
+    costs: ArrayLike,
+    *,
+    scores: ArrayLike | None = None,
+    experts: Sequence[str] | None = None,
+    lam: float = 0.0,
+    threshold: float | None = None,
+) -> OperatingPoint:
+    """Summarise the choices `picked` (shape (n,)) given quality, costs and scores (n, k)."""
+    q, c = _check(quality, costs)
+    idx = np.asarray(picked, dtype=np.intp)
+    rows = np.arange(q.shape[0])
+    names = list(experts) if experts is not None else [str(j) for j in range(q.shape[1])]
+    counts = np.bincount(idx, minlength=q.shape[1]) / max(idx.size, 1)
+    observed = None
+    if scores is not None:
+        observed = float(np.nanmean(np.asarray(scores, dtype=np.float64)[rows, idx]))
+    return OperatingPoint(
+        lam=float(lam), threshold=threshold, cost=float(c[rows, idx].mean()),
+        predicted_quality=float(q[rows, idx].mean()), quality=observed,
+        shares={n: float(s) for n, s in zip(names, counts, strict=True) if s > 0},
+    )  # fmt: skip
+
+
+def _average_cost(q: FloatArray, c: FloatArray, lam: float) -> float:
+    return float(c[np.arange(q.shape[0]), choose(q, c, lam)].mean())
+
+
+def _lambda_ceiling(q: FloatArray, c: FloatArray) -> float:
+    """A λ beyond which the cheapest expert (by predicted quality ties) always wins."""
+    spread = float(q.max() - q.min()) or 1.0
+    gaps = np.diff(np.sort(c, axis=1), axis=1)
+    smallest = float(gaps[gaps > 0].min()) if (gaps > 0).any() else 1.0
+    return 2.0 * spread / smallest
+
+
+def calibrate_budget(
+    quality: ArrayLike,
+    costs: ArrayLike,
+    budget: float,
+    *,
+    scores: ArrayLike | None = None,
+    experts: Sequence[str] | None = None,
+    iterations: int = 100,
+) -> OperatingPoint:
+    """The smallest λ whose average cost per query on a calibration set is ≤ `budget`.
+
+    The average cost of ``argmax(quality − λ·cost)`` never increases with λ, so bisection (on
+    log λ) finds the boundary. With a budget below the cheapest choice the result is the
+    cheapest routing, marked ``feasible=False`` (with a warning).
+
+    Args:
+        quality: array of shape (n, k), predicted quality on the calibration prompts.
+        costs: array of shape (n, k), their costs.
+        budget: the largest acceptable average cost per query.
+        scores: array of shape (n, k), observed quality, to report realised quality.
+        experts: the k expert names (for the shares).
+        iterations: bisection steps.
+    """
+    q, c = _check(quality, costs)
+    point = {"scores": scores, "experts": experts}
+    if _average_cost(q, c, 0.0) <= budget:
+        return operating_point(choose(q), q, c, lam=0.0, **point)  # type: ignore[arg-type]
+    high = _lambda_ceiling(q, c)
+    if _average_cost(q, c, high) > budget:
+        cheapest = operating_point(choose(q, c, high), q, c, lam=high, **point)  # type: ignore[arg-type]
+        warnings.warn(
+            f"budget {budget:.4g} is below the cheapest routing ({cheapest.cost:.4g}) "
+            "on the calibration set; using the cheapest routing",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return OperatingPoint(**{**cheapest.to_dict(), "feasible": False})
+    low = high * 1e-12
+    for _ in range(iterations):
+        mid = math.sqrt(low * high)
+        if _average_cost(q, c, mid) <= budget:
+            high = mid
+        else:
+            low = mid
+        if high / low < 1 + 1e-9:
+            break
+    return operating_point(choose(q, c, high), q, c, lam=high, **point)  # type: ignore[arg-type]
+
+
+def lambda_path(
+    quality: ArrayLike,
+    costs: ArrayLike,
+    *,
+    scores: ArrayLike | None = None,
+    experts: Sequence[str] | None = None,
+    n_points: int = 41,
+) -> list[OperatingPoint]:
+    """Operating points for λ = 0 and `n_points` − 1 values spread on a log scale up to the λ
+    at which the cheapest experts always win (the cost–quality curve of the policy)."""
+    q, c = _check(quality, costs)
+    high = _lambda_ceiling(q, c)
+    lams = [0.0, *np.geomspace(high * 1e-6, high, max(n_points - 1, 1)).tolist()]
+    return [
+        operating_point(choose(q, c, lam), q, c, scores=scores, experts=experts, lam=lam)
+        for lam in lams
+    ]
+
+
+def calibrate_threshold(
+    quality: ArrayLike,
+    costs: ArrayLike,
+    scores: ArrayLike,
+    default: int,
+    *,
+    budget: float | None = None,
+    lam: float = 0.0,
+    experts: Sequence[str] | None = None,
+) -> OperatingPoint:
+    """The threshold of `choose_with_default` with the best observed quality within `budget`.
+
+    Candidate thresholds are the predicted qualities of the calibration set's chosen experts
+    (every distinct routing), plus −inf (never default) and +inf (always default).
+
+    Args:
+        quality: array of shape (n, k), predicted quality.
+        costs: array of shape (n, k).
+        scores: array of shape (n, k), observed quality (the calibration labels).
+        default: column of the default expert.
+        budget: largest average cost per query (None: no limit).
+        lam: λ used for the non-default choice.
+        experts: the k expert names.
+    """
+    q, c = _check(quality, costs)
+    s = np.asarray(scores, dtype=np.float64)
+    picked = choose(q, c, lam)
+    candidates = np.unique(q[np.arange(q.shape[0]), picked])
+    best: OperatingPoint | None = None
+    for threshold in [-np.inf, *candidates.tolist(), np.inf]:
+        choice = choose_with_default(q, threshold, default, c, lam)
+        point = operating_point(
+            choice, q, c, scores=s, experts=experts, lam=lam, threshold=float(threshold)
+        )
+        if budget is not None and point.cost > budget:
+            continue
+        if best is None or (point.quality or 0.0) > (best.quality or 0.0):
+            best = point
+    if best is None:
+        msg = f"no threshold keeps the average cost within the budget {budget:.4g}"
+        raise ValueError(msg)
+    return best
