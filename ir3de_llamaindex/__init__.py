@@ -1,6 +1,7 @@
 """ir3de_llamaindex: the IR3DE router as LlamaIndex selectors, retrievers, embeddings and LLMs."""
 
 from ir3de_llamaindex.embeddings import EmbeddingFeaturizer, IR3DEEmbedding
+from ir3de_llamaindex.retrievers import IR3DEToolRetriever
 from ir3de_llamaindex.selectors import IR3DESelector, IR3DESelectorResult, NoChoiceError
 
 __all__ = [
@@ -8,5 +9,6 @@ __all__ = [
     "IR3DEEmbedding",
     "IR3DESelector",
     "IR3DESelectorResult",
+    "IR3DEToolRetriever",
     "NoChoiceError",
 ]

@@ -12,6 +12,7 @@ EXPECTED_ALL = [
     "IR3DEEmbedding",
     "IR3DESelector",
     "IR3DESelectorResult",
+    "IR3DEToolRetriever",
     "NoChoiceError",
 ]
 
