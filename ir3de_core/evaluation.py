@@ -27,16 +27,18 @@ class Evaluation:
 
     Attributes:
         tasks: task → {"accuracy": %, "n": prompts} (the chosen expert's mean score).
-        average_accuracy: plain mean of the task accuracies (RouterDC's headline figure).
+        average_accuracy: plain mean of the task accuracies (RouterDC's headline figure); None
+            when the records carry no scores.
         routing_accuracy: % of prompts whose predicted domain is the true one (domain mode).
         normalized_routing_accuracy: mean of per-domain recall, in % (domain mode).
         confusion: {"labels": [...], "matrix": rows = true domain, columns = predicted}.
         unscored: prompts whose chosen expert has no score (left out of the accuracy).
+        choices: expert → how many prompts were routed to it.
         cost: total cost of the chosen experts, where costs are known.
     """
 
     tasks: dict[str, dict[str, float]]
-    average_accuracy: float
+    average_accuracy: float | None
     routing_accuracy: float | None = None
     normalized_routing_accuracy: float | None = None
     confusion: dict[str, Any] | None = None
@@ -84,14 +86,17 @@ def evaluate_choices(
         if expert in record.costs:
             cost += record.costs[expert]
             costed += 1
-    if not per_task:
-        msg = "none of the chosen experts has a score on these records; check the expert names"
+    routing = _routing_metrics(records, predicted_domains) if predicted_domains is not None else {}
+    if not per_task and not routing:
+        msg = (
+            "none of the chosen experts has a score on these records and no domains are known; "
+            "check the expert names, or add 'scores' or 'domain' to the records"
+        )
         raise ValueError(msg)
     tasks = {
         t: {"accuracy": 100 * float(np.mean(v)), "n": len(v)} for t, v in sorted(per_task.items())
     }
-    average = float(np.mean([t["accuracy"] for t in tasks.values()]))
-    routing = _routing_metrics(records, predicted_domains) if predicted_domains is not None else {}
+    average = float(np.mean([t["accuracy"] for t in tasks.values()])) if tasks else None
     choices = dict(
         zip(*np.unique(np.asarray(experts, dtype=object), return_counts=True), strict=True)
     )

@@ -183,7 +183,14 @@ class IR3DERouter(BaseEstimator):
     ) -> IR3DERouter:
         """Fit from precomputed statistics (e.g. summed over machines) with a ready featurizer."""
         self._validate_params()
-        self.featurizer_ = make_featurizer(self.featurizer)
+        featurizer = make_featurizer(self.featurizer)
+        if featurizer.n_features != statistics.n_features:
+            msg = (
+                f"the featurizer gives {featurizer.n_features} features but the statistics have "
+                f"{statistics.n_features}; compute them with the same featurizer settings"
+            )
+            raise ValueError(msg)
+        self.featurizer_ = featurizer
         self.statistics_ = statistics
         if self.target == "domain":
             self.expert_map_ = dict(expert_map or self.expert_map or self._mapped(statistics.names))

@@ -61,8 +61,9 @@ def score_matrix(
     """Per-expert scores as an (n, k) float array with NaN for "not scored".
 
     Args:
-        scores: an array of shape (n, k) with `experts` naming its columns, or a sequence of n
-            mappings ``{expert: score}`` (absent keys are unscored), or a pandas DataFrame.
+        scores: an array of shape (n, k) with `experts` naming its columns (NaN is a missing
+            score), or a sequence of n mappings ``{expert: score}`` (an absent key means "not
+            scored on this prompt"; a NaN or None value is a missing score), or a DataFrame.
         n: expected number of prompts.
         experts: column names for an array; for mappings, the column order (unknown experts are
             appended).
@@ -76,9 +77,12 @@ def score_matrix(
         for row in scores:
             names.extend(e for e in row if e not in names)
         matrix = np.full((len(scores), len(names)), np.nan)
+        explicit = np.zeros(matrix.shape, dtype=bool)  # an absent key is "not scored", not missing
         for i, row in enumerate(scores):
             for expert, value in row.items():
                 matrix[i, names.index(expert)] = _as_float(value, i, expert)
+                explicit[i, names.index(expert)] = True
+        invalid = explicit & np.isnan(matrix)
     else:
         matrix = np.array(scores, dtype=np.float64)
         if matrix.ndim == 1:
@@ -91,6 +95,7 @@ def score_matrix(
         if matrix.ndim != 2 or matrix.shape[1] != len(names):
             msg = f"scores have shape {matrix.shape} but {len(names)} expert names were given"
             raise ValueError(msg)
+        invalid = np.isnan(matrix)
     if matrix.shape[0] != n:
         msg = f"expected scores for {n} prompts, got {matrix.shape[0]}"
         raise ValueError(msg)
@@ -100,7 +105,7 @@ def score_matrix(
     if np.isinf(matrix).any():
         msg = "scores contain inf; scores must be finite numbers"
         raise ValueError(msg)
-    _check_missing(matrix, tuple(names), missing)
+    _check_missing(invalid, tuple(names), missing)
     return tuple(names), matrix
 
 
@@ -114,20 +119,21 @@ def _as_float(value: Any, row: int, expert: str) -> float:
 
 
 def _check_missing(
-    matrix: NDArray[np.float64], names: tuple[str, ...], missing: MissingScores
+    invalid: NDArray[np.bool_], names: tuple[str, ...], missing: MissingScores
 ) -> None:
-    nan_rows, nan_cols = np.nonzero(np.isnan(matrix))
+    """Raise on (or warn about) scores given as NaN/None; `invalid` has shape (n, k)."""
+    nan_rows, nan_cols = np.nonzero(invalid)
     if nan_rows.size == 0:
         return
     per_expert = {names[j]: int((nan_cols == j).sum()) for j in np.unique(nan_cols)}
     if missing == "raise":
         msg = (
-            f"{nan_rows.size} scores are missing or NaN (first at prompt {nan_rows[0]}, "
+            f"{nan_rows.size} scores are NaN or None (first at prompt {nan_rows[0]}, "
             f"per expert: {per_expert}); drop those prompts, or pass missing_scores='ignore' to "
             "leave each missing score out of its expert's fit"
         )
         raise ValueError(msg)
-    message = f"left {nan_rows.size} missing scores out of the fit (per expert: {per_expert})"
+    message = f"left {nan_rows.size} NaN/None scores out of the fit (per expert: {per_expert})"
     warnings.warn(message, UserWarning, stacklevel=3)
 
 

@@ -177,7 +177,11 @@ def load_routerbench(path: Path, *, drop_incomplete: bool = False) -> Iterator[R
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
         skip = {"sample_id", "prompt", "eval_name", "oracle_model_to_route_to"}
-        models = [c for c in columns if "|" not in c and c not in skip]
+        models = [  # the unnamed first column is a pandas index, not a model
+            c
+            for c in columns
+            if "|" not in c and c not in skip and c.strip() and not c.startswith("Unnamed")
+        ]
         if "prompt" not in columns or not models:
             msg = f"{path}: not a RouterBench CSV (needs 'prompt' and model score columns)"
             raise ValueError(msg)
