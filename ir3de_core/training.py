@@ -1,31 +1,55 @@
-"""Fitting a router from records in chunks, with a progress bar (the CLI's and the scripts' path)."""
+"""Fitting from records in chunks: an in-memory list, or files streamed with bounded memory.
+
+Both paths sum per-chunk `FitPart`s (statistics, per-domain score sums) and solve once, so they
+give the router that ``IR3DERouter.fit`` gives on all the records. `fit_stream` never holds more
+than one chunk of records: a file larger than memory fits, and with a checkpoint directory an
+interrupted fit resumes where it stopped.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from ir3de_core.data.records import Record, scores_table
+from ir3de_core.accumulate import (
+    DocumentFrequencies,
+    FitPart,
+    chunk_part,
+    chunk_router,
+    needs_document_frequencies,
+    ready_featurizer,
+    record_targets,
+    solve_part,
+    with_idf,
+)
+from ir3de_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ir3de_core.data.loaders import DataFormat, expand_paths
+from ir3de_core.data.records import Record
+from ir3de_core.featurizers import Featurizer, make_featurizer
 from ir3de_core.router import IR3DERouter
-from ir3de_core.targets import domain_targets, learn_expert_map, score_matrix
+from ir3de_core.streaming import ProgressBar, iter_chunks, iter_positioned
 
-__all__ = ["fit_records", "record_targets"]
+__all__ = ["StreamResult", "fit_records", "fit_settings", "fit_stream", "record_targets"]
 
 
-def record_targets(router: IR3DERouter, records: Sequence[Record]) -> list[Any]:
-    """The `y` that `router.fit` expects for `records`: domain labels or per-expert scores."""
-    if router.target == "domain":
-        unlabelled = [i for i, r in enumerate(records) if r.domain is None]
-        if unlabelled:
-            msg = (
-                f"{len(unlabelled)} records have no 'domain' (first: #{unlabelled[0]}); domain mode "
-                "needs one per record — add it, or fit with target='quality'"
-            )
-            raise ValueError(msg)
-        return [r.domain for r in records]
-    return [dict(r.scores) for r in records]
+@dataclass(frozen=True)
+class StreamResult:
+    """What `fit_stream` did.
+
+    Attributes:
+        router: the fitted router.
+        n_records: records the router was fitted on.
+        resumed_from: records already in the checkpoint when this run started (0 if fresh).
+    """
+
+    router: IR3DERouter
+    n_records: int
+    resumed_from: int
 
 
 def fit_records(
@@ -37,30 +61,163 @@ def fit_records(
 ) -> IR3DERouter:
     """Fit `router` on `records` chunk by chunk (statistics add up, so this equals one fit).
 
-    In domain mode without an explicit ``expert_map``, the expert of each domain is learned from
-    the records' scores when they have any.
+    In domain mode without an explicit ``expert_map``, the expert of each domain is the one with
+    the highest mean score over the domain's records, when the records have scores.
     """
     if not records:
         msg = "no records to fit on"
         raise ValueError(msg)
-    prompts = [r.prompt for r in records]
-    featurizer = router._prepare_featurizer(prompts)
-    y = record_targets(router, records)
-    if router.target == "domain" and router.expert_map is None and any(r.scores for r in records):
-        router.set_params(expert_map=_learned_map(records, y))
-    router.set_params(featurizer=featurizer)
-    bar = tqdm(total=len(records), unit="prompt", desc="fit", disable=not progress)
-    router.fit(prompts[:chunk_size], y[:chunk_size])
-    bar.update(min(chunk_size, len(records)))
-    for start in range(chunk_size, len(records), chunk_size):
-        router.partial_fit(prompts[start : start + chunk_size], y[start : start + chunk_size])
-        bar.update(len(prompts[start : start + chunk_size]))
+    featurizer = router._prepare_featurizer([r.prompt for r in records])  # fits TF-IDF if any
+    worker = chunk_router(router, featurizer)
+    part = FitPart(n_parts=0)
+    with tqdm(total=len(records), unit="prompt", desc="fit", disable=not progress) as bar:
+        for start in range(0, len(records), chunk_size):
+            chunk = records[start : start + chunk_size]
+            part = part + chunk_part(worker, chunk)
+            bar.update(len(chunk))
+    return solve_part(router, featurizer, part)
+
+
+def fit_stream(
+    router: IR3DERouter,
+    paths: Sequence[str | Path],
+    *,
+    format: DataFormat = "auto",  # the CLI's word
+    split: str | None = None,
+    chunk_size: int = 4096,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 16,
+) -> StreamResult:
+    """Fit `router` on files streamed in chunks of `chunk_size` records (bounded memory).
+
+    Args:
+        router: the router to fit (its settings are used; it is fitted in place).
+        paths: files or directories of records (JSONL and CSV stream; RouterDC JSON is read whole).
+        format: ``auto`` (from each suffix), ``jsonl``, ``routerdc`` or ``routerbench``.
+        split: in directories, read only files named ``*_<split>.*``.
+        chunk_size: records featurized at once.
+        progress: show a progress bar.
+        checkpoint: directory to save the sums in every `checkpoint_every` chunks; a checkpoint
+            already there (same settings, same files) is resumed instead of starting afresh.
+        checkpoint_every: chunks between checkpoints.
+
+    A TF-IDF ``hashing`` featurizer first streams the files once to count document frequencies
+    (the IDF must be fixed before any prompt is featurized); the IDF is checkpointed too.
+    """
+    if checkpoint_every < 1:
+        msg = f"checkpoint_every must be ≥ 1 chunk, got {checkpoint_every}"
+        raise ValueError(msg)
+    files = expand_paths(paths, split)
+    featurizer = ready_featurizer(router)
+    directory = Path(checkpoint) if checkpoint is not None else None
+    state = _start(directory, fit_settings(router, featurizer), files)
+    if state.featurizer_state:
+        featurizer.load_state_arrays(state.featurizer_state)  # type: ignore[attr-defined]
+    elif needs_document_frequencies(featurizer):
+        with_idf(featurizer, _frequencies(featurizer, files, format, chunk_size, progress))
+        state = replace(state, featurizer_state=featurizer.state_arrays())  # type: ignore[attr-defined]
+        if directory is not None:
+            save_checkpoint(directory, state)
+    resumed = state.part.n_records
+    if not state.complete:
+        worker = chunk_router(router, featurizer)
+        state = _accumulate(worker, files, format, state, directory, chunk_size,
+                            checkpoint_every, progress)  # fmt: skip
+    solve_part(router, featurizer, state.part)
+    return StreamResult(router, state.part.n_records, resumed)
+
+
+def fit_settings(router: IR3DERouter, featurizer: Featurizer) -> dict[str, Any]:
+    """The settings that sums depend on, as JSON: a checkpoint resumes only with equal ones."""
+    params = router.get_params(deep=False)
+    params.pop("featurizer")
+    if params.get("expert_map") is not None:
+        params["expert_map"] = dict(params["expert_map"])
+    settings = {"params": params, "featurizer": featurizer.get_config()}
+    return dict(json.loads(json.dumps(settings, sort_keys=True)))
+
+
+def _start(directory: Path | None, settings: dict[str, Any], files: list[Path]) -> Checkpoint:
+    listing = [{"path": str(p.resolve()), "size": p.stat().st_size} for p in files]
+    fresh = Checkpoint(settings=settings, files=listing)
+    if directory is None:
+        return fresh
+    found = load_checkpoint(directory)
+    if found is None:
+        return fresh
+    if found.settings != settings:
+        changed = sorted(
+            f"{group}.{key}"
+            for group in ("params", "featurizer")
+            for key in set(found.settings.get(group, {})) | set(settings[group])
+            if found.settings.get(group, {}).get(key) != settings[group].get(key)
+        )
+        msg = (
+            f"the checkpoint in {directory} was written with other settings (differing: "
+            f"{', '.join(changed)}; it has featurizer {found.settings.get('featurizer')}): rerun "
+            "with the same options, or delete the checkpoint to start afresh"
+        )
+        raise CheckpointError(msg)
+    if found.files != listing:
+        msg = (
+            f"the checkpoint in {directory} was written for other input files, or they changed "
+            f"since ({[f['path'] for f in found.files]}): use the same files, or delete it"
+        )
+        raise CheckpointError(msg)
+    _check_state(found, make_featurizer(settings["featurizer"]))
+    return found
+
+
+def _check_state(found: Checkpoint, featurizer: Featurizer) -> None:
+    stats = found.part.statistics
+    if stats is not None and stats.n_features != featurizer.n_features:
+        msg = (
+            f"checkpoint statistics have {stats.n_features} features but the featurizer gives "
+            f"{featurizer.n_features}: delete the checkpoint and refit"
+        )
+        raise CheckpointError(msg)
+
+
+def _frequencies(
+    featurizer: Featurizer, files: list[Path], format: DataFormat, chunk_size: int, progress: bool
+) -> DocumentFrequencies:
+    counter = make_featurizer(DocumentFrequencies.counting_config(featurizer))
+    total: DocumentFrequencies | None = None
+    bar = ProgressBar(files, format, desc="idf", enabled=progress)
+    for chunk, end in iter_chunks(iter_positioned(files, format), chunk_size):
+        part = DocumentFrequencies.from_texts(counter, [r.prompt for r in chunk])
+        total = part if total is None else total + part
+        bar.update(len(chunk), end)
     bar.close()
-    return router
+    if total is None:
+        msg = f"no records found in {[str(p) for p in files]}"
+        raise ValueError(msg)
+    return total
 
 
-def _learned_map(records: Sequence[Record], labels: list[Any]) -> dict[str, str]:
-    groups, targets = domain_targets(labels, len(records))
-    experts, rows = scores_table(records)
-    names, matrix = score_matrix(rows, len(records), experts, missing="ignore")
-    return learn_expert_map(targets, groups, matrix, names)
+def _accumulate(
+    worker: IR3DERouter,
+    files: list[Path],
+    format: DataFormat,
+    state: Checkpoint,
+    directory: Path | None,
+    chunk_size: int,
+    every: int,
+    progress: bool,
+) -> Checkpoint:
+    bar = ProgressBar(files, format, desc="fit", start=state.position,
+                      done=state.part.n_records, enabled=progress)  # fmt: skip
+    part, position = state.part, state.position
+    for n, (chunk, position) in enumerate(
+        iter_chunks(iter_positioned(files, format, state.position), chunk_size), start=1
+    ):
+        part = part + chunk_part(worker, chunk)
+        bar.update(len(chunk), position)
+        if directory is not None and n % every == 0:
+            save_checkpoint(directory, replace(state, position=position, part=part))
+    bar.close()
+    final = replace(state, position=position, part=part, complete=True)
+    if directory is not None:
+        save_checkpoint(directory, final)
+    return final

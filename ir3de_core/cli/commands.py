@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ir3de_core.data import load_records
+from ir3de_core.accumulate import solve_part
+from ir3de_core.data import expand_paths, load_records
 from ir3de_core.evaluation import evaluate_choices
 from ir3de_core.report import format_table
 from ir3de_core.router import IR3DERouter
-from ir3de_core.training import fit_records
+from ir3de_core.training import fit_stream
 
 __all__ = ["demo", "evaluate", "experts_add", "experts_list", "experts_remove", "fit", "route"]
 
@@ -32,8 +33,7 @@ def featurizer_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def fit(args: argparse.Namespace) -> int:
-    """``ir3de fit``: load records, fit, save."""
-    records = load_records(args.data, format=args.format, split=args.split)
+    """``ir3de fit``: stream the records in chunks (or fit on Dask), solve once, save."""
     router = IR3DERouter(
         featurizer_config(args),
         target=args.target,
@@ -42,12 +42,56 @@ def fit(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         missing_scores="ignore",
     )
-    fit_records(router, records, progress=not args.quiet)
+    if args.dask_scheduler is not None or args.dask_local is not None:
+        n_records = _fit_on_dask(router, args)
+    else:
+        result = fit_stream(
+            router,
+            args.data,
+            format=args.format,
+            split=args.split,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+        )
+        n_records = result.n_records
+        if result.resumed_from:
+            print(f"resumed from a checkpoint holding {result.resumed_from} prompts")
     out = router.save(args.out)
-    print(
-        f"fitted on {len(records)} prompts; experts: {', '.join(router.experts_)}; saved to {out}"
-    )
+    print(f"fitted on {n_records} prompts; experts: {', '.join(router.experts_)}; saved to {out}")
     return 0
+
+
+def _fit_on_dask(router: IR3DERouter, args: argparse.Namespace) -> int:
+    """Fit on a Dask cluster from JSONL paths or URLs; returns the number of prompts."""
+    from ir3de_core import distributed
+
+    if args.checkpoint is not None:
+        msg = "--checkpoint is for the single-machine fit; on Dask, lost partitions are recomputed"
+        raise ValueError(msg)
+    if args.format not in ("auto", "jsonl"):
+        msg = f"with Dask, --data must be canonical JSONL (got --format {args.format})"
+        raise ValueError(msg)
+    urls = [str(f) for p in args.data for f in _local_files(p, args.split)]
+    with distributed.dask_client(args.dask_scheduler, n_workers=args.dask_local) as client:
+        featurizer, part = distributed.fit_part(
+            router, urls, client=client, blocksize=args.blocksize, progress=not args.quiet
+        )
+    solve_part(router, featurizer, part)
+    return part.n_records
+
+
+def _local_files(path: str, split: str | None) -> list[Path | str]:
+    """Local files of `path` (a directory stands for its data files); URLs pass through."""
+    if "://" in path:
+        return [path]
+    files = expand_paths([path], split)
+    bad = [f for f in files if f.suffix not in (".jsonl", ".ndjson")]
+    if bad:
+        msg = f"with Dask, --data must be canonical JSONL (.jsonl/.ndjson), got {bad[0]}"
+        raise ValueError(msg)
+    return list(files)
 
 
 def _read_prompts(args: argparse.Namespace) -> list[str]:

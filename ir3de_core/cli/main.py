@@ -44,7 +44,23 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", help="featurizer model (a local directory, or the OpenAI model)")
     p.add_argument("--base-url", help="OpenAI-compatible base URL for --featurizer openai")
     p.add_argument("--out", required=True, help="directory to save the router in")
+    _fit_scale_options(p)
     p.set_defaults(run=commands.fit)
+
+
+def _fit_scale_options(p: argparse.ArgumentParser) -> None:
+    """Streaming, checkpoint and Dask options of `fit`."""
+    p.add_argument("--chunk-size", type=int, default=4096, help="prompts featurized at once")
+    p.add_argument(
+        "--checkpoint", help="directory to checkpoint the sums in; rerun with it to resume"
+    )
+    p.add_argument("--checkpoint-every", type=int, default=16, help="chunks between checkpoints")
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--dask-scheduler", metavar="ADDRESS", help="fit on this Dask scheduler")
+    dask.add_argument(
+        "--dask-local", type=int, metavar="N", help="fit on a local Dask cluster of N workers"
+    )
+    p.add_argument("--blocksize", default="64MiB", help="with Dask: bytes of JSONL per partition")
 
 
 def _add_route(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,135 @@
+"""Checkpoints: an interrupted fit resumes to the router of an uninterrupted one; bad ones fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ir3de_core import accumulate
+from ir3de_core.checkpoint import CheckpointError, load_checkpoint
+from ir3de_core.cli.main import main
+from ir3de_core.router import IR3DERouter
+from ir3de_core.training import fit_stream
+from tests.scale.data import assert_same_router, write_records
+
+HASH = {"kind": "hashing", "n_features": 128}
+
+
+@pytest.fixture(scope="module")
+def records_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_records(tmp_path_factory.mktemp("data") / "records.jsonl", copies=2)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, n_chunks: int) -> None:
+    """Make the n-th chunk of the next fit raise, as if the process were killed there."""
+    real, calls = accumulate.chunk_part, {"n": 0}
+
+    def flaky(router: IR3DERouter, records: list) -> accumulate.FitPart:
+        calls["n"] += 1
+        if calls["n"] > n_chunks:
+            raise Interrupted
+        return real(router, records)
+
+    monkeypatch.setattr("ir3de_core.training.chunk_part", flaky)
+
+
+@pytest.mark.parametrize(("featurizer", "target"), [(HASH, "domain"), ("tokens", "quality")])
+def test_resume_equals_uninterrupted(
+    records_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    featurizer: object,
+    target: str,
+) -> None:
+    def run() -> object:
+        return fit_stream(IR3DERouter(featurizer, target=target), [records_file], chunk_size=30,
+                          progress=False, checkpoint=tmp_path / "ck", checkpoint_every=2)  # fmt: skip
+
+    want = fit_stream(IR3DERouter(featurizer, target=target), [records_file], progress=False)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 5)
+        with pytest.raises(Interrupted):
+            run()
+    saved = load_checkpoint(tmp_path / "ck")
+    assert saved is not None and not saved.complete
+    assert saved.part.n_records == 4 * 30  # the last checkpoint, after chunk 4
+    result = run()
+    assert result.resumed_from == 120
+    assert result.n_records == want.n_records
+    assert_same_router(result.router, want.router)
+    assert len(list((tmp_path / "ck").glob("state-*.npz"))) == 1  # old states are removed
+
+
+def test_complete_checkpoint_refits_without_reading(records_file: Path, tmp_path: Path) -> None:
+    kwargs = {"progress": False, "checkpoint": tmp_path / "ck"}
+    first = fit_stream(IR3DERouter(HASH), [records_file], **kwargs)  # type: ignore[arg-type]
+    again = fit_stream(IR3DERouter(HASH), [records_file], **kwargs)  # type: ignore[arg-type]
+    assert again.resumed_from == first.n_records
+    assert_same_router(again.router, first.router)
+
+
+def _checkpointed(records_file: Path, directory: Path) -> Path:
+    fit_stream(IR3DERouter(HASH), [records_file], progress=False, checkpoint=directory)
+    return directory
+
+
+def test_corrupt_arrays_are_refused(records_file: Path, tmp_path: Path) -> None:
+    directory = _checkpointed(records_file, tmp_path / "ck")
+    npz = next(directory.glob("state-*.npz"))
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum"):
+        fit_stream(IR3DERouter(HASH), [records_file], progress=False, checkpoint=directory)
+
+
+def test_truncated_manifest_is_refused(records_file: Path, tmp_path: Path) -> None:
+    directory = _checkpointed(records_file, tmp_path / "ck")
+    manifest = directory / "checkpoint.json"
+    manifest.write_text(manifest.read_text()[:100])
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        fit_stream(IR3DERouter(HASH), [records_file], progress=False, checkpoint=directory)
+
+
+def test_tampered_shapes_are_refused(records_file: Path, tmp_path: Path) -> None:
+    directory = _checkpointed(records_file, tmp_path / "ck")
+    manifest = directory / "checkpoint.json"
+    spec = json.loads(manifest.read_text())
+    spec["statistics"]["names"] = spec["statistics"]["names"][:-1]
+    manifest.write_text(json.dumps(spec))
+    with pytest.raises(CheckpointError, match="inconsistent"):
+        fit_stream(IR3DERouter(HASH), [records_file], progress=False, checkpoint=directory)
+
+
+def test_mismatched_featurizer_is_refused(records_file: Path, tmp_path: Path) -> None:
+    directory = _checkpointed(records_file, tmp_path / "ck")
+    other = {**HASH, "n_features": 256}
+    with pytest.raises(CheckpointError, match=r"featurizer\.n_features"):
+        fit_stream(IR3DERouter(other), [records_file], progress=False, checkpoint=directory)
+
+
+def test_changed_input_is_refused(records_file: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "records.jsonl"
+    copy.write_bytes(records_file.read_bytes())
+    directory = _checkpointed(copy, tmp_path / "ck")
+    with copy.open("a") as handle:
+        handle.write(records_file.read_text().splitlines()[0] + "\n")
+    with pytest.raises(CheckpointError, match="other input files, or they changed"):
+        fit_stream(IR3DERouter(HASH), [copy], progress=False, checkpoint=directory)
+
+
+def test_cli_reports_a_bad_checkpoint(
+    records_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _checkpointed(records_file, tmp_path / "ck")
+    (directory / "checkpoint.json").write_text("{}")
+    code = main(["-q", "fit", "--data", str(records_file), "--featurizer", "hashing",
+                 "--checkpoint", str(directory), "--out", str(tmp_path / "r")])  # fmt: skip
+    assert code == 2
+    assert "not an ir3de fit checkpoint" in capsys.readouterr().err
