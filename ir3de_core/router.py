@@ -238,20 +238,25 @@ class IR3DERouter(BaseEstimator):
         prompts = validate_texts(X)
         winners, group_scores = self._group_scores(prompts)
         expert_scores = self._expert_scores(group_scores)
+        chosen = self._expert_index_of_group()[winners]
+        rows = np.arange(len(prompts))
+        if self._votes:
+            confidence = expert_scores[rows, chosen]
+        else:
+            confidence = softmax(expert_scores / self.confidence_temperature, axis=1)[rows, chosen]
+        experts, groups = self.experts_, self.groups_
+        domain_mode = self.target == "domain"
         decisions = []
-        for i, g in enumerate(winners):
-            expert = self._expert_of_group(int(g))
-            scores = dict(zip(self.experts_, expert_scores[i].tolist(), strict=True))
-            decision = RoutingDecision(
-                expert=expert,
-                scores=scores,
-                confidence=self._confidence(expert_scores[i], group_scores[i], int(g), expert),
-                domain=self.groups_[g] if self.target == "domain" else None,
+        for i, (g, e) in enumerate(zip(winners.tolist(), chosen.tolist(), strict=True)):
+            decisions.append(
+                RoutingDecision(
+                    expert=experts[e],
+                    scores=dict(zip(experts, expert_scores[i].tolist(), strict=True)),
+                    confidence=float(confidence[i]),
+                    domain=groups[g] if domain_mode else None,
+                    explanation=self._explain(prompts[i], g, top) if explain else (),
+                )
             )
-            if explain:
-                contributions = self._explain(prompts[i], int(g), top)
-                decision = RoutingDecision(**{**decision.__dict__, "explanation": contributions})
-            decisions.append(decision)
         return decisions
 
     def explain(self, prompt: str, *, top: int = 5) -> RoutingDecision:
@@ -415,35 +420,30 @@ class IR3DERouter(BaseEstimator):
             scores = features @ self.coef_ + self.intercept_
         return scores.argmax(axis=1), scores
 
+    @property
+    def _votes(self) -> bool:
+        return self._token_scorer is not None and self.aggregation == "vote"
+
+    def _expert_index_of_group(self) -> NDArray[np.intp]:
+        """Index into `experts_` of each group's expert: shape (k_groups,)."""
+        if self.target == "quality":
+            return np.arange(len(self.groups_))
+        experts = self.experts_
+        return np.array([experts.index(self.expert_map_[g]) for g in self.groups_])
+
     def _expert_scores(self, group_scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Per-expert scores: the best score over each expert's domains. Shape (n, n_experts)."""
+        """Per-expert scores, shape (n, n_experts): an expert's vote share is the sum over its
+        domains; any other score is the best over its domains."""
         if self.target == "quality":
             return group_scores
-        experts = self.experts_
-        out = np.full((group_scores.shape[0], len(experts)), -np.inf)
-        for g, group in enumerate(self.groups_):
-            e = experts.index(self.expert_map_[group])
-            out[:, e] = np.maximum(out[:, e], group_scores[:, g])
+        index = self._expert_index_of_group()
+        if self._votes:
+            out = np.zeros((group_scores.shape[0], len(self.experts_)))
+            np.add.at(out.T, index, group_scores.T)
+            return out
+        out = np.full((group_scores.shape[0], len(self.experts_)), -np.inf)
+        np.maximum.at(out.T, index, group_scores.T)
         return out
-
-    def _expert_of_group(self, g: int) -> str:
-        group = self.groups_[g]
-        return self.expert_map_[group] if self.target == "domain" else group
-
-    def _confidence(
-        self,
-        expert_scores: NDArray[np.float64],
-        group_scores: NDArray[np.float64],
-        g: int,
-        expert: str,
-    ) -> float:
-        if self._token_scorer is not None and self.aggregation == "vote":
-            same_expert = [
-                i for i in range(len(self.groups_)) if self._expert_of_group(i) == expert
-            ]
-            return float(group_scores[same_expert].sum())
-        probabilities = softmax(expert_scores / self.confidence_temperature)
-        return float(probabilities[self.experts_.index(expert)])
 
     def _explain(self, prompt: str, g: int, top: int) -> tuple[Contribution, ...]:
         """Pieces of the prompt that most favour group g over the best other group."""

@@ -71,10 +71,12 @@ class TokenEmbeddingFeaturizer:
     def token_ids(self, texts: Sequence[str]) -> list[NDArray[np.int64]]:
         """Token ids of each text after truncation: list of arrays of shape (t_i,)."""
         items = validate_texts(texts)
+        tokenizer = self.tokenizer
         if len(items) == 1:
-            encodings = [self.tokenizer.encode(items[0], add_special_tokens=False)]
-        else:
-            encodings = self.tokenizer.encode_batch(items, add_special_tokens=False)
+            encodings = [tokenizer.encode(items[0], add_special_tokens=False)]
+        else:  # the fast variant skips character offsets, which routing never needs
+            encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+            encodings = encode(items, add_special_tokens=False)
         out = []
         for i, encoding in enumerate(encodings):
             ids = np.asarray(encoding.ids, dtype=np.int64)
