@@ -8,8 +8,11 @@ import sys
 import ir3de_llamaindex
 
 EXPECTED_ALL = [
+    "DECISION_KEY",
+    "IR3DELLM",
     "EmbeddingFeaturizer",
     "IR3DEEmbedding",
+    "IR3DERoutingEvent",
     "IR3DESelector",
     "IR3DESelectorResult",
     "IR3DEToolRetriever",
