@@ -66,3 +66,17 @@ def slow_partition(items: Iterable[str], delay: float = 0.5) -> list[str]:
     """Pass a partition through after `delay` seconds (gives a test time to kill a worker)."""
     time.sleep(delay)
     return list(items)
+
+
+def clear_worker_cache() -> None:
+    """Empty this process's router cache (run on Dask workers)."""
+    from ir3de_core import distributed
+
+    distributed._CACHE.clear()
+
+
+def worker_cache_size() -> int:
+    """Routers in this process's cache (run on Dask workers)."""
+    from ir3de_core import distributed
+
+    return len(distributed._CACHE)

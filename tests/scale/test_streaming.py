@@ -21,7 +21,7 @@ SETTINGS = [("tokens", "domain"), ("tokens", "quality"), (HASH, "domain"), (HASH
 
 @pytest.fixture(scope="module")
 def records_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_records(tmp_path_factory.mktemp("data") / "records.jsonl", copies=2)
+    return write_records(tmp_path_factory.mktemp("data") / "records.jsonl", copies=1)
 
 
 @pytest.mark.parametrize(("featurizer", "target"), SETTINGS)
@@ -31,7 +31,7 @@ def test_stream_equals_in_memory_fit(records_file: Path, featurizer: Any, target
     result = fit_stream(
         IR3DERouter(featurizer, target=target, missing_scores="ignore"),
         [records_file],
-        chunk_size=90,
+        chunk_size=50,
         progress=False,
     )
     assert result.n_records == len(lines)
@@ -44,7 +44,7 @@ def test_fit_records_equals_in_memory_fit(records_file: Path, featurizer: Any, t
     lines = records_file.read_text().splitlines()
     want = reference_fit(IR3DERouter(featurizer, target=target, missing_scores="ignore"), lines)
     router = IR3DERouter(featurizer, target=target, missing_scores="ignore")
-    got = fit_records(router, load_records([records_file]), chunk_size=100, progress=False)
+    got = fit_records(router, load_records([records_file]), chunk_size=50, progress=False)
     assert_same_router(got, want)
 
 
@@ -109,7 +109,7 @@ def test_cli_fit_streams_and_saves(
 ) -> None:
     out = tmp_path / "router"
     code = main(["-q", "fit", "--data", str(records_file), "--featurizer", "tokens",
-                 "--aggregation", "pooled", "--chunk-size", "100", "--out", str(out)])  # fmt: skip
+                 "--aggregation", "pooled", "--chunk-size", "50", "--out", str(out)])  # fmt: skip
     assert code == 0
     lines = records_file.read_text().splitlines()
     assert f"fitted on {len(lines)} prompts" in capsys.readouterr().out
