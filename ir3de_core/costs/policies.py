@@ -21,6 +21,7 @@ __all__ = [
     "calibrate_threshold",
     "choose",
     "choose_with_default",
+    "lambda_grid",
     "lambda_path",
     "operating_point",
     "prompt_costs",
@@ -231,6 +232,20 @@ def calibrate_budget(
     return operating_point(choose(q, c, high), q, c, lam=high, **point)  # type: ignore[arg-type]
 
 
+def lambda_grid(quality: ArrayLike, costs: ArrayLike, n_points: int = 41) -> list[float]:
+    """λ = 0 and λs where choices change: quantiles of the per-query break-even prices
+    ``(q_a − q_b) / (c_a − c_b)`` between a better, dearer expert a and a cheaper one b, plus
+    the λ beyond which the cheapest experts always win. Adapts to any cost scale."""
+    q, c = _check(quality, costs)
+    rows = np.linspace(0, q.shape[0] - 1, min(q.shape[0], 2000)).astype(np.intp)
+    dq = q[rows, :, None] - q[rows, None, :]
+    dc = c[rows, :, None] - c[rows, None, :]
+    useful = (dq > 0) & (dc > 0)
+    breaks = np.sort(dq[useful] / dc[useful])
+    inner = np.quantile(breaks, np.linspace(0, 1, max(n_points - 2, 1))) if breaks.size else []
+    return [0.0, *sorted(set(np.asarray(inner).tolist())), _lambda_ceiling(q, c)]
+
+
 def lambda_path(
     quality: ArrayLike,
     costs: ArrayLike,
@@ -239,14 +254,11 @@ def lambda_path(
     experts: Sequence[str] | None = None,
     n_points: int = 41,
 ) -> list[OperatingPoint]:
-    """Operating points for λ = 0 and `n_points` − 1 values spread on a log scale up to the λ
-    at which the cheapest experts always win (the cost–quality curve of the policy)."""
+    """Operating points over `lambda_grid`: the cost–quality curve of the λ policy."""
     q, c = _check(quality, costs)
-    high = _lambda_ceiling(q, c)
-    lams = [0.0, *np.geomspace(high * 1e-6, high, max(n_points - 1, 1)).tolist()]
     return [
         operating_point(choose(q, c, lam), q, c, scores=scores, experts=experts, lam=lam)
-        for lam in lams
+        for lam in lambda_grid(q, c, n_points)
     ]
 
 

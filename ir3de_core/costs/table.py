@@ -120,7 +120,8 @@ def cost_table(
             can be scored), or ``"keep"`` it with NaN (never zero).
         zero_costs: ``"impute"`` treats a price of 0 as unknown (a free expert would win every
             cost-aware decision) and replaces it, like a missing price, with the expert's median
-            positive cost; ``"keep"`` keeps zeros (e.g. for really free local models).
+            positive cost; ``"keep"`` keeps zeros (e.g. for really free local models). Data
+            without any price at all keeps NaN costs.
 
     Raises:
         ValueError: no records, no scored expert, or an expert without any usable price.
@@ -157,6 +158,8 @@ def _fill_costs(
     """Replace missing (and, when imputing, zero) costs by each expert's median positive cost."""
     out = costs.copy()
     unknown = np.isnan(out)
+    if unknown.all():  # data without any prices (e.g. RouterDC): costs stay unknown (NaN)
+        return out
     report.missing_costs = int(unknown.sum())
     if zero_costs == "impute":
         zero = out == 0
