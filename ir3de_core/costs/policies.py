@@ -242,8 +242,10 @@ def lambda_grid(quality: ArrayLike, costs: ArrayLike, n_points: int = 41) -> lis
     dc = c[rows, :, None] - c[rows, None, :]
     useful = (dq > 0) & (dc > 0)
     breaks = np.sort(dq[useful] / dc[useful])
-    inner = np.quantile(breaks, np.linspace(0, 1, max(n_points - 2, 1))) if breaks.size else []
-    return [0.0, *sorted(set(np.asarray(inner).tolist())), _lambda_ceiling(q, c)]
+    inner: list[float] = []
+    if breaks.size:
+        inner = np.quantile(breaks, np.linspace(0, 1, max(n_points - 2, 1))).tolist()
+    return [0.0, *sorted(set(inner)), _lambda_ceiling(q, c)]
 
 
 def lambda_path(
