@@ -45,6 +45,7 @@ from ir3de_llamaindex.events import DECISION_KEY
 __all__ = ["IR3DELLM"]
 
 T = TypeVar("T")
+REACT_OBSERVATION = "Observation:"
 PIN_KEY = "ir3de_expert"  # set by `_prepare_chat_with_tools` so `chat` keeps the same expert
 
 
@@ -69,7 +70,8 @@ class IR3DELLM(FunctionCallingLLM):
     route_on: Literal["last_user", "conversation"] = Field(
         default="last_user", description="What text of a chat the router reads."
     )
-    """``"last_user"``: the last user message (an agent keeps its expert through tool turns);
+    """``"last_user"``: the last user message that is not a tool result (tool turns and ReAct
+    ``Observation:`` turns are skipped, so an agent keeps its expert through its tool loop);
     ``"conversation"``: every message's text."""
     max_attempts: int = Field(default=2, ge=1, description="Experts tried per call.")
     """Experts tried per call: the chosen one, then the next-best on failure."""
@@ -341,8 +343,9 @@ class IR3DELLM(FunctionCallingLLM):
     def _chat_text(self, messages: Sequence[ChatMessage]) -> str:
         if self.route_on == "last_user":
             for message in reversed(messages):
-                if message.role == MessageRole.USER and (message.content or "").strip():
-                    return str(message.content)
+                content = (message.content or "").strip()
+                if message.role == MessageRole.USER and content and not _is_observation(content):
+                    return content
         text = "\n".join(m.content for m in messages if m.content and m.content.strip())
         if not text:
             msg = "the conversation has no text to route on; send at least one text message"
@@ -402,3 +405,8 @@ class IR3DELLM(FunctionCallingLLM):
             available=available,
         )
         return result, emit(method, used)
+
+
+def _is_observation(content: str) -> bool:
+    """A ReAct agent sends tool results back as user turns starting with "Observation:"."""
+    return content.startswith(REACT_OBSERVATION)
