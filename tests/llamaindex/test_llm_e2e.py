@@ -16,7 +16,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai_like import OpenAILike
 
-from ir3de_llamaindex import DECISION_KEY, IR3DEEmbedding, IR3DELLM
+from ir3de_llamaindex import DECISION_KEY, IR3DELLM, IR3DEEmbedding
 from tests.llamaindex.corpus import DOCUMENTS, EXAMPLES
 from tests.llamaindex.recorded import routing_events
 
