@@ -321,7 +321,9 @@ def _accuracy(model: Any, test: CostTable) -> float:
     return task_average(test, np.asarray(picked))
 
 
-def part_unseen(data: Path, cache: Path, name: str, n_splits: int, n_reps: int) -> None:
+def part_unseen(
+    data: Path, cache: Path, name: str, n_splits: int, n_reps: int, reps_from: str
+) -> None:
     print(
         f"\n## {name}: unseen LLMs, {n_splits} random splits (2/3 seen, 1/3 added from {n_reps} prompts)"
     )
@@ -329,7 +331,11 @@ def part_unseen(data: Path, cache: Path, name: str, n_splits: int, n_reps: int) 
     alpha = pick_alpha_accuracy(train, featurizer)
     full = ridge(train, featurizer, alpha)
     clusters = UniRouteRouter(featurizer, n_clusters=20).fit(train.prompts)
-    reps = clusters.representatives(train.prompts, n=n_reps)
+    if reps_from == "clusters":
+        reps = clusters.representatives(train.prompts, n=n_reps)
+    else:
+        reps = np.random.default_rng(1).choice(train.n, size=min(n_reps, train.n), replace=False)
+    print(f"unseen LLMs are scored on {len(reps)} prompts picked by {reps_from}")
     uniroute = {
         f"UniRoute {a} (K=20)": UniRouteRouter(featurizer, n_clusters=20, assignment=a).fit(
             train.prompts, train.scores, experts=train.experts
@@ -446,6 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--unseen-on", nargs="+", default=["routerbench", "routerdc"], help="data sets"
     )
+    parser.add_argument(
+        "--reps-from",
+        choices=["random", "clusters"],
+        default="random",
+        help="how the unseen LLMs' scored prompts are picked (UniRoute clusters: round-robin)",
+    )
     parser.add_argument("--reps", type=int, default=200, help="scored prompts per unseen LLM")
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ir3de_costs_cache"
@@ -464,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         part_routerbench(args.data, args.cache, args.out_dir)
     if args.part in ("all", "unseen"):
         for name in args.unseen_on:
-            part_unseen(args.data, args.cache, name, args.splits, args.reps)
+            part_unseen(args.data, args.cache, name, args.splits, args.reps, args.reps_from)
     if args.part in ("all", "feedback"):
         part_feedback(args.data, args.cache)
     return 0

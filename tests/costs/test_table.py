@@ -66,6 +66,13 @@ def test_keep_missing_rows_leaves_nan_not_zero(tmp_path: Path) -> None:
     assert table.costs[2, 0] == 0.0
 
 
+def test_data_without_prices_keeps_nan_costs() -> None:
+    records = [Record("p1", scores={"a": 1.0, "b": 0.0}), Record("p2", scores={"a": 0.0, "b": 1.0})]
+    table, report = cost_table(records)
+    assert np.isnan(table.costs).all()
+    assert report.lines() == []
+
+
 def test_expert_without_any_price_is_an_error(tmp_path: Path) -> None:
     records = _records(tmp_path)
     for r in records:
