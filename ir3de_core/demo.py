@@ -11,7 +11,7 @@ from typing import Any
 from ir3de_core.data.records import Record
 from ir3de_core.router import IR3DERouter
 
-__all__ = ["EXAMPLES", "demo_records", "demo_router", "run_demo"]
+__all__ = ["EXAMPLES", "cross_validated_accuracy", "demo_records", "demo_router", "run_demo"]
 
 EXAMPLES = (
     "What is the integral of x * e^x?",
@@ -63,3 +63,18 @@ def run_demo(featurizer: str = "tokens", extra_prompts: Sequence[str] = ()) -> N
         why = ", ".join(f"{c.text!r} {c.weight:+.2f}" for c in decision.explanation)
         print(f"    because of: {why}\n")
     print(f"routed {len(prompts)} prompts (with explanations) in {1000 * routed:.1f} ms")
+    accuracy = cross_validated_accuracy(featurizer)
+    print(f"5-fold cross-validated routing accuracy on the sample: {100 * accuracy:.1f}%")
+
+
+def cross_validated_accuracy(featurizer: str | dict[str, Any] = "tokens", folds: int = 5) -> float:
+    """Share of held-out sample prompts routed to their own domain, over `folds` folds."""
+    records = demo_records()
+    hits = 0
+    for fold in range(folds):
+        train = [r for i, r in enumerate(records) if i % folds != fold]
+        test = [r for i, r in enumerate(records) if i % folds == fold]
+        router = IR3DERouter(featurizer).fit([r.prompt for r in train], [r.domain for r in train])
+        predicted = router.predict_domain([r.prompt for r in test])
+        hits += sum(p == r.domain for p, r in zip(predicted, test, strict=True))
+    return hits / len(records)

@@ -133,7 +133,7 @@ class OpenAIEmbeddingFeaturizer:
                 model=self.model, input=[items[i] for i in batch]
             )
             for i, item in zip(batch, sorted(response.data, key=lambda d: d.index), strict=True):
-                fresh[keys[i]] = np.asarray(item.embedding, dtype=np.float32)
+                fresh[keys[i]] = _pooled(item.embedding)
         if fresh and self.cache is not None:
             self.cache.put_many(fresh)
         found.update(fresh)
@@ -157,3 +157,15 @@ class OpenAIEmbeddingFeaturizer:
             "cache_dir": self.cache_dir,
             "dimensions": self.dimensions,
         }
+
+
+def _pooled(embedding: object) -> NDArray[np.float32]:
+    """One vector per text: servers without pooling (llama.cpp on a generative model) return one
+    row per token, which is mean-pooled here. Shape (d,)."""
+    vector = np.asarray(embedding, dtype=np.float32)
+    if vector.ndim == 2:
+        vector = vector.mean(axis=0)
+    if vector.ndim != 1 or vector.size == 0:
+        msg = f"the endpoint returned an embedding of shape {vector.shape}; expected a vector"
+        raise ValueError(msg)
+    return vector
