@@ -6,6 +6,8 @@ import asyncio
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from llama_index.core.base.base_selector import SingleSelection
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
@@ -233,3 +235,49 @@ def test_result_indices_are_validated_against_the_choices() -> None:
         IR3DESelectorResult(
             selections=[SingleSelection(index=0, reason="r")] * 2, confidence=0.5, **common
         )
+
+
+# ---------------------------------------------------------------------------- properties
+@pytest.fixture(scope="module")
+def trained() -> tuple[IR3DESelector, list[ToolMetadata]]:
+    choices = [ToolMetadata(name=n, description=f"questions about {n}") for n in NAMES]
+    selector = IR3DESelector(examples=EXAMPLES, featurizer={"kind": "hashing", "n_features": 256})
+    selector.router_for(choices)
+    return selector, choices
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.text(alphabet=st.characters(categories=["L", "Zs"]), min_size=1, max_size=40).filter(
+        str.strip
+    ),
+    top_k=st.integers(1, 6),
+    threshold=st.one_of(st.none(), st.floats(0.0, 1.0)),
+)
+def test_selections_are_the_best_choices_above_the_threshold(
+    trained: tuple[IR3DESelector, list[ToolMetadata]],
+    query: str,
+    top_k: int,
+    threshold: float | None,
+) -> None:
+    base, choices = trained
+    selector = IR3DESelector(examples=EXAMPLES, top_k=top_k, threshold=threshold, default_choice=0)
+    selector._routers = base._routers  # share the trained router: this checks the selection
+    result = selector.select(choices, query)
+    probabilities = np.array(result.probabilities)
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert np.all(np.diff(np.array(result.scores)[np.argsort(-probabilities)]) <= 1e-12)
+    if result.no_match:
+        assert result.inds == [0]
+        assert threshold is not None and probabilities.max() < threshold
+        return
+    inds = result.inds
+    assert 1 <= len(inds) <= min(top_k, len(choices))
+    assert [result.scores[i] for i in inds] == sorted(
+        (result.scores[i] for i in inds), reverse=True
+    )
+    assert max(result.scores) == result.scores[inds[0]]
+    if threshold is not None:
+        assert all(probabilities[i] >= threshold for i in inds)
