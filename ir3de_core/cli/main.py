@@ -16,7 +16,7 @@ from ir3de_core.exceptions import IR3DEError
 __all__ = ["build_parser", "main"]
 
 # Modules with a `register(subparsers)` function adding more commands (bench, calibrate, ...).
-_PLUGINS: tuple[str, ...] = ("ir3de_core.cli.costs",)
+_PLUGINS: tuple[str, ...] = ("ir3de_core.cli.costs", "ir3de_core.cli.bench")
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,106 @@
+"""`ir3de bench quality|speed`: the benchmarks on RouterDC data, as tables and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _write_json(result: dict[str, Any], path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"\nwrote {path}")
+
+
+def quality(args: argparse.Namespace) -> int:
+    """``ir3de bench quality``: RouterDC's table, domain metrics, leave-one-task-out."""
+    from ir3de_core.bench.quality import QualityOptions, run_quality
+    from ir3de_core.bench.tables import quality_report
+
+    options = QualityOptions(
+        data=Path(args.data),
+        limit=args.limit,
+        folds=args.folds,
+        seed=args.seed,
+        sentence=not args.no_sentence,
+        loto=not args.no_loto,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        plots=Path(args.plots) if args.plots else None,
+        progress=not args.quiet,
+        quick=args.quick,
+    )
+    result = run_quality(options)
+    print(quality_report(result))
+    print(f"\ntotal {result['timings']['total_seconds']:.0f} s")
+    _write_json(result, args.json)
+    return 0
+
+
+def speed(args: argparse.Namespace) -> int:
+    """``ir3de bench speed``: latency, throughput, fit and add/remove-expert times."""
+    for name in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(args.threads))
+    from ir3de_core.bench.speed import SpeedOptions, run_speed
+    from ir3de_core.bench.tables import speed_report
+
+    params = None
+    if args.params:
+        rows = json.loads(Path(args.params).read_text(encoding="utf-8"))["rows"]
+        params = {r["router"]: r["params"] for r in rows if r["kind"] in ("ir3de", "ir3de+")}
+    options = SpeedOptions(
+        data=Path(args.data),
+        n_fit=args.n_fit,
+        n_prompts=args.n_prompts,
+        n_single=args.n_single,
+        repeats=args.repeats,
+        threads=args.threads,
+        sentence=not args.no_sentence,
+        params=params,
+    )
+    result = run_speed(options)
+    print(speed_report(result))
+    _write_json(result, args.json)
+    return 0
+
+
+def _add_quality(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quality", help="RouterDC's quality table, computed end to end")
+    p.add_argument("--data", required=True, help="RouterDC directory (../shared/data/routerdc)")
+    p.add_argument("--json", help="also write the full results to this JSON file")
+    p.add_argument("--limit", type=int, help="at most this many prompts per task and split")
+    p.add_argument("--folds", type=int, default=1, help="1: one validation split; k: k-fold CV")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-sentence", action="store_true", help="skip sentence-embedding routers")
+    p.add_argument("--no-loto", action="store_true", help="skip leave-one-task-out")
+    p.add_argument("--cache-dir", help="keep sentence embeddings here between runs")
+    p.add_argument("--plots", help="directory for the confusion-matrix PNGs")
+    p.add_argument("--quick", action="store_true", help="first grid value only (smoke runs)")
+    p.set_defaults(run=quality)
+
+
+def _add_speed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("speed", help="latency, throughput, fit and expert-update times")
+    p.add_argument("--data", required=True, help="RouterDC directory (../shared/data/routerdc)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--n-fit", type=int, default=200, help="training prompts per task")
+    p.add_argument("--n-prompts", type=int, default=1000, help="test prompts routed")
+    p.add_argument("--n-single", type=int, default=300, help="single-prompt decisions timed")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="BLAS/torch/tokenizer threads")
+    p.add_argument("--no-sentence", action="store_true", help="skip sentence-embedding routers")
+    p.add_argument("--params", help="a `bench quality --json` file: time the chosen settings")
+    p.set_defaults(run=speed)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command group to the ``ir3de`` parser."""
+    bench = subparsers.add_parser("bench", help="benchmarks on RouterDC data (quality, speed)")
+    actions = bench.add_subparsers(dest="bench", required=True)
+    _add_quality(actions)
+    _add_speed(actions)
