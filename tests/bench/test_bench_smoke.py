@@ -27,12 +27,9 @@ def _variants(*names: str) -> list:
 
 def test_quality_smoke(shared_data: Path, tmp_path: Path) -> None:
     options = QualityOptions(
-        shared_data / "routerdc", limit=40, quick=True, plots=tmp_path, progress=False
+        shared_data / "routerdc", limit=20, quick=True, plots=tmp_path, progress=False
     )
-    variants = _variants(
-        "IR3DE tokens+domain, vote", "IR3DE sentence+quality",
-        "IR3DE+ tokens domain × tokens quality",
-    )  # fmt: skip
+    variants = _variants("IR3DE tokens+domain, vote", "IR3DE+ tokens domain × tokens quality")
     result = run_quality(options, variants)
     rows = {r["router"]: r for r in result["rows"]}
     assert result["tasks"] == ["mmlu", "gsm8k", "cmmlu", "arc_challenge", "humaneval"]
@@ -77,7 +74,7 @@ def test_cli_writes_json(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "quality.json"
-    argv = ["-q", "bench", "quality", "--data", str(shared_data / "routerdc"), "--limit", "15",
+    argv = ["-q", "bench", "quality", "--data", str(shared_data / "routerdc"), "--limit", "10",
             "--quick", "--no-sentence", "--no-loto", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert "task oracle (chosen on train)" in capsys.readouterr().out
