@@ -8,7 +8,12 @@ from typing import Any
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    MessageLikeRepresentation,
+    convert_to_messages,
+)
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
 
@@ -187,13 +192,15 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
         router = tool_router(tools, examples=examples, **router_kwargs)
         return cls(router, top_k=top_k, always_include=always_include)
 
-    def rank(self, messages: Sequence[BaseMessage]) -> list[str]:
+    def rank(self, messages: Sequence[MessageLikeRepresentation]) -> list[str]:
         """Every known tool name, most likely first, for the request in `messages`."""
-        text = messages_text(messages, self.route_on)
+        text = messages_text(convert_to_messages(messages), self.route_on)
         return self.router.route([text])[0].ranking() if text.strip() else []
 
     def select(
-        self, messages: Sequence[BaseMessage], tools: Sequence[BaseTool | dict[str, Any]]
+        self,
+        messages: Sequence[MessageLikeRepresentation],
+        tools: Sequence[BaseTool | dict[str, Any]],
     ) -> list[BaseTool | dict[str, Any]]:
         """The tools to offer, in their original order."""
         offered = {t.name for t in tools if isinstance(t, BaseTool)}
