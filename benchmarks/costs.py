@@ -43,12 +43,13 @@ from ir3de_core.costs import (
     plot_cost_quality,
     replay_feedback,
 )
-from ir3de_core.data import load_records
-from ir3de_core.featurizers import SentenceFeaturizer
+from ir3de_core.data import Record, load_records
+from ir3de_core.featurizers import make_featurizer
 from ir3de_core.report import format_table
 
 GPT4, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 ALPHAS = (3.0, 10.0, 30.0, 100.0)
+FEATURIZER: dict[str, Any] = {"kind": "sentence"}  # all-MiniLM-L6-v2; --featurizer hashing: fast
 
 
 # ---------------------------------------------------------------- data
@@ -64,7 +65,7 @@ def load(data: Path, name: str, cache: Path) -> tuple[CostTable, CostTable, Prec
         print(f"{name}/{split}: {report.rows_in} rows read, {table.n} kept — {problems}")
         tables.append(table)
     train, test = tables
-    featurizer = SentenceFeaturizer()
+    featurizer = make_featurizer(FEATURIZER)
     x = [cached_transform(featurizer, t.prompts, cache) for t in (train, test)]
     return train, test, PrecomputedFeaturizer(train.prompts + test.prompts, np.vstack(x))
 
@@ -269,6 +270,29 @@ def two_model(test: CostTable, qualities: dict[str, np.ndarray]) -> None:
     )
 
 
+# ---------------------------------------------------------------- bad data
+def part_bad_data(data: Path) -> None:
+    """Corrupt a copy of the routerbench test split in memory and show how it is handled."""
+    print("\n## routerbench test with injected bad data (in memory)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records = load_records([data / "routerbench"], split="test")
+    rng = np.random.default_rng(0)
+    corrupted = []
+    for r in records:
+        scores, costs = dict(r.scores), dict(r.costs)
+        if rng.random() < 0.03:  # an empty score cell
+            scores.pop(str(rng.choice(list(scores))))
+        if rng.random() < 0.05:  # a price of zero
+            costs[str(rng.choice(list(costs)))] = 0.0
+        costs["never-scored-llm"] = 0.001  # priced, never scored
+        corrupted.append(Record(r.prompt, scores, costs, r.domain, r.task))
+    table, report = cost_table(corrupted)
+    print(f"{report.rows_in} rows read, {table.n} kept, {len(table.experts)} experts")
+    for line in report.lines():
+        print(f"- {line}")
+
+
 # ---------------------------------------------------------------- unseen LLMs
 def unseen_once(
     train: CostTable,
@@ -446,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=Path("../shared/data"), help="the shared routing data"
     )
     parser.add_argument(
-        "--part", choices=["all", "routerbench", "unseen", "feedback"], default="all"
+        "--part", choices=["all", "routerbench", "baddata", "unseen", "feedback"], default="all"
     )
     parser.add_argument("--splits", type=int, default=20, help="random seen/unseen splits")
     parser.add_argument(
@@ -458,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         default="random",
         help="how the unseen LLMs' scored prompts are picked (UniRoute clusters: round-robin)",
     )
+    parser.add_argument("--featurizer", choices=["sentence", "hashing"], default="sentence")
     parser.add_argument("--reps", type=int, default=200, help="scored prompts per unseen LLM")
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ir3de_costs_cache"
@@ -466,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "ir3de_costs_out"
     )
     args = parser.parse_args(argv)
+    if args.featurizer == "hashing":
+        FEATURIZER.clear()
+        FEATURIZER.update({"kind": "hashing", "tfidf": False})
     if not (args.data / "routerbench").is_dir() or not (args.data / "routerdc").is_dir():
         print(
             f"skipped: routing data not found at {args.data} (needs routerbench/ and routerdc/); pass --data",
@@ -474,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.part in ("all", "routerbench"):
         part_routerbench(args.data, args.cache, args.out_dir)
+    if args.part in ("all", "routerbench", "baddata"):
+        part_bad_data(args.data)
     if args.part in ("all", "unseen"):
         for name in args.unseen_on:
             part_unseen(args.data, args.cache, name, args.splits, args.reps, args.reps_from)
