@@ -19,8 +19,8 @@ from tests.langchain.test_standard import experts, router
 
 pytestmark = pytest.mark.e2e
 
-#: With a system message the 270M model answers (without one it often ends its turn at once).
-CONVERSATION = [SystemMessage("You are a helpful assistant."), HumanMessage("hello")]
+#: With a system message the 270M model answers "Hello" (without one it ends its turn at once).
+CONVERSATION = [SystemMessage("You are a helpful assistant."), HumanMessage("Hello")]
 
 
 @pytest.fixture(scope="module")
