@@ -310,7 +310,7 @@ def dask_client(address: str | None = None, *, n_workers: int | None = None) -> 
         return
     cluster = distributed.LocalCluster(
         n_workers=n_workers or 1, threads_per_worker=1, processes=True,
-        host="127.0.0.1", dashboard_address=None,
+        host="127.0.0.1", dashboard_address=":0",
     )  # fmt: skip
     with cluster, distributed.Client(cluster) as client:
         yield client

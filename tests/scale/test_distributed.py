@@ -37,7 +37,7 @@ HASH = {"kind": "hashing", "n_features": 128}
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=40,
+        dashboard_address=":0", silence_logs=40,
     )  # fmt: skip
     with cluster, distributed.Client(cluster) as client:
         yield client
