@@ -126,9 +126,14 @@ def evaluate(args: argparse.Namespace) -> int:
     decisions = router.route([r.prompt for r in records])
     domains = [d.domain for d in decisions] if router.target == "domain" else None
     result = evaluate_choices(records, [d.expert for d in decisions], domains)  # type: ignore[arg-type]
-    rows = [[task, v["n"], v["accuracy"]] for task, v in result.tasks.items()]
-    rows.append(["average", sum(v["n"] for v in result.tasks.values()), result.average_accuracy])
-    print(format_table(["task", "prompts", "accuracy %"], rows))
+    if result.tasks:
+        rows = [[task, v["n"], v["accuracy"]] for task, v in result.tasks.items()]
+        rows.append(
+            ["average", sum(v["n"] for v in result.tasks.values()), result.average_accuracy]
+        )
+        print(format_table(["task", "prompts", "accuracy %"], rows))
+    else:
+        print("the records carry no scores: accuracy cannot be computed, routing accuracy can")
     if result.routing_accuracy is not None and result.confusion is not None:
         print(f"\nrouting accuracy {result.routing_accuracy:.2f}% "
               f"(normalized {result.normalized_routing_accuracy:.2f}%)")  # fmt: skip
@@ -150,7 +155,8 @@ def experts_list(args: argparse.Namespace) -> int:
     mapping = getattr(router, "expert_map_", None)
     for expert in router.experts_:
         domains = [g for g, e in (mapping or {}).items() if e == expert]
-        print(expert + (f"  (domains: {', '.join(domains)})" if domains else ""))
+        shown = domains and domains != [expert]
+        print(expert + (f"  (domains: {', '.join(domains)})" if shown else ""))
     return 0
 
 
