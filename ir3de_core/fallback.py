@@ -9,7 +9,13 @@ from typing import TypeVar
 
 from ir3de_core.decision import RoutingDecision
 
-__all__ = ["ExpertsFailedError", "acall_with_fallback", "attempt_order", "call_with_fallback"]
+__all__ = [
+    "ExpertsFailedError",
+    "acall_with_fallback",
+    "answered_by",
+    "attempt_order",
+    "call_with_fallback",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("ir3de")
@@ -38,8 +44,12 @@ def call_with_fallback(
     *,
     max_attempts: int = 2,
     available: set[str] | None = None,
+    reraise: tuple[type[BaseException], ...] = (),
 ) -> tuple[T, RoutingDecision]:
     """Call `call(expert)` for the chosen expert, falling back to the next-best on an exception.
+
+    Exceptions of the `reraise` types (control flow such as an agent framework's interrupts) are
+    never retried on another expert: they propagate at once.
 
     Returns:
         the result and the decision actually used (``expert`` is the one that answered and
@@ -52,13 +62,15 @@ def call_with_fallback(
     for expert in attempt_order(decision, max_attempts, available):
         try:
             result = call(expert)
+        except reraise:
+            raise
         except Exception as e:  # recorded, logged and re-raised if all fail
             logger.warning(
                 "expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e
             )
             errors[expert] = e
             continue
-        return result, _answered_by(decision, expert, errors)
+        return result, answered_by(decision, expert, errors)
     raise ExpertsFailedError(errors)
 
 
@@ -68,25 +80,29 @@ async def acall_with_fallback(
     *,
     max_attempts: int = 2,
     available: set[str] | None = None,
+    reraise: tuple[type[BaseException], ...] = (),
 ) -> tuple[T, RoutingDecision]:
     """Async form of `call_with_fallback`."""
     errors: dict[str, BaseException] = {}
     for expert in attempt_order(decision, max_attempts, available):
         try:
             result = await call(expert)
+        except reraise:
+            raise
         except Exception as e:
             logger.warning(
                 "expert %r failed (%s: %s); trying the next-best", expert, type(e).__name__, e
             )
             errors[expert] = e
             continue
-        return result, _answered_by(decision, expert, errors)
+        return result, answered_by(decision, expert, errors)
     raise ExpertsFailedError(errors)
 
 
-def _answered_by(
+def answered_by(
     decision: RoutingDecision, expert: str, errors: dict[str, BaseException]
 ) -> RoutingDecision:
+    """The decision as it ended: answered by `expert` after the experts in `errors` failed."""
     if not errors:
         return decision
     return dataclasses.replace(decision, expert=expert, fallback_from=tuple(errors))

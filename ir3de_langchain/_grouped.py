@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_executor_for_config
 
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import ExpertsFailedError, attempt_order
+from ir3de_core.fallback import ExpertsFailedError, answered_by, attempt_order
 
 __all__ = ["BatchPlan", "arun_plan", "run_plan"]
 
@@ -65,9 +64,7 @@ class BatchPlan:
         decision = self.decisions[i]
         if self.errors[i]:
             expert = self.orders[i][len(self.errors[i])]
-            decision = dataclasses.replace(
-                decision, expert=expert, fallback_from=tuple(self.errors[i])
-            )
+            decision = answered_by(decision, expert, self.errors[i])
         return self.outputs[i], decision
 
 

@@ -32,14 +32,6 @@ TOOLS_KEY = "ir3de_tools"
 """Key of the tool names offered to the model in the answer's `response_metadata`."""
 
 
-class _Bubble(BaseException):
-    """Carries LangGraph control flow (interrupts) past the fallback loop, which must not retry it."""
-
-    def __init__(self, error: GraphBubbleUp) -> None:
-        super().__init__(error)
-        self.error = error
-
-
 class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
     """Route the model call of each agent step to the best expert (any `create_agent` agent).
 
@@ -99,17 +91,15 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         decision, reason = self.decide(request.messages)
 
         def call(expert: str) -> ModelResponse[Any]:
-            try:
-                return handler(request.override(model=self.experts[expert]))
-            except GraphBubbleUp as e:
-                raise _Bubble(e) from e
+            return handler(request.override(model=self.experts[expert]))
 
-        try:
-            response, used = call_with_fallback(
-                decision, call, max_attempts=self.max_attempts, available=set(self.experts)
-            )
-        except _Bubble as bubble:
-            raise bubble.error from None
+        response, used = call_with_fallback(
+            decision,
+            call,
+            max_attempts=self.max_attempts,
+            available=set(self.experts),
+            reraise=(GraphBubbleUp,),  # interrupts are control flow, never retried
+        )
         return _annotate(response, {IR3DE_KEY: {**used.to_dict(), "reason": reason}})
 
     async def awrap_model_call(
@@ -119,17 +109,15 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         decision, reason = self.decide(request.messages)
 
         async def call(expert: str) -> ModelResponse[Any]:
-            try:
-                return await handler(request.override(model=self.experts[expert]))
-            except GraphBubbleUp as e:
-                raise _Bubble(e) from e
+            return await handler(request.override(model=self.experts[expert]))
 
-        try:
-            response, used = await acall_with_fallback(
-                decision, call, max_attempts=self.max_attempts, available=set(self.experts)
-            )
-        except _Bubble as bubble:
-            raise bubble.error from None
+        response, used = await acall_with_fallback(
+            decision,
+            call,
+            max_attempts=self.max_attempts,
+            available=set(self.experts),
+            reraise=(GraphBubbleUp,),
+        )
         return _annotate(response, {IR3DE_KEY: {**used.to_dict(), "reason": reason}})
 
 
