@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -82,7 +83,7 @@ def test_tfidf_first_pass_equals_fitted_idf(
 def test_fit_from_dataframe_with_score_columns(client: Any, lines: list[str]) -> None:
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")
-    frame = pd.read_json("\n".join(lines), lines=True)
+    frame = pd.read_json(io.StringIO("\n".join(lines)), lines=True)  # a str is a path now
     scores = pd.json_normalize(frame.pop("scores").tolist())
     frame = pd.concat([frame, scores], axis=1)
     experts = list(scores.columns)
