@@ -107,7 +107,7 @@ class IR3DERouter(BaseEstimator):
         """
         prompts = validate_texts(X)
         self.featurizer_ = self._prepare_featurizer(prompts)
-        names, targets = self._targets(prompts, y)
+        names, targets = self._targets(prompts, y, experts if self.target == "quality" else None)
         self.statistics_ = self._statistics(prompts, targets, names)
         if self.target == "domain":
             self.expert_map_ = self._expert_map(prompts, targets, names, scores, experts)

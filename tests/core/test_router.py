@@ -163,3 +163,11 @@ def test_estimator_contract(prompts, domains) -> None:
 def test_bad_settings_are_named(prompts, domains, setting, match) -> None:
     with pytest.raises(ValueError, match=match):
         IR3DERouter(**{"featurizer": "hashing", **setting}).fit(prompts, domains)
+
+
+def test_quality_fit_names_array_columns_with_experts(prompts) -> None:
+    router = IR3DERouter("hashing", target="quality").fit(
+        prompts[:6], np.eye(6)[:, :2], experts=["p", "q"]
+    )
+    assert router.experts_ == ("p", "q")
+    assert set(router.route(prompts[:1])[0].scores) == {"p", "q"}
