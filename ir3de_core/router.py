@@ -215,7 +215,8 @@ class IR3DERouter(BaseEstimator):
 
     def predict(self, X: Sequence[str]) -> NDArray[np.object_]:
         """The chosen expert of each prompt: array of shape (n_prompts,)."""
-        return np.array([d.expert for d in self.route(X)], dtype=object)
+        winners, _ = self._group_scores(validate_texts(X))
+        return np.asarray(self._experts, dtype=object)[self._group_expert[winners]]
 
     def predict_domain(self, X: Sequence[str]) -> NDArray[np.object_]:
         """Domain mode: the predicted domain of each prompt, shape (n_prompts,)."""
@@ -238,7 +239,7 @@ class IR3DERouter(BaseEstimator):
         prompts = validate_texts(X)
         winners, group_scores = self._group_scores(prompts)
         expert_scores = self._expert_scores(group_scores)
-        chosen = self._expert_index_of_group()[winners]
+        chosen = self._group_expert[winners]
         rows = np.arange(len(prompts))
         if self._votes:
             confidence = expert_scores[rows, chosen]
@@ -289,9 +290,7 @@ class IR3DERouter(BaseEstimator):
     def experts_(self) -> tuple[str, ...]:
         """Expert names, in score order."""
         self._check_fitted()
-        if self.target == "quality":
-            return self.statistics_.names
-        return tuple(dict.fromkeys(self.expert_map_[g] for g in self.statistics_.names))
+        return self._experts
 
     @property
     def n_features_in_(self) -> int:
@@ -395,7 +394,15 @@ class IR3DERouter(BaseEstimator):
         return self
 
     def _attach_scorer(self) -> None:
-        """Precompute every vocabulary token's scores (token featurizers only)."""
+        """Derive what routing reads on every call: expert names, the group → expert index and,
+        for token featurizers, every vocabulary token's scores."""
+        names = self.statistics_.names
+        if self.target == "quality":
+            self._experts: tuple[str, ...] = names
+            self._group_expert: NDArray[np.intp] = np.arange(len(names))
+        else:
+            self._experts = tuple(dict.fromkeys(self.expert_map_[g] for g in names))
+            self._group_expert = np.array([self._experts.index(self.expert_map_[g]) for g in names])
         self._token_scorer = None
         if self._uses_tokens:
             solution = RidgeSolution(self.coef_, self.intercept_)
@@ -424,19 +431,12 @@ class IR3DERouter(BaseEstimator):
     def _votes(self) -> bool:
         return self._token_scorer is not None and self.aggregation == "vote"
 
-    def _expert_index_of_group(self) -> NDArray[np.intp]:
-        """Index into `experts_` of each group's expert: shape (k_groups,)."""
-        if self.target == "quality":
-            return np.arange(len(self.groups_))
-        experts = self.experts_
-        return np.array([experts.index(self.expert_map_[g]) for g in self.groups_])
-
     def _expert_scores(self, group_scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Per-expert scores, shape (n, n_experts): an expert's vote share is the sum over its
         domains; any other score is the best over its domains."""
         if self.target == "quality":
             return group_scores
-        index = self._expert_index_of_group()
+        index = self._group_expert
         if self._votes:
             out = np.zeros((group_scores.shape[0], len(self.experts_)))
             np.add.at(out.T, index, group_scores.T)
