@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,8 +14,10 @@ from sklearn.exceptions import NotFittedError
 
 from ir3de_core.decision import Contribution, RoutingDecision
 from ir3de_core.exceptions import ExpertError
+from ir3de_core.explanation import occlusion_margins, token_margins, top_contributions
 from ir3de_core.features import TokenBatch, TokenScorer, row_statistics, token_statistics
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer, validate_texts
+from ir3de_core.settings import validate_settings
 from ir3de_core.solver import InterceptMode, RidgeSolution, solve_statistics
 from ir3de_core.statistics import Design, SufficientStatistics
 from ir3de_core.targets import (
@@ -31,7 +32,6 @@ __all__ = ["Aggregation", "IR3DERouter", "Target"]
 
 Target = Literal["domain", "quality"]
 Aggregation = Literal["vote", "average", "pooled"]
-_WORD = re.compile(r"\S+")
 
 
 class IR3DERouter(BaseEstimator):
@@ -300,25 +300,7 @@ class IR3DERouter(BaseEstimator):
 
     # ================================================================== internals
     def _validate_params(self) -> None:
-        choices = {
-            "target": ("domain", "quality"),
-            "aggregation": ("vote", "average", "pooled"),
-            "intercept": ("centered", "penalized", "none"),
-            "missing_scores": ("raise", "ignore"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                msg = f"{name}={getattr(self, name)!r} is not one of {allowed}"
-                raise ValueError(msg)
-        if not (isinstance(self.alpha, int | float) and self.alpha >= 0):
-            msg = f"alpha must be a number ≥ 0, got {self.alpha!r}"
-            raise ValueError(msg)
-        if self.entropy_top_k is not None and self.entropy_top_k < 1:
-            msg = f"entropy_top_k must be ≥ 1 or None, got {self.entropy_top_k}"
-            raise ValueError(msg)
-        if self.confidence_temperature <= 0:
-            msg = f"confidence_temperature must be > 0, got {self.confidence_temperature}"
-            raise ValueError(msg)
+        validate_settings(self.get_params(deep=False))
 
     def _prepare_featurizer(self, prompts: list[str]) -> Featurizer:
         """Validate the settings and build the featurizer, fitting it (e.g. TF-IDF) if it learns."""
@@ -449,19 +431,8 @@ class IR3DERouter(BaseEstimator):
         """Pieces of the prompt that most favour group g over the best other group."""
         if self._token_scorer is not None:
             ids = self.featurizer_.token_ids([prompt])[0]  # type: ignore[attr-defined]
-            token_scores = self._token_scorer.scores[ids].astype(np.float64)
             units = self.featurizer_.token_strings(ids)  # type: ignore[attr-defined]
-            others = np.delete(token_scores, g, axis=1)
-            margin = token_scores[:, g] - (others.max(axis=1) if others.size else 0.0)
+            margins = token_margins(self._token_scorer.scores[ids], g)
         else:
-            units = _WORD.findall(prompt)[:64]
-            if len(units) < 2:
-                return tuple(Contribution(u, 0.0) for u in units)
-            variants = [" ".join(units[:i] + units[i + 1 :]) for i in range(len(units))]
-            base = self._group_scores([" ".join(units)])[1][0, g]
-            margin = base - self._group_scores(variants)[1][:, g]
-        totals: dict[str, float] = {}
-        for unit, value in zip(units, margin.tolist(), strict=True):
-            totals[unit] = totals.get(unit, 0.0) + value
-        best = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
-        return tuple(Contribution(text, round(weight, 6)) for text, weight in best)
+            units, margins = occlusion_margins(prompt, g, lambda t: self._group_scores(t)[1])
+        return top_contributions(units, margins, top)

@@ -190,7 +190,7 @@ def experts_remove(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """``ir3de demo``: fit on the bundled prompts and route examples, offline."""
-    from ir3de_core.demo import run_demo
+    from ir3de_core.cli.demo import run_demo
 
     run_demo(featurizer=args.featurizer, extra_prompts=args.prompt or [])
     return 0
