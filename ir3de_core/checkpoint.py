@@ -9,10 +9,8 @@ checkpoint intact. Loading checks the format, the checksum, every array's shape 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from numpy.typing import NDArray
 
 from ir3de_core._version import __version__
 from ir3de_core.accumulate import FitPart, ScoreMeans
+from ir3de_core.arrayfile import array_specs, read_checked_npz, sha256
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.statistics import SufficientStatistics
 
@@ -94,8 +93,8 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
         "statistics": None if stats is None else {"names": stats.names, "design": stats.design},
         "means": {"domains": part.means.domains, "experts": part.means.experts},
         "npz": npz.name,
-        "sha256": _sha256(npz),
-        "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in arrays.items()},
+        "sha256": sha256(npz),
+        "arrays": array_specs(arrays),
     }
     tmp = directory / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -179,28 +178,13 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _read_arrays(directory: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    path = directory / Path(str(manifest["npz"])).name
-    if not path.is_file() or _sha256(path) != manifest["sha256"]:
-        msg = f"{path} is missing or does not match its checksum: delete {directory} and refit"
-        raise CheckpointError(msg)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        msg = f"{path} cannot be read as plain arrays ({e}); delete {directory} and refit"
-        raise CheckpointError(msg) from e
-    expected = manifest["arrays"]
-    if set(arrays) != set(expected):
-        msg = f"{path} holds arrays {sorted(arrays)}, the manifest lists {sorted(expected)}"
-        raise CheckpointError(msg)
-    for name, array in arrays.items():
-        if [list(array.shape), array.dtype.str] != [
-            expected[name]["shape"],
-            expected[name]["dtype"],
-        ]:
-            msg = f"array {name!r} of {path} does not have the shape and dtype of the manifest"
-            raise CheckpointError(msg)
-    return arrays
+    return read_checked_npz(
+        directory / Path(str(manifest["npz"])).name,
+        checksum=manifest["sha256"],
+        expected=manifest["arrays"],
+        error=CheckpointError,
+        fix=f"delete {directory} and refit",
+    )
 
 
 def _current_npz(directory: Path) -> Path | None:
@@ -216,11 +200,3 @@ def _next_number(directory: Path) -> int:
         int(p.stem.split("-")[1]) for p in directory.glob("state-*.npz") if p.stem[6:].isdigit()
     ]
     return max(numbers, default=0) + 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

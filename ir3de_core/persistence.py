@@ -7,15 +7,14 @@ SHA-256 of ``arrays.npz``. Loading checks all of them and refuses anything that 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ir3de_core._version import __version__
+from ir3de_core.arrayfile import array_specs, read_checked_npz, sha256
 from ir3de_core.exceptions import ModelFileError
 from ir3de_core.featurizers import make_featurizer
 from ir3de_core.statistics import SufficientStatistics
@@ -55,8 +54,8 @@ def save_router(router: IR3DERouter, directory: Path) -> Path:
         "design": router.statistics_.design,
         "groups": list(router.statistics_.names),
         "expert_map": getattr(router, "expert_map_", None),
-        "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in arrays.items()},
-        "sha256": _sha256(directory / ARRAYS),
+        "arrays": array_specs(arrays),
+        "sha256": sha256(directory / ARRAYS),
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return directory
@@ -122,32 +121,13 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def _read_arrays(directory: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    path = directory / ARRAYS
-    if not path.is_file():
-        msg = f"{path} not found next to {MANIFEST}"
-        raise ModelFileError(msg)
-    if _sha256(path) != manifest["sha256"]:
-        msg = f"{path} does not match the checksum in {MANIFEST}: it was modified or truncated"
-        raise ModelFileError(msg)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        msg = f"{path} cannot be read as plain arrays ({e}); re-save the router"
-        raise ModelFileError(msg) from e
-    expected = manifest["arrays"]
-    if set(arrays) != set(expected):
-        msg = f"{path} holds arrays {sorted(arrays)}, manifest lists {sorted(expected)}"
-        raise ModelFileError(msg)
-    for name, array in arrays.items():
-        spec = expected[name]
-        if list(array.shape) != spec["shape"] or array.dtype.str != spec["dtype"]:
-            msg = (
-                f"array {name!r} is {array.dtype.str}{list(array.shape)}, manifest says "
-                f"{spec['dtype']}{spec['shape']}"
-            )
-            raise ModelFileError(msg)
-    return arrays
+    return read_checked_npz(
+        directory / ARRAYS,
+        checksum=manifest["sha256"],
+        expected=manifest["arrays"],
+        error=ModelFileError,
+        fix="re-save the router",
+    )
 
 
 def _check_solution(arrays: dict[str, np.ndarray], stats: SufficientStatistics) -> None:
@@ -166,11 +146,3 @@ def _expert_map(manifest: dict[str, Any], groups: tuple[str, ...]) -> dict[str, 
         msg = f"expert_map {mapping!r} does not cover the domains {list(groups)}"
         raise ModelFileError(msg)
     return {g: str(mapping[g]) for g in groups}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

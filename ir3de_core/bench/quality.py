@@ -6,6 +6,7 @@ split is touched once per router, after its settings are fixed.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from ir3de_core.bench.variants import (
 from ir3de_core.evaluation import evaluate_choices
 
 __all__ = ["QualityOptions", "Tuned", "run_quality", "tune"]
+
+logger = logging.getLogger("ir3de.bench")
 
 Splits = list[tuple[RoutingData, RoutingData]]
 
@@ -101,9 +104,7 @@ def tune(
 
 def _log(options: QualityOptions, message: str) -> None:
     if options.progress:
-        import sys
-
-        print(f"[bench quality] {message}", file=sys.stderr, flush=True)
+        logger.info(message)
 
 
 def _row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def quality(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         quick=args.quick,
     )
+    if options.progress:  # the CLI's root logger shows warnings only; progress is INFO
+        logging.getLogger("ir3de.bench").setLevel(logging.INFO)
     result = run_quality(options)
     print(quality_report(result))
     print(f"\ntotal {result['timings']['total_seconds']:.0f} s")

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ir3de_core import IR3DERouter, ModelFileError
-from ir3de_core.persistence import ARRAYS, MANIFEST, _sha256
+from ir3de_core.arrayfile import sha256 as _sha256
+from ir3de_core.persistence import ARRAYS, MANIFEST
 
 
 @pytest.fixture(scope="module")
