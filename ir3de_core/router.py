@@ -17,6 +17,7 @@ from ir3de_core.exceptions import ExpertError
 from ir3de_core.explanation import occlusion_margins, token_margins, top_contributions
 from ir3de_core.features import TokenBatch, TokenScorer, row_statistics, token_statistics
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer, validate_texts
+from ir3de_core.online import RankOneRidge
 from ir3de_core.settings import validate_settings
 from ir3de_core.solver import InterceptMode, RidgeSolution, solve_statistics
 from ir3de_core.statistics import Design, SufficientStatistics
@@ -58,6 +59,8 @@ class IR3DERouter(BaseEstimator):
             of that expert's fit (with a warning that counts them).
         confidence_temperature: softmax temperature turning scores into a confidence (non-vote).
     """
+
+    _online: RankOneRidge | None = None  # rank-one updater of partial_fit, while it is valid
 
     def __init__(
         self,
@@ -117,11 +120,18 @@ class IR3DERouter(BaseEstimator):
         """Add more data (new domains or experts included) and re-solve; fits if not fitted.
 
         Feedback events fit here too: ``partial_fit([prompt], [{expert: observed_score}])``.
+        In quality mode with row features (``sentence``, ``hashing``, ``openai``, pooled
+        ``tokens``), the default centred intercept and no column normalisation, known experts
+        are updated by rank-one (Sherman–Morrison) steps: O(d²) per event instead of k solves
+        of d×d, with the same weights. `statistics_` is then updated in place; copy it
+        (``router.statistics_.copy()``) to keep a snapshot.
         """
         if not hasattr(self, "statistics_"):
             return self.fit(X, y)
         prompts = validate_texts(X)
         names, targets = self._targets(prompts, y, known=self.statistics_.names)
+        if self._updates_online(names):
+            return self._online_update(prompts, targets)
         self.statistics_ = self.statistics_ + self._statistics(prompts, targets, names)
         if self.target == "domain":
             new = [g for g in names if g not in self.expert_map_]
@@ -362,6 +372,29 @@ class IR3DERouter(BaseEstimator):
         given = dict(self.expert_map or {})
         return {g: given.get(g, g) for g in groups}
 
+    def _updates_online(self, names: Sequence[str]) -> bool:
+        """Whether new rows for `names` can be folded in by rank-one steps (see `partial_fit`)."""
+        normalize = self.normalize is True
+        return (
+            self.target == "quality"
+            and not self._uses_tokens
+            and self.intercept == "centered"
+            and not normalize
+            and float(self.alpha) > 0
+            and tuple(names) == self.statistics_.names
+        )
+
+    def _online_update(self, prompts: list[str], targets: NDArray[np.float64]) -> IR3DERouter:
+        """Fold rows into the statistics and the solution without re-solving (quality mode)."""
+        online = self._online
+        if online is None or online.alpha != float(self.alpha):
+            online = RankOneRidge.from_statistics(self.statistics_, float(self.alpha))
+        online.add_rows(self._row_features(prompts), targets)
+        self._online = online
+        self.statistics_ = online.statistics
+        self.coef_, self.intercept_ = online.coef, online.intercept
+        return self
+
     def _solve(self) -> IR3DERouter:
         normalize = self.target == "domain" if self.normalize == "auto" else bool(self.normalize)
         solution = solve_statistics(
@@ -386,6 +419,7 @@ class IR3DERouter(BaseEstimator):
             self._experts = tuple(dict.fromkeys(self.expert_map_[g] for g in names))
             self._group_expert = np.array([self._experts.index(self.expert_map_[g]) for g in names])
         self._token_scorer = None
+        self._online = None
         if self._uses_tokens:
             solution = RidgeSolution(self.coef_, self.intercept_)
             self._token_scorer = TokenScorer(self.featurizer_.table, solution)  # type: ignore[attr-defined]
@@ -399,15 +433,19 @@ class IR3DERouter(BaseEstimator):
                 return self._token_scorer.vote(batch, self.entropy_top_k)
             scores = self._token_scorer.average(batch)
         else:
-            features = np.asarray(self.featurizer_.transform(prompts), dtype=np.float64)
-            if features.shape[1] != self.n_features_in_:
-                msg = (
-                    f"the featurizer gives {features.shape[1]} features but the router was fitted "
-                    f"on {self.n_features_in_}; use the featurizer the router was fitted with"
-                )
-                raise ValueError(msg)
-            scores = features @ self.coef_ + self.intercept_
+            scores = self._row_features(prompts) @ self.coef_ + self.intercept_
         return scores.argmax(axis=1), scores
+
+    def _row_features(self, prompts: list[str]) -> NDArray[np.float64]:
+        """One feature row per prompt, checked against the fitted width: shape (n, d)."""
+        features = np.asarray(self.featurizer_.transform(prompts), dtype=np.float64)
+        if features.shape[1] != self.n_features_in_:
+            msg = (
+                f"the featurizer gives {features.shape[1]} features but the router was fitted "
+                f"on {self.n_features_in_}; use the featurizer the router was fitted with"
+            )
+            raise ValueError(msg)
+        return features
 
     @property
     def _votes(self) -> bool:

@@ -184,6 +184,26 @@ class SufficientStatistics:
         prompt_index: ArrayLike | None = None,
     ) -> SufficientStatistics:
         """Return new statistics with rows added (see `from_rows` for the arguments)."""
+        out = self.copy()
+        out.add_rows_in_place(X, targets, sample_weight=sample_weight, prompt_index=prompt_index)
+        return out
+
+    def add_rows_in_place(
+        self,
+        X: ArrayLike,
+        targets: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        prompt_index: ArrayLike | None = None,
+    ) -> NDArray[np.bool_]:
+        """Add rows to these sums in place (O(m·d²) for m rows, no copy of the k×d×d sums).
+
+        For owners of the statistics, e.g. a router folding in feedback events; anyone else
+        should use `partial_fit`, which returns new statistics. Arguments as in `from_rows`.
+
+        Returns:
+            array of shape (m, k): which (row, group) pairs were added (the non-NaN targets).
+        """
         features = np.asarray(X, dtype=np.float64)
         y = np.asarray(targets, dtype=np.float64)
         n, k = features.shape[0], len(self.names)
@@ -202,26 +222,25 @@ class SufficientStatistics:
         if self.design == "shared" and not np.all(present.sum(axis=1) == 1):
             msg = "in the shared (domain) design every row needs exactly one group"
             raise ValueError(msg)
-        xtx, xty, sum_x = self.xtx.copy(), self.xty.copy(), self.sum_x.copy()
-        sum_y, weight = self.sum_y.copy(), self.weight.copy()
-        n_rows, n_prompts = self.n_rows.copy(), self.n_prompts.copy()
         for j in range(k):
             rows = present[:, j]
             if not rows.any():
                 continue
             xj, wj, yj = features[rows], w[rows], y[rows, j]
             weighted = xj * wj[:, None]
-            xtx[j] += weighted.T @ xj
-            xty[j] += weighted.T @ yj
-            sum_x[j] += weighted.sum(axis=0)
-            sum_y[j] += float(wj @ yj)
-            weight[j] += float(wj.sum())
-            n_rows[j] += int(rows.sum())
-            n_prompts[j] += len(np.unique(prompts[rows]))
-        return replace(
-            self, xtx=xtx, xty=xty, sum_x=sum_x, sum_y=sum_y, weight=weight,
-            n_rows=n_rows, n_prompts=n_prompts,
-        )  # fmt: skip
+            self.xtx[j] += weighted.T @ xj
+            self.xty[j] += weighted.T @ yj
+            self.sum_x[j] += weighted.sum(axis=0)
+            self.sum_y[j] += float(wj @ yj)
+            self.weight[j] += float(wj.sum())
+            self.n_rows[j] += int(rows.sum())
+            self.n_prompts[j] += len(np.unique(prompts[rows]))
+        return present
+
+    def copy(self) -> SufficientStatistics:
+        """Statistics with their own copies of every array."""
+        fields = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")
+        return replace(self, **{f: getattr(self, f).copy() for f in fields})
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
         """Merge: statistics of the union of both data sets (groups matched by name)."""

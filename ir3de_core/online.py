@@ -1,0 +1,154 @@
+"""Online ridge updates: fold feedback events into the solution in O(d²) each (Sherman–Morrison).
+
+A quality-mode router solves, for each expert j, ``min ‖y − Xw − b‖² + α‖w‖²`` (an unpenalised,
+centred intercept). Its normal equations are ``M_j [w; b] = [Σ x y; Σ y]`` with the bordered
+matrix ``M_j = [[Σ x xᵀ + αI, Σ x], [Σ xᵀ, n]]``, which is positive definite once the expert has
+data. An event (x, y, weight) adds ``weight · z zᵀ`` with ``z = [x; 1]`` to ``M_j``, so ``M_j⁻¹``
+follows by Sherman–Morrison in O(d²), and the solution is ``M_j⁻¹`` times the (exact) sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ir3de_core.exceptions import ExpertError
+from ir3de_core.solver import solve_statistics
+from ir3de_core.statistics import SufficientStatistics
+
+__all__ = ["RankOneRidge"]
+
+FloatArray = NDArray[np.float64]
+
+
+class RankOneRidge:
+    """Per-expert ridge weights with an unpenalised intercept, kept current event by event.
+
+    The statistics stay the exact sums (they are updated too), so the weights always equal
+    ``solve_statistics(statistics, alpha=alpha, intercept="centered")`` up to round-off. An
+    expert's inverse ``M_j⁻¹`` is computed the first time it receives an event (O(d³), once),
+    and recomputed from the sums after `refresh_every` rank-one steps, or when one call brings
+    more than d/8 rows for it (then a fresh solve is cheaper than the rank-one steps).
+
+    Args:
+        statistics: quality-mode (``per_group``) statistics of row features. Updated in place:
+            `from_statistics` copies them first.
+        alpha: ridge penalty λ > 0.
+        refresh_every: rank-one steps of one expert between exact re-computations.
+    """
+
+    def __init__(
+        self, statistics: SufficientStatistics, alpha: float, *, refresh_every: int = 1000
+    ) -> None:
+        if statistics.design != "per_group":
+            msg = "rank-one updates need quality-mode (per_group) statistics"
+            raise ValueError(msg)
+        if not alpha > 0:
+            msg = f"rank-one updates need alpha > 0, got {alpha}"
+            raise ValueError(msg)
+        if refresh_every < 1:
+            msg = f"refresh_every must be ≥ 1, got {refresh_every}"
+            raise ValueError(msg)
+        self.statistics = statistics
+        self.alpha = float(alpha)
+        self.refresh_every = refresh_every
+        solution = solve_statistics(statistics, alpha=self.alpha, intercept="centered")
+        self.coef: FloatArray = solution.coef
+        self.intercept: FloatArray = solution.intercept
+        self._inverse: dict[int, FloatArray] = {}
+        self._steps = np.zeros(len(statistics.names), dtype=np.int64)
+
+    @classmethod
+    def from_statistics(
+        cls, statistics: SufficientStatistics, alpha: float, *, refresh_every: int = 1000
+    ) -> RankOneRidge:
+        """Start from (a copy of) quality-mode statistics; the caller's object is never changed."""
+        return cls(statistics.copy(), alpha, refresh_every=refresh_every)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The k experts, in column order."""
+        return self.statistics.names
+
+    def update(self, x: ArrayLike, expert: str, y: float, weight: float = 1.0) -> None:
+        """Fold in one observed score `y` of `expert` on a prompt with features `x` (shape (d,))."""
+        if expert not in self.names:
+            msg = f"unknown expert {expert!r}; known: {list(self.names)}"
+            raise ExpertError(msg)
+        targets = np.full((1, len(self.names)), np.nan)
+        targets[0, self.names.index(expert)] = y
+        features = np.asarray(x, dtype=np.float64).reshape(1, -1)
+        self.add_rows(features, targets, sample_weight=np.array([weight], dtype=np.float64))
+
+    def add_rows(
+        self, X: ArrayLike, targets: ArrayLike, *, sample_weight: ArrayLike | None = None
+    ) -> None:
+        """Fold in m rows of features X (m, d) with targets (m, k), NaN where an expert is unscored.
+
+        Raises:
+            ValueError: mismatched shapes, NaN/inf features, or a weight that is not positive.
+        """
+        features = np.asarray(X, dtype=np.float64)
+        if not np.isfinite(features).all():
+            msg = "features must be finite; check the featurizer's output"
+            raise ValueError(msg)
+        weights = (
+            np.ones(features.shape[0])
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
+        if weights.shape == (features.shape[0],) and not (weights > 0).all():
+            msg = "rank-one updates need positive weights; refit to remove data"
+            raise ValueError(msg)
+        y = np.asarray(targets, dtype=np.float64)
+        if np.isinf(y).any():
+            msg = "targets must be finite scores (NaN marks an unscored expert)"
+            raise ValueError(msg)
+        present = self.statistics.add_rows_in_place(features, y, sample_weight=weights)
+        limit = max(1, self.statistics.n_features // 8)
+        for j in np.flatnonzero(present.any(axis=0)).tolist():
+            rows = np.flatnonzero(present[:, j])
+            fresh = j not in self._inverse or rows.size > limit
+            if fresh or self._steps[j] + rows.size > self.refresh_every:
+                self._refresh(j)
+                continue
+            for i in rows.tolist():
+                self._rank_one(j, features[i], float(weights[i]))
+            self._steps[j] += rows.size
+            self._set_solution(j, self._inverse[j] @ self._rhs(j))
+
+    def decision_function(self, features: ArrayLike) -> FloatArray:
+        """Predicted quality of each expert: features (n, d) → array of shape (n, k)."""
+        X = np.asarray(features, dtype=np.float64)
+        return X @ self.coef + self.intercept
+
+    # ------------------------------------------------------------------ internals
+    def _rank_one(self, j: int, x: FloatArray, weight: float) -> None:
+        inverse = self._inverse[j]
+        z = np.append(x, 1.0)
+        u = inverse @ z
+        inverse -= (weight / (1.0 + weight * float(z @ u))) * np.outer(u, u)
+
+    def _rhs(self, j: int) -> FloatArray:
+        """``[Σ x y; Σ y]`` of expert j: shape (d + 1,)."""
+        return np.append(self.statistics.xty[j], self.statistics.sum_y[j])
+
+    def _refresh(self, j: int) -> None:
+        """Exact inverse and solution of expert j from its sums."""
+        stats, d = self.statistics, self.statistics.n_features
+        self._steps[j] = 0
+        if stats.weight[j] <= 0:
+            self._inverse.pop(j, None)
+            self._set_solution(j, np.zeros(d + 1))
+            return
+        bordered = np.empty((d + 1, d + 1))
+        bordered[:d, :d] = stats.xtx[j]
+        bordered.flat[: d * (d + 1) : d + 2] += self.alpha  # the first d diagonal entries
+        bordered[:d, d] = bordered[d, :d] = stats.sum_x[j]
+        bordered[d, d] = stats.weight[j]
+        self._inverse[j] = np.asarray(np.linalg.inv(bordered), dtype=np.float64)
+        self._set_solution(j, self._inverse[j] @ self._rhs(j))
+
+    def _set_solution(self, j: int, solution: FloatArray) -> None:
+        self.coef[:, j] = solution[:-1]
+        self.intercept[j] = solution[-1]

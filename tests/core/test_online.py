@@ -1,0 +1,156 @@
+"""Online updates: rank-one steps equal a re-solve of the exact sums, and equal a fresh fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ir3de_core import ExpertError, IR3DERouter, SufficientStatistics
+from ir3de_core.costs import PrecomputedFeaturizer
+from ir3de_core.online import RankOneRidge
+from ir3de_core.solver import solve_statistics
+
+EXPERTS = ("a", "b", "c")
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@st.composite
+def event_streams(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[Batch]]:
+    """Seed rows (some experts unscored, maybe one with no data), then batches of events."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    d, n_seed = draw(st.integers(2, 12)), draw(st.integers(0, 30))
+    scale = draw(st.sampled_from([0.1, 1.0, 10.0]))
+    X = rng.normal(size=(n_seed, d)) * scale
+    Y = rng.normal(size=(n_seed, len(EXPERTS)))
+    Y[rng.random(Y.shape) < 0.4] = np.nan
+    if draw(st.booleans()):
+        Y[:, 2] = np.nan  # expert c has no data until its first event
+    batches = []
+    for size in draw(st.lists(st.integers(1, 8), min_size=1, max_size=12)):
+        targets = rng.normal(size=(size, len(EXPERTS)))
+        targets[rng.random(targets.shape) < 0.5] = np.nan
+        batches.append((rng.normal(size=(size, d)) * scale, targets, rng.uniform(0.5, 2, size)))
+    return X, Y, batches
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_streams(), st.floats(0.05, 20.0), st.integers(1, 50))
+def test_rank_one_updates_equal_a_resolve_of_the_sums(stream, alpha, refresh_every) -> None:
+    X, Y, batches = stream
+    stats = SufficientStatistics.from_rows(X, Y, EXPERTS, design="per_group")
+    online = RankOneRidge.from_statistics(stats, alpha, refresh_every=refresh_every)
+    for rows, targets, weights in batches:
+        online.add_rows(rows, targets, sample_weight=weights)
+        stats = stats.partial_fit(rows, targets, sample_weight=weights)
+    assert stats.equals(online.statistics, atol=1e-9)
+    exact = solve_statistics(stats, alpha=alpha, intercept="centered")
+    np.testing.assert_allclose(online.coef, exact.coef, atol=1e-7, rtol=1e-6)
+    np.testing.assert_allclose(online.intercept, exact.intercept, atol=1e-7, rtol=1e-6)
+
+
+def test_from_statistics_never_changes_the_callers_statistics() -> None:
+    rng = np.random.default_rng(0)
+    stats = SufficientStatistics.from_rows(
+        rng.normal(size=(10, 4)), rng.normal(size=(10, 3)), EXPERTS, design="per_group"
+    )
+    before = stats.copy()
+    online = RankOneRidge.from_statistics(stats, 1.0)
+    online.update(rng.normal(size=4), "b", 0.5)
+    assert stats.equals(before)
+    assert not online.statistics.equals(before)
+
+
+def test_bad_events_are_refused_before_anything_changes() -> None:
+    rng = np.random.default_rng(1)
+    stats = SufficientStatistics.from_rows(
+        rng.normal(size=(10, 4)), rng.normal(size=(10, 3)), EXPERTS, design="per_group"
+    )
+    online = RankOneRidge.from_statistics(stats, 1.0)
+    before, coef = online.statistics.copy(), online.coef.copy()
+    with pytest.raises(ExpertError, match="unknown expert 'z'"):
+        online.update(np.ones(4), "z", 1.0)
+    with pytest.raises(ValueError, match="positive weights"):
+        online.update(np.ones(4), "a", 1.0, weight=0.0)
+    with pytest.raises(ValueError, match="finite"):
+        online.update(np.array([1.0, np.nan, 0.0, 0.0]), "a", 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        online.update(np.ones(4), "a", np.inf)
+    with pytest.raises(ValueError, match=r"shape \(n_rows, 4\)"):
+        online.update(np.ones(5), "a", 1.0)
+    assert online.statistics.equals(before)
+    np.testing.assert_array_equal(online.coef, coef)
+    with pytest.raises(ValueError, match="alpha > 0"):
+        RankOneRidge.from_statistics(stats, 0.0)
+
+
+def _world(n: int, d: int = 8) -> tuple[list[str], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(n, d))
+    scores = np.stack([x[:, 0] > 0, x[:, 1] > 0, x[:, 2] > 0], axis=1).astype(float)
+    return [f"prompt {i}" for i in range(n)], x, scores
+
+
+def test_router_feedback_events_equal_a_fresh_fit() -> None:
+    prompts, x, scores = _world(120)
+    featurizer = PrecomputedFeaturizer(prompts, x)
+    seed, events = range(30), range(30, 120)
+    router = IR3DERouter(featurizer, target="quality", alpha=2.0)  # type: ignore[arg-type]
+    router.fit([prompts[i] for i in seed], scores[list(seed)], experts=EXPERTS)
+    fitted_statistics = router.statistics_
+    rows = []
+    for i in events:  # one observed score per event, as production feedback arrives
+        j = i % 3
+        router.partial_fit([prompts[i]], [{EXPERTS[j]: scores[i, j]}])
+        rows.append({EXPERTS[j]: scores[i, j]})
+    fresh = IR3DERouter(featurizer, target="quality", alpha=2.0)  # type: ignore[arg-type]
+    fresh.fit(
+        prompts,
+        [dict(zip(EXPERTS, scores[i], strict=True)) for i in seed] + rows,
+    )
+    assert router.statistics_.equals(fresh.statistics_, atol=1e-9)
+    np.testing.assert_allclose(router.coef_, fresh.coef_, atol=1e-9)
+    np.testing.assert_allclose(router.intercept_, fresh.intercept_, atol=1e-9)
+    assert router.statistics_ is not fitted_statistics  # the fitted object was copied, not changed
+    assert fitted_statistics.weight.tolist() == [30.0, 30.0, 30.0]
+
+
+def test_router_online_path_follows_alpha_changes() -> None:
+    prompts, x, scores = _world(60)
+    featurizer = PrecomputedFeaturizer(prompts, x)
+    router = IR3DERouter(featurizer, target="quality", alpha=1.0)  # type: ignore[arg-type]
+    router.fit(prompts[:40], scores[:40], experts=EXPERTS)
+    router.partial_fit([prompts[40]], [{"a": 1.0}])
+    router.set_params(alpha=5.0)
+    router.partial_fit([prompts[41]], [{"b": 0.0}])
+    exact = solve_statistics(router.statistics_, alpha=5.0, intercept="centered")
+    np.testing.assert_allclose(router.coef_, exact.coef, atol=1e-9)
+
+
+def test_router_after_feedback_saves_and_loads_bit_for_bit(
+    tmp_path, prompts, quality_scores
+) -> None:
+    router = IR3DERouter({"kind": "hashing", "n_features": 64}, target="quality")
+    router.fit(prompts[:80], quality_scores[:80])
+    for prompt, row in zip(prompts[80:90], quality_scores[80:90], strict=True):
+        router.partial_fit([prompt], [{"m": row["m"]}])
+    loaded = IR3DERouter.load(router.save(tmp_path / "r"))
+    assert loaded.statistics_.equals(router.statistics_)
+    np.testing.assert_array_equal(loaded.coef_, router.coef_)
+    np.testing.assert_array_equal(loaded.intercept_, router.intercept_)
+    for model in (router, loaded):  # both keep learning the same way
+        model.partial_fit(prompts[90:92], [{"c": 0.5}, {"w": 0.1}])
+    np.testing.assert_allclose(loaded.coef_, router.coef_, atol=1e-12)
+
+
+def test_router_new_expert_in_feedback_takes_the_full_path() -> None:
+    prompts, x, scores = _world(50)
+    featurizer = PrecomputedFeaturizer(prompts, x)
+    router = IR3DERouter(featurizer, target="quality", alpha=1.0)  # type: ignore[arg-type]
+    router.fit(prompts[:40], scores[:40, :2], experts=EXPERTS[:2])
+    router.partial_fit([prompts[40]], [{"a": 1.0}])
+    router.partial_fit(prompts[41:50], [{"c": s} for s in scores[41:50, 2]])
+    assert router.experts_ == EXPERTS
+    exact = solve_statistics(router.statistics_, alpha=1.0, intercept="centered")
+    np.testing.assert_allclose(router.coef_, exact.coef, atol=1e-9)
