@@ -1,4 +1,4 @@
-"""`ir3de bench quality|speed`: the benchmarks on RouterDC data, as tables and JSON."""
+"""`ir3de bench quality|speed|costs`: the benchmarks on the shared routing data, as tables and JSON."""
 
 from __future__ import annotations
 
@@ -72,6 +72,58 @@ def speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def costs(args: argparse.Namespace) -> int:
+    """``ir3de bench costs``: cost–quality curves, unseen LLMs, online feedback."""
+    from ir3de_core.bench.costs import CostBenchOptions, run_costs
+    from ir3de_core.bench.costs.feedback import FeedbackOptions
+    from ir3de_core.bench.costs.unseen import UnseenOptions
+
+    if not args.quiet:
+        logging.getLogger("ir3de.bench").setLevel(logging.INFO)
+    options = CostBenchOptions(
+        data=Path(args.data),
+        parts=tuple(args.part),
+        featurizer=args.featurizer,
+        unseen_on=tuple(args.unseen_on),
+        feedback_on=tuple(args.feedback_on),
+        unseen=UnseenOptions(
+            splits=args.splits, n_prompts=args.unseen_prompts, prompts_from=args.prompts_from
+        ),
+        feedback=FeedbackOptions(seed_prompts=args.seed_prompts, explore=args.explore),
+        **({"cache": Path(args.cache_dir)} if args.cache_dir else {}),
+        **({"out_dir": Path(args.out_dir)} if args.out_dir else {}),
+    )
+    try:
+        tables = run_costs(options, emit=lambda t: print(t.render() + "\n", flush=True))
+    except FileNotFoundError as e:
+        print(f"ir3de bench costs: {e}")
+        return 2
+    _write_json({"tables": [t.to_dict() for t in tables]}, args.json)
+    return 0
+
+
+def _add_costs(sub: argparse._SubParsersAction) -> None:
+    from ir3de_core.bench.costs import PARTS
+    from ir3de_core.bench.costs.run import DATA_SETS, FEATURIZERS
+
+    p = sub.add_parser("costs", help="cost–quality curves, unseen LLMs, online feedback")
+    p.add_argument("--data", required=True, help="folder with routerbench/ and routerdc/")
+    p.add_argument("--part", nargs="+", choices=PARTS, default=list(PARTS))
+    p.add_argument("--featurizer", choices=sorted(FEATURIZERS), default="sentence")
+    p.add_argument("--unseen-on", nargs="+", choices=DATA_SETS, default=list(DATA_SETS))
+    p.add_argument("--feedback-on", nargs="+", choices=DATA_SETS, default=list(DATA_SETS))
+    p.add_argument("--splits", type=int, default=20, help="random seen/unseen LLM splits")
+    p.add_argument("--unseen-prompts", type=int, default=200, help="scored prompts per new LLM")
+    p.add_argument("--prompts-from", choices=["random", "clusters"], default="random")
+    p.add_argument("--seed-prompts", type=int, default=50, help="feedback: fully scored seed")
+    p.add_argument("--explore", type=float, default=0.1, help="feedback: ε of ε-greedy")
+    p.add_argument("--cache-dir", help="keep embeddings here (default: a temporary folder)")
+    p.add_argument("--out-dir", help="where the cost–quality PNG goes")
+    p.add_argument("--json", help="also write every table to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=costs)
+
+
 def _add_quality(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quality", help="RouterDC's quality table, computed end to end")
     p.add_argument("--data", required=True, help="RouterDC directory (../shared/data/routerdc)")
@@ -103,7 +155,8 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` command group to the ``ir3de`` parser."""
-    bench = subparsers.add_parser("bench", help="benchmarks on RouterDC data (quality, speed)")
+    bench = subparsers.add_parser("bench", help="benchmarks on the shared routing data")
     actions = bench.add_subparsers(dest="bench", required=True)
     _add_quality(actions)
     _add_speed(actions)
+    _add_costs(actions)

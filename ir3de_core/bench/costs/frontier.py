@@ -1,0 +1,207 @@
+"""RouterBench cost–quality: λ curves, AIQ, the cost of GPT-4's quality, cascades, budgets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.bench.costs.data import (
+    BenchSet,
+    fit_validation_split,
+    quality_router,
+)
+from ir3de_core.bench.costs.tables import Table
+from ir3de_core.costs import (
+    Cascade,
+    CostTable,
+    KNNQualityRouter,
+    MLPQualityRouter,
+    aiq,
+    apgr,
+    calibrate_budget,
+    cascade_order,
+    choose,
+    cost_to_reach,
+    cpt,
+    lambda_grid,
+    plot_cost_quality,
+)
+
+__all__ = ["ALPHAS", "GPT4", "Curve", "frontier_tables", "lambda_curve", "pick_alpha_by_aiq"]
+
+log = logging.getLogger("ir3de.bench")
+GPT4, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
+ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+COST_ALPHA = 0.1  # the per-query cost regression: costs are smooth in the prompt's length
+Curve = tuple[list[float], list[float]]  # (costs, qualities) of a router's operating points
+FloatArray = NDArray[np.float64]
+
+
+def lambda_curve(quality: FloatArray, estimated_cost: FloatArray, table: CostTable) -> Curve:
+    """Realised (cost, quality) on `table` of argmax(quality − λ·estimated cost) over λ."""
+    rows = np.arange(table.n)
+    costs, qualities = [], []
+    for lam in lambda_grid(quality, estimated_cost, 200):
+        picked = choose(quality, estimated_cost, lam)
+        costs.append(float(table.costs[rows, picked].mean()))
+        qualities.append(float(table.scores[rows, picked].mean()))
+    return costs, qualities
+
+
+def pick_alpha_by_aiq(train: CostTable, featurizer: Any) -> tuple[float, dict[float, float]]:
+    """The ridge penalty with the best AIQ on a held-out quarter of train (mean train costs)."""
+    fit_part, val = fit_validation_split(train)
+    flat_cost = np.tile(fit_part.costs.mean(axis=0), (val.n, 1))
+    scores = {}
+    for alpha in ALPHAS:
+        quality = quality_router(fit_part, featurizer, alpha).decision_function(val.prompts)
+        scores[alpha] = aiq(*lambda_curve(quality, flat_cost, val))
+    return max(scores, key=lambda a: scores[a]), scores
+
+
+def predictors(bench: BenchSet, alpha: float) -> dict[str, Any]:
+    """The quality predictors compared, all fitted on the train split."""
+    train, featurizer = bench.train, bench.featurizer
+    ridge = quality_router(train, featurizer, alpha)
+    models: dict[str, Any] = {f"ridge, quality mode (α={alpha:g})": ridge}
+    for k in (5, 10, 40):
+        models[f"kNN k={k}"] = KNNQualityRouter(featurizer, n_neighbors=k).fit(
+            train.prompts, train.scores, experts=train.experts
+        )
+    models["MLP (128 hidden)"] = MLPQualityRouter(featurizer).fit(
+        train.prompts, train.scores, experts=train.experts
+    )
+    return models
+
+
+def frontier_chain(train: CostTable) -> list[int]:
+    """The LLMs on the train split's cost–quality frontier, cheapest first (a cascade's order)."""
+    mean_cost, mean_q = train.costs.mean(axis=0), train.scores.mean(axis=0)
+    return [
+        j for j in cascade_order(mean_cost) if mean_q[j] >= mean_q[mean_cost <= mean_cost[j]].max()
+    ]
+
+
+def cascade_curves(train: CostTable, test: CostTable, quality: FloatArray) -> dict[str, Curve]:
+    """Cascades over the frontier chain for thresholds in [0, 1]: on the ridge router's
+    predicted quality, and with an oracle verifier (an upper bound no deployment has)."""
+    order = frontier_chain(train)
+    out: dict[str, Curve] = {"cascade on ridge's predicted quality": ([], []),
+                             "cascade with an oracle verifier (bound)": ([], [])}  # fmt: skip
+    for threshold in np.linspace(0.0, 1.0, 41):
+        cascade = Cascade(order=order, threshold=float(threshold))
+        runs = zip(out.values(), (quality, test.scores), strict=True)
+        for (costs, qualities), scores in runs:
+            result = cascade.run(test.costs, quality=scores)
+            costs.append(result.average_cost)
+            qualities.append(result.quality(test.scores))
+    return out
+
+
+def frontier_tables(
+    bench: BenchSet, out_dir: Path
+) -> tuple[list[Table], dict[str, FloatArray], FloatArray]:
+    """The RouterBench tables (frontier/AIQ, budgets, two-model metrics); draws the PNG.
+
+    Returns:
+        the tables, each predictor's test quality (n_test, k), and the estimated test costs.
+    """
+    train, test, featurizer = bench.train, bench.test, bench.featurizer
+    alpha, by_alpha = pick_alpha_by_aiq(train, featurizer)
+    log.info("validation AIQ by alpha: %s", by_alpha)
+    cost_model = quality_router(train, featurizer, COST_ALPHA, values=train.costs)
+    estimated = cost_model.decision_function(test.prompts)  # never the test costs themselves
+    single = {
+        e: (float(test.costs[:, j].mean()), float(test.scores[:, j].mean()))
+        for j, e in enumerate(test.experts)
+    }
+    cost_range = (min(c for c, _ in single.values()), max(c for c, _ in single.values()))
+    curves: dict[str, Curve] = {
+        "zero router (best mix of single LLMs)": (
+            [c for c, _ in single.values()],
+            [q for _, q in single.values()],
+        )
+    }
+    qualities = {}
+    for name, model in predictors(bench, alpha).items():
+        qualities[name] = model.decision_function(test.prompts)
+        curves[name] = lambda_curve(qualities[name], estimated, test)
+    ridge_name = next(iter(qualities))
+    curves.update(cascade_curves(train, test, qualities[ridge_name]))
+    curves["per-query oracle"] = lambda_curve(test.scores, test.costs, test)
+    gpt4_cost, gpt4_quality = single[GPT4]
+    rows = []
+    for name, (c, q) in curves.items():
+        reach = cost_to_reach(c, q, gpt4_quality)
+        share = None if reach is None else 100 * reach / gpt4_cost
+        rows.append([name, aiq(c, q, cost_range=cost_range), max(q), reach, share])
+    png = plot_cost_quality(
+        curves, out_dir / "routerbench_cost_quality.png",
+        title="RouterBench (winogrande + mbpp), test", markers=single,
+    )  # fmt: skip
+    chain = " → ".join(train.experts[j] for j in frontier_chain(train))
+    frontier = Table(
+        "RouterBench cost–quality (train → test)",
+        ["router", "AIQ", "best quality", "USD/query at GPT-4 quality", "% of GPT-4 cost"],
+        rows,
+        notes=[
+            *bench.notes,
+            "validation AIQ by α: " + ", ".join(f"{a:g}: {v:.4f}" for a, v in by_alpha.items()),
+            f"GPT-4 alone: quality {gpt4_quality:.4f} at {gpt4_cost:.6f} USD/query; AIQ over "
+            f"[{cost_range[0]:.2e}, {cost_range[1]:.2e}] USD/query",
+            f"cascade chain: {chain}",
+            f"curves: {png}",
+        ],
+    )
+    tables = [
+        frontier,
+        budget_table(bench, alpha, estimated, gpt4_cost),
+        two_model_table(test, qualities),
+    ]
+    return tables, qualities, estimated
+
+
+def budget_table(bench: BenchSet, alpha: float, estimated: FloatArray, gpt4_cost: float) -> Table:
+    """λ calibrated by bisection on a held-out quarter of train for budgets, applied to test."""
+    fit_part, calibration = fit_validation_split(bench.train, seed=1)
+    model = quality_router(fit_part, bench.featurizer, alpha)
+    cost_model = quality_router(fit_part, bench.featurizer, COST_ALPHA, values=fit_part.costs)
+    calibration_quality = model.decision_function(calibration.prompts)
+    calibration_cost = cost_model.decision_function(calibration.prompts)
+    test = bench.test
+    test_quality, rows = model.decision_function(test.prompts), []
+    for share in (0.1, 0.3, 0.5):
+        budget = share * gpt4_cost
+        point = calibrate_budget(
+            calibration_quality, calibration_cost, budget, scores=calibration.scores
+        )
+        picked = choose(test_quality, estimated, point.lam)
+        realised = test.costs[np.arange(test.n), picked]
+        rows.append([f"{100 * share:.0f}% of GPT-4", budget, f"{point.lam:.4g}", point.cost,
+                     float(realised.mean()), float(test.scores[np.arange(test.n), picked].mean())])  # fmt: skip
+    return Table(
+        "Budgets: λ by bisection on a held-out quarter of train, applied to test",
+        ["budget", "USD/query", "λ", "calibration cost", "test cost", "test quality"],
+        rows,
+        digits=6,
+    )
+
+
+def two_model_table(test: CostTable, qualities: dict[str, FloatArray]) -> Table:
+    """RouteLLM's setting: GPT-4 (strong) against Mixtral-8x7B (weak)."""
+    s, w = test.experts.index(GPT4), test.experts.index(WEAK)
+    rows = []
+    random = np.random.default_rng(0).random(test.scores.shape)
+    for name, q in {**qualities, "random": random}.items():
+        args = (q[:, s] - q[:, w], test.scores[:, s], test.scores[:, w])
+        rows.append([name, apgr(*args), 100 * cpt(*args, 0.5), 100 * cpt(*args, 0.8)])
+    return Table(
+        f"Two-model routing, strong {GPT4} vs weak {WEAK} (test)",
+        ["router", "APGR", "CPT(50%) % strong calls", "CPT(80%) % strong calls"],
+        rows,
+        digits=3,
+    )

@@ -1,0 +1,115 @@
+"""`ir3de bench costs` on the real RouterBench data with hashing features (fast, no model).
+
+Checks what must hold whatever the featurizer: orderings the metrics guarantee, the bad-data
+counts, learning from feedback, and the unseen-LLM table's shape. Quality targets are measured
+by the full benchmark with MiniLM embeddings (docs/benchmarks.md). Skips without ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ir3de_core.bench.costs import CostBenchOptions, Table, run_costs
+from ir3de_core.bench.costs.bound import letter_answers
+from ir3de_core.bench.costs.feedback import FeedbackOptions
+from ir3de_core.bench.costs.unseen import UnseenOptions
+from ir3de_core.cli.main import main
+
+pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(scope="module")
+def options(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> CostBenchOptions:
+    folder = tmp_path_factory.mktemp("costs")
+    return CostBenchOptions(
+        data=shared_data,
+        featurizer="hashing",
+        unseen_on=("routerbench",),
+        feedback_on=("routerbench",),
+        unseen=UnseenOptions(splits=2, n_clusters=8),
+        feedback=FeedbackOptions(checkpoints=2),
+        cache=folder / "cache",
+        out_dir=folder / "out",
+    )
+
+
+def _rows(table: Table) -> dict[str, list]:
+    return {str(row[0]): row[1:] for row in table.rows}
+
+
+def test_routerbench_frontier_budgets_and_bound(options: CostBenchOptions) -> None:
+    tables = run_costs(replace(options, parts=("routerbench",)), emit=lambda t: None)
+    frontier, budgets, two_model, spend, winogrande = tables
+    rows = _rows(frontier)
+    aiq = {name: values[0] for name, values in rows.items()}
+    ridge = next(name for name in aiq if name.startswith("ridge"))
+    assert aiq[ridge] > aiq["zero router (best mix of single LLMs)"] + 0.03
+    assert aiq["per-query oracle"] == max(aiq.values())
+    assert rows["zero router (best mix of single LLMs)"][3] == pytest.approx(100.0)  # GPT-4 itself
+    assert (options.out_dir / "routerbench_cost_quality.png").stat().st_size > 10_000
+    assert [row[0] for row in budgets.rows] == ["10% of GPT-4", "30% of GPT-4", "50% of GPT-4"]
+    assert all(row[3] <= row[1] * 1.001 for row in budgets.rows)  # met on the calibration set
+    assert "random" in _rows(two_model)
+    shares = _rows(spend)
+    assert shares["mbpp"][0] + shares["winogrande"][0] == 508
+    assert shares["mbpp"][3] == "gpt-3.5-turbo-1106"
+    reach = _rows(winogrande)
+    assert reach["per-query oracle"][1] < 10
+    assert any(name.startswith("answer-agreement") for name in reach)
+
+
+def test_bad_data_is_counted_never_read_as_zero(options: CostBenchOptions) -> None:
+    (table,) = run_costs(replace(options, parts=("baddata",)), emit=lambda t: None)
+    counts = {row[0]: row[1] for row in table.rows}
+    assert counts["rows read"] == 508
+    assert (
+        counts["rows read"] - counts["rows kept"]
+        == counts["rows dropped for an empty score (never read as 0)"]
+    )
+    assert counts["rows dropped for an empty score (never read as 0)"] > 0
+    assert counts["priced LLMs without any score, dropped"] == "never-scored-llm"
+    assert counts["LLMs kept"] == 11
+
+
+def test_feedback_replay_learns(options: CostBenchOptions) -> None:
+    (table,) = run_costs(replace(options, parts=("feedback",)), emit=lambda t: None)
+    steps = [row for row in table.rows if isinstance(row[0], int)]
+    assert steps[0][0] == 0 and steps[-1][0] == 1136
+    assert steps[-1][1] > steps[0][1] + 0.01  # test AIQ after every event vs the seed router
+    full = table.rows[-1]
+    assert str(full[0]).startswith("full information")
+    assert full[1] >= steps[0][1]
+
+
+def test_unseen_llms_table(options: CostBenchOptions) -> None:
+    (table,) = run_costs(replace(options, parts=("unseen",)), emit=lambda t: None)
+    rows = _rows(table)
+    added = rows["ridge + add_expert"]
+    assert added[2].count("–") == 1
+    assert abs(added[3]) < 5  # within a few points of the refitted ridge on every split
+    assert {"(a) ridge refitted on full data", "(b) kNN k=10 refitted on full data"} <= set(rows)
+    assert sum(name.startswith("UniRoute") for name in rows) == 4
+
+
+def test_letter_answers_parse_routerbench_responses(shared_data: Path) -> None:
+    experts = ("gpt-4-1106-preview", "claude-v2")
+    answers = letter_answers(shared_data / "routerbench", "test", experts)
+    assert answers.shape == (508, 2)
+    assert set(answers[:, 0]) <= {"A", "B", "?"}
+    assert (answers[:, 0] != "?").mean() > 0.2  # winogrande letters (mbpp answers are code)
+
+
+def test_cli_writes_json_and_says_where_data_is_missing(
+    options: CostBenchOptions, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "costs.json"
+    code = main(["bench", "costs", "--data", str(options.data), "--part", "baddata",
+                 "--featurizer", "hashing", "--quiet", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    assert json.loads(out.read_text())["tables"][0]["rows"][0] == ["rows read", 508]
+    assert main(["bench", "costs", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    assert "nowhere/routerbench not found: pass --data" in capsys.readouterr().out
