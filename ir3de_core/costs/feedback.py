@@ -55,7 +55,8 @@ def replay_feedback(
     Args:
         update: ``update(prompt_index, expert_column, observed_score)``, e.g. a call to
             ``router.partial_fit([prompt], [{expert: score}])``.
-        predict: predicted quality for the prompts at the given indices: (m,) → (m, k).
+        predict: the routing utility of each expert for the prompts at the given indices,
+            (m,) → (m, k): predicted quality, or quality − λ·cost for a cost-aware policy.
         scores: array of shape (n, k), the logged scores (the "production" outcomes).
         evaluate: the held-out metric of the current router (higher is better).
         every: evaluate after this many events.

@@ -30,7 +30,7 @@ def options(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Cost
         featurizer="hashing",
         unseen_on=("routerbench",),
         feedback_on=("routerbench",),
-        unseen=UnseenOptions(splits=2, n_clusters=8),
+        unseen=UnseenOptions(splits=2, n_clusters=8, sweep=(50, 400)),
         feedback=FeedbackOptions(checkpoints=2),
         cache=folder / "cache",
         out_dir=folder / "out",
@@ -43,7 +43,7 @@ def _rows(table: Table) -> dict[str, list]:
 
 def test_routerbench_frontier_budgets_and_bound(options: CostBenchOptions) -> None:
     tables = run_costs(replace(options, parts=("routerbench",)), emit=lambda t: None)
-    frontier, budgets, two_model, spend, winogrande = tables
+    frontier, significance, budgets, two_model, spend, winogrande = tables
     rows = _rows(frontier)
     aiq = {name: values[0] for name, values in rows.items()}
     ridge = next(name for name in aiq if name.startswith("ridge"))
@@ -51,6 +51,8 @@ def test_routerbench_frontier_budgets_and_bound(options: CostBenchOptions) -> No
     assert aiq["per-query oracle"] == max(aiq.values())
     assert rows["zero router (best mix of single LLMs)"][3] == pytest.approx(100.0)  # GPT-4 itself
     assert (options.out_dir / "routerbench_cost_quality.png").stat().st_size > 10_000
+    beyond_noise = _rows(significance)["zero router (best mix of single LLMs)"]
+    assert beyond_noise[1] > 0 and beyond_noise[3] == "yes"  # the CI's lower end is above 0
     assert [row[0] for row in budgets.rows] == ["10% of GPT-4", "30% of GPT-4", "50% of GPT-4"]
     assert all(row[3] <= row[1] * 1.001 for row in budgets.rows)  # met on the calibration set
     assert "random" in _rows(two_model)
@@ -86,7 +88,8 @@ def test_feedback_replay_learns(options: CostBenchOptions) -> None:
 
 
 def test_unseen_llms_table(options: CostBenchOptions) -> None:
-    (table,) = run_costs(replace(options, parts=("unseen",)), emit=lambda t: None)
+    table, sweep = run_costs(replace(options, parts=("unseen",)), emit=lambda t: None)
+    assert [row[0] for row in sweep.rows] == [50, 400]
     rows = _rows(table)
     added = rows["ridge + add_expert"]
     assert added[2].count("–") == 1

@@ -9,6 +9,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.bench.costs.bootstrap import (
+    Choices,
+    aiq_difference,
+    lambda_choices,
+    single_choices,
+)
 from ir3de_core.bench.costs.data import (
     BenchSet,
     fit_validation_split,
@@ -27,11 +33,18 @@ from ir3de_core.costs import (
     choose,
     cost_to_reach,
     cpt,
-    lambda_grid,
     plot_cost_quality,
 )
 
-__all__ = ["ALPHAS", "GPT4", "Curve", "frontier_tables", "lambda_curve", "pick_alpha_by_aiq"]
+__all__ = [
+    "ALPHAS",
+    "GPT4",
+    "Curve",
+    "curve_of",
+    "frontier_tables",
+    "lambda_curve",
+    "pick_alpha_by_aiq",
+]
 
 log = logging.getLogger("ir3de.bench")
 GPT4, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
@@ -43,13 +56,14 @@ FloatArray = NDArray[np.float64]
 
 def lambda_curve(quality: FloatArray, estimated_cost: FloatArray, table: CostTable) -> Curve:
     """Realised (cost, quality) on `table` of argmax(quality − λ·estimated cost) over λ."""
+    return curve_of(lambda_choices(quality, estimated_cost), table)
+
+
+def curve_of(choices: Choices, table: CostTable) -> Curve:
+    """Mean realised cost and quality of each operating point (choices: (n_points, n))."""
     rows = np.arange(table.n)
-    costs, qualities = [], []
-    for lam in lambda_grid(quality, estimated_cost, 200):
-        picked = choose(quality, estimated_cost, lam)
-        costs.append(float(table.costs[rows, picked].mean()))
-        qualities.append(float(table.scores[rows, picked].mean()))
-    return costs, qualities
+    costs = table.costs[rows, choices].mean(axis=1)
+    return costs.tolist(), table.scores[rows, choices].mean(axis=1).tolist()
 
 
 def pick_alpha_by_aiq(train: CostTable, featurizer: Any) -> tuple[float, dict[float, float]]:
@@ -126,10 +140,11 @@ def frontier_tables(
             [q for _, q in single.values()],
         )
     }
-    qualities = {}
+    qualities, choices = {}, {next(iter(curves)): single_choices(test.n, len(test.experts))}
     for name, model in predictors(bench, alpha).items():
         qualities[name] = model.decision_function(test.prompts)
-        curves[name] = lambda_curve(qualities[name], estimated, test)
+        choices[name] = lambda_choices(qualities[name], estimated)
+        curves[name] = curve_of(choices[name], test)
     ridge_name = next(iter(qualities))
     curves.update(cascade_curves(train, test, qualities[ridge_name]))
     curves["per-query oracle"] = lambda_curve(test.scores, test.costs, test)
@@ -159,10 +174,30 @@ def frontier_tables(
     )
     tables = [
         frontier,
+        significance_table(choices, test, cost_range),
         budget_table(bench, alpha, estimated, gpt4_cost),
         two_model_table(test, qualities),
     ]
     return tables, qualities, estimated
+
+
+def significance_table(
+    choices: dict[str, Choices], test: CostTable, cost_range: tuple[float, float]
+) -> Table:
+    """AIQ of the ridge router minus each other router's, with paired-bootstrap intervals."""
+    names = list(choices)
+    ridge = next(n for n in names if n.startswith("ridge"))
+    rows = []
+    for other in names:
+        if other != ridge:
+            diff, low, high = aiq_difference(choices[ridge], choices[other], test, cost_range)
+            rows.append([other, diff, low, high, "yes" if low > 0 else "no"])
+    return Table(
+        f"AIQ of {ridge} minus each router's: 95 % paired bootstrap over the test prompts "
+        "(1,000 resamples)",
+        ["other router", "AIQ difference", "2.5 %", "97.5 %", "ridge better beyond noise"],
+        rows,
+    )
 
 
 def budget_table(bench: BenchSet, alpha: float, estimated: FloatArray, gpt4_cost: float) -> Table:

@@ -16,7 +16,7 @@ from ir3de_core.bench.costs.data import BenchSet, load_bench_set
 from ir3de_core.bench.costs.feedback import FeedbackOptions, feedback_table
 from ir3de_core.bench.costs.frontier import frontier_tables
 from ir3de_core.bench.costs.tables import Table
-from ir3de_core.bench.costs.unseen import UnseenOptions, unseen_table
+from ir3de_core.bench.costs.unseen import UnseenOptions, sample_size_table, unseen_table
 
 __all__ = ["DATA_SETS", "PARTS", "CostBenchOptions", "run_costs"]
 
@@ -113,5 +113,10 @@ def _part(part: str, options: CostBenchOptions, bench: Callable[[str], BenchSet]
     if part == "baddata":
         return [bad_data_table(options.data / "routerbench")]
     if part == "unseen":
-        return [unseen_table(bench(name), options.unseen) for name in options.unseen_on]
+        tables = []
+        for name in options.unseen_on:
+            tables.append(unseen_table(bench(name), options.unseen))
+            if options.unseen.sweep:
+                tables.append(sample_size_table(bench(name), options.unseen))
+        return tables
     return [feedback_table(bench(name), options.feedback) for name in options.feedback_on]

@@ -28,7 +28,7 @@ from ir3de_core.costs import KNNQualityRouter, UniRouteRouter
 from ir3de_core.router import IR3DERouter
 from ir3de_core.statistics import SufficientStatistics
 
-__all__ = ["UnseenOptions", "unseen_table"]
+__all__ = ["UnseenOptions", "sample_size_table", "unseen_table"]
 
 log = logging.getLogger("ir3de.bench")
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -45,6 +45,7 @@ class UnseenOptions:
         prompts_from: ``random`` train prompts, or round-robin over UniRoute's ``clusters``.
         n_clusters: K of UniRoute's K-means.
         seed: seed of the splits.
+        sweep: numbers of scored prompts for the ridge router's sample-size sweep (empty: none).
     """
 
     splits: int = 20
@@ -52,6 +53,7 @@ class UnseenOptions:
     prompts_from: Literal["random", "clusters"] = "random"
     n_clusters: int = 20
     seed: int = 0
+    sweep: tuple[int, ...] = (50, 100, 200, 400, 1000)
 
 
 @dataclass(frozen=True)
@@ -158,3 +160,33 @@ def _splits(bench: BenchSet, base: _Base, options: UnseenOptions) -> dict[str, l
         for name, value in _one_split(bench, base, order[:k_seen], order[k_seen:]).items():
             results.setdefault(name, []).append(value)
     return results
+
+
+def sample_size_table(bench: BenchSet, options: UnseenOptions) -> Table:
+    """The ridge router's `add_expert` on the same splits with more or fewer scored prompts."""
+    train = bench.train
+    alpha, _ = pick_alpha_by_accuracy(bench)
+    statistics = quality_router(train, bench.featurizer, alpha).statistics_
+    refit = accuracy(quality_router(train, bench.featurizer, alpha), bench.test)
+    k_seen = round(2 * len(train.experts) / 3)
+    rows = []
+    for n in options.sweep:
+        picked = np.random.default_rng(1).choice(train.n, size=min(n, train.n), replace=False)
+        prompts = [train.prompts[i] for i in picked]
+        rng, values = np.random.default_rng(options.seed), []
+        for _ in range(options.splits):
+            order = [train.experts[i] for i in rng.permutation(len(train.experts))]
+            router = IR3DERouter(bench.featurizer, target="quality", alpha=alpha)
+            router.fit_statistics(statistics.select(order[:k_seen]))
+            for e in order[k_seen:]:
+                router.add_expert(e, prompts, train.scores[picked, train.experts.index(e)])
+            values.append(accuracy(router, bench.test))
+        v = np.asarray(values)
+        rows.append([len(picked), float(v.mean()), float(v.std()), float(v.mean() - refit)])
+    return Table(
+        f"{bench.name}: ridge + add_expert against the number of scored prompts per new LLM "
+        f"(same {options.splits} splits; refitted ridge {refit:.2f})",
+        ["scored prompts", "avg accuracy %", "std over splits", "vs refitted ridge"],
+        rows,
+        digits=2,
+    )
