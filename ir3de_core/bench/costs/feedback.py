@@ -18,13 +18,14 @@ from numpy.typing import NDArray
 from ir3de_core.bench.costs.data import BenchSet, accuracy, quality_router
 from ir3de_core.bench.costs.frontier import COST_ALPHA, GPT4, lambda_curve
 from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import CostTable, aiq, calibrate_budget, choose, replay_feedback
+from ir3de_core.costs import CostTable, aiq, calibrate_budget, hull_quality_at, replay_feedback
 from ir3de_core.router import IR3DERouter
 from ir3de_core.solver import solve_statistics
 
 __all__ = ["FeedbackOptions", "feedback_table"]
 
 FloatArray = NDArray[np.float64]
+BUDGET_SHARES = (0.3, 0.5)  # test quality read off the λ curve's hull at these shares of GPT-4
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _Prices:
     test: FloatArray
     lam: float
     cost_range: tuple[float, float]
+    gpt4_cost: float
 
 
 def feedback_table(bench: BenchSet, options: FeedbackOptions) -> Table:
@@ -126,13 +128,17 @@ def _prices(
         cost_model.decision_function(bench.test.prompts),
         point.lam,
         (float(singles.min()), float(singles.max())),
+        float(singles[bench.test.experts.index(GPT4)]),
     )
 
 
 def _metric_names(prices: _Prices | None) -> list[str]:
     if prices is None:
         return ["test accuracy (avg %)"]
-    return ["test AIQ", "test quality at the policy's λ", "test USD/query at λ"]
+    return [
+        "test AIQ",
+        *(f"test quality at {100 * b:.0f} % of GPT-4's cost" for b in BUDGET_SHARES),
+    ]
 
 
 def _metrics(
@@ -143,14 +149,10 @@ def _metrics(
     def evaluate() -> list[float]:
         if prices is None:
             return [accuracy(router, test)]
-        quality = router.decision_function(test.prompts)
-        picked = choose(quality, prices.test, prices.lam)
-        rows = np.arange(test.n)
-        return [
-            aiq(*lambda_curve(quality, prices.test, test), cost_range=prices.cost_range),
-            float(test.scores[rows, picked].mean()),
-            float(test.costs[rows, picked].mean()),
-        ]
+        curve = lambda_curve(router.decision_function(test.prompts), prices.test, test)
+        budgets = [share * prices.gpt4_cost for share in BUDGET_SHARES]
+        return [aiq(*curve, cost_range=prices.cost_range),
+                *hull_quality_at(*curve, budgets).tolist()]  # fmt: skip
 
     return evaluate
 
@@ -168,6 +170,7 @@ def _notes(router: IR3DERouter, options: FeedbackOptions, prices: _Prices | None
         notes.append(
             f"the stream is routed by quality − λ·estimated cost with λ = {prices.lam:.4g}, "
             f"calibrated on the seed prompts for {100 * options.budget_share:.0f} % of GPT-4's "
-            "mean train cost; AIQ over the cheapest to the dearest single LLM on test"
+            "mean train cost; test AIQ over the cheapest to the dearest single LLM on test; "
+            "the budget columns read the λ curve's hull on test"
         )
     return notes
