@@ -66,10 +66,11 @@ def run_costs(options: CostBenchOptions, emit: Callable[[Table], None] = print) 
     if unknown or options.featurizer not in FEATURIZERS:
         msg = f"unknown part(s) {unknown} or featurizer {options.featurizer!r}"
         raise ValueError(msg)
-    for name in _needed(options):
-        if not (options.data / name).is_dir():
-            msg = f"{options.data / name} not found: pass --data the folder with {name}/"
-            raise FileNotFoundError(msg)
+    missing = [name for name in sorted(_needed(options)) if not (options.data / name).is_dir()]
+    if missing:
+        paths = ", ".join(str(options.data / name) for name in missing)
+        msg = f"{paths} not found: pass --data the folder that holds {'/, '.join(missing)}/"
+        raise FileNotFoundError(msg)
     sets: dict[str, BenchSet] = {}
 
     def bench(name: str) -> BenchSet:
