@@ -115,4 +115,8 @@ def test_cli_writes_json_and_says_where_data_is_missing(
     assert code == 0
     assert json.loads(out.read_text())["tables"][0]["rows"][0] == ["rows read", 508]
     assert main(["bench", "costs", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
-    assert "nowhere/routerbench not found: pass --data" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert (
+        "nowhere/routerdc not found: pass --data the folder that holds routerbench/, routerdc/"
+        in said
+    )
