@@ -27,6 +27,7 @@ __all__ = [
     "load_records",
     "load_routerbench",
     "load_routerdc",
+    "routerbench_text",
 ]
 
 DataFormat = Literal["auto", "jsonl", "routerdc", "routerbench"]
@@ -196,15 +197,15 @@ def load_routerbench(path: Path, *, drop_incomplete: bool = False) -> Iterator[R
                 continue
             task = (row.get("eval_name") or "").strip() or None
             yield Record.from_dict(
-                {"prompt": _routerbench_prompt(row["prompt"]), "scores": scores, "costs": costs,
+                {"prompt": routerbench_text(row["prompt"]), "scores": scores, "costs": costs,
                  "domain": task, "task": task},
                 where=f"{path}:{number}",
             )  # fmt: skip
     _warn(path, missing, dropped)
 
 
-def _routerbench_prompt(raw: str) -> str:
-    """RouterBench stores a prompt as the repr of a list of turns; join the turns."""
+def routerbench_text(raw: str) -> str:
+    """RouterBench stores a prompt (and a response) as the repr of a list of turns; join them."""
     text = raw.strip()
     if text.startswith("["):
         try:

@@ -8,7 +8,6 @@ a real verifier built from the LLMs' own answers) needs to match GPT-4 there.
 
 from __future__ import annotations
 
-import ast
 import csv
 import itertools
 import re
@@ -22,7 +21,7 @@ from ir3de_core.bench.costs.data import BenchSet
 from ir3de_core.bench.costs.frontier import GPT4, Curve, lambda_curve
 from ir3de_core.bench.costs.tables import Table
 from ir3de_core.costs import CostTable, cost_to_reach
-from ir3de_core.data.loaders import expand_paths
+from ir3de_core.data.loaders import expand_paths, routerbench_text
 
 __all__ = ["TARGET_SHARE", "agreement_points", "bound_tables", "letter_answers"]
 
@@ -48,14 +47,7 @@ def letter_answers(data: Path, split: str, experts: tuple[str, ...]) -> NDArray[
 
 
 def _letter(response: str) -> str:
-    text = response.strip()
-    if text.startswith("["):
-        try:
-            turns = ast.literal_eval(text)  # literals only: never executes code
-        except (ValueError, SyntaxError):
-            turns = [text]
-        text = str(turns[0]) if isinstance(turns, list) and turns else text
-    found = re.match(r"\s*\(?([A-E])\b", text)
+    found = re.match(r"\s*\(?([A-E])\b", routerbench_text(response))
     return found.group(1) if found else "?"
 
 
