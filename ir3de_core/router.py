@@ -123,8 +123,8 @@ class IR3DERouter(BaseEstimator):
         In quality mode with row features (``sentence``, ``hashing``, ``openai``, pooled
         ``tokens``), the default centred intercept and no column normalisation, known experts
         are updated by rank-one (Sherman–Morrison) steps: O(d²) per event instead of k solves
-        of d×d, with the same weights. `statistics_` is then updated in place; copy it
-        (``router.statistics_.copy()``) to keep a snapshot.
+        of d×d, with the same weights. `statistics_`, `coef_` and `intercept_` are then updated
+        in place (``copy.copy(router)`` gives a router that does not share them).
         """
         if not hasattr(self, "statistics_"):
             return self.fit(X, y)
@@ -288,6 +288,16 @@ class IR3DERouter(BaseEstimator):
         from ir3de_core.persistence import load_router
 
         return load_router(Path(directory))
+
+    def __copy__(self) -> IR3DERouter:
+        """A shallow copy that shares nothing `partial_fit` updates in place."""
+        out = self.__class__.__new__(self.__class__)
+        out.__dict__.update(self.__dict__)
+        if self._online is not None:
+            out.statistics_ = self.statistics_.copy()
+            out.coef_, out.intercept_ = self.coef_.copy(), self.intercept_.copy()
+            out._online = None
+        return out
 
     # ================================================================== fitted properties
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -154,3 +156,19 @@ def test_router_new_expert_in_feedback_takes_the_full_path() -> None:
     assert router.experts_ == EXPERTS
     exact = solve_statistics(router.statistics_, alpha=1.0, intercept="centered")
     np.testing.assert_allclose(router.coef_, exact.coef, atol=1e-9)
+
+
+def test_a_copy_shares_nothing_feedback_changes() -> None:
+    prompts, x, scores = _world(50)
+    featurizer = PrecomputedFeaturizer(prompts, x)
+    router = IR3DERouter(featurizer, target="quality", alpha=1.0)  # type: ignore[arg-type]
+    router.fit(prompts[:40], scores[:40], experts=EXPERTS)
+    router.partial_fit([prompts[40]], [{"a": 1.0}])  # the in-place path is now active
+    twin = copy.copy(router)
+    snapshot = twin.statistics_.copy(), twin.coef_.copy()
+    router.partial_fit(prompts[41:45], [{"b": 0.0}] * 4)
+    assert twin.statistics_.equals(snapshot[0])
+    np.testing.assert_array_equal(twin.coef_, snapshot[1])
+    twin.partial_fit([prompts[45]], [{"c": 1.0}])
+    assert router.statistics_.weight.tolist() == [41.0, 44.0, 40.0]
+    assert twin.statistics_.weight.tolist() == [41.0, 40.0, 41.0]
