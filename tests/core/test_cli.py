@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ir3de_core.cli.main import main
-from ir3de_core.demo import demo_records
+from ir3de_core.demo import EXAMPLES, best_aggregation, demo_records, demo_router
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +138,18 @@ def test_demo_runs_offline(capsys) -> None:
     assert main(["demo", "--featurizer", "hashing"]) == 0
     out = capsys.readouterr().out
     assert "IR3DE demo" in out and out.count("→") == 6 and "because of:" in out
+    assert "routing accuracy,  pooled:" in out and "← chosen" in out  # hashing has no tokens
+
+
+def test_demo_picks_the_aggregation_by_cross_validation() -> None:
+    scores = best_aggregation("tokens")
+    assert set(scores) == {"vote", "average", "pooled"}
+    assert list(scores.values()) == sorted(scores.values(), reverse=True)
+    assert min(scores.values()) > 0.8  # 4 balanced domains: chance is 0.25
+    router = demo_router("tokens", aggregation=next(iter(scores)))
+    assert list(router.predict_domain(list(EXAMPLES))) == [
+        "math", "code", "multilingual", "writing", "code", "math"
+    ]  # fmt: skip
 
 
 def test_console_script_is_installed() -> None:
