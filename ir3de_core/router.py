@@ -384,12 +384,11 @@ class IR3DERouter(BaseEstimator):
 
     def _updates_online(self, names: Sequence[str]) -> bool:
         """Whether new rows for `names` can be folded in by rank-one steps (see `partial_fit`)."""
-        normalize = self.normalize is True
         return (
             self.target == "quality"
             and not self._uses_tokens
             and self.intercept == "centered"
-            and not normalize
+            and not self._normalizes
             and float(self.alpha) > 0
             and tuple(names) == self.statistics_.names
         )
@@ -406,13 +405,12 @@ class IR3DERouter(BaseEstimator):
         return self
 
     def _solve(self) -> IR3DERouter:
-        normalize = self.target == "domain" if self.normalize == "auto" else bool(self.normalize)
         solution = solve_statistics(
             self.statistics_,
             alpha=float(self.alpha),
             intercept=self.intercept,
             balance=self.balance,
-            normalize=normalize,
+            normalize=self._normalizes,
         )
         self.coef_, self.intercept_ = solution.coef, solution.intercept
         self._attach_scorer()
@@ -456,6 +454,11 @@ class IR3DERouter(BaseEstimator):
             )
             raise ValueError(msg)
         return features
+
+    @property
+    def _normalizes(self) -> bool:
+        """Whether weight columns are scaled to unit norm (``"auto"``: in domain mode)."""
+        return self.target == "domain" if self.normalize == "auto" else bool(self.normalize)
 
     @property
     def _votes(self) -> bool:

@@ -30,6 +30,7 @@ __all__ = ["Design", "SufficientStatistics"]
 Design = Literal["shared", "per_group"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+_FIELDS = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")  # the array fields
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,8 +240,7 @@ class SufficientStatistics:
 
     def copy(self) -> SufficientStatistics:
         """Statistics with their own copies of every array."""
-        fields = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")
-        return replace(self, **{f: getattr(self, f).copy() for f in fields})
+        return replace(self, **{f: getattr(self, f).copy() for f in _FIELDS})
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
         """Merge: statistics of the union of both data sets (groups matched by name)."""
@@ -306,16 +306,14 @@ class SufficientStatistics:
         fresh = SufficientStatistics.empty(names, self.n_features, self.design)
         index = [names.index(n) for n in self.names if n in names]
         kept = [i for i, n in enumerate(self.names) if n in names]
-        fields = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")
-        for field in fields:
+        for field in _FIELDS:
             getattr(fresh, field)[index] = getattr(self, field)[kept]
         return fresh
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_arrays(self, prefix: str = "stats_") -> dict[str, np.ndarray]:
         """The numeric state as a flat mapping of arrays (names are stored separately)."""
-        fields = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")
-        return {prefix + f: getattr(self, f) for f in fields}
+        return {prefix + f: getattr(self, f) for f in _FIELDS}
 
     @classmethod
     def from_arrays(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,19 @@ from ir3de_core.featurizers import make_featurizer
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
+    "ALPHAS",
     "BenchSet",
     "accuracy",
     "fit_validation_split",
     "load_bench_set",
+    "pick_alpha",
     "quality_router",
     "score_rows",
     "task_average",
 ]
 
 log = logging.getLogger("ir3de.bench")
+ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)  # the ridge penalties tried on validation
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,18 @@ def accuracy(model: Any, table: CostTable) -> float:
     quality = model.decision_function(table.prompts)
     picked = [table.experts.index(model.experts_[j]) for j in quality.argmax(axis=1)]
     return task_average(table, np.asarray(picked, dtype=np.intp))
+
+
+def pick_alpha(
+    train: CostTable,
+    featurizer: Any,
+    score: Callable[[IR3DERouter, CostTable, CostTable], float],
+) -> tuple[float, dict[float, float]]:
+    """The ridge penalty of `ALPHAS` whose router, fitted on three quarters of train, has the
+    best ``score(router, those three quarters, the held-out quarter)``; also every score."""
+    fit_part, val = fit_validation_split(train)
+    scores = {a: score(quality_router(fit_part, featurizer, a), fit_part, val) for a in ALPHAS}
+    return max(scores, key=lambda a: scores[a]), scores
 
 
 def fit_validation_split(table: CostTable, seed: int = 0) -> tuple[CostTable, CostTable]:

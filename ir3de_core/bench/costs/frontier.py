@@ -18,6 +18,7 @@ from ir3de_core.bench.costs.bootstrap import (
 from ir3de_core.bench.costs.data import (
     BenchSet,
     fit_validation_split,
+    pick_alpha,
     quality_router,
 )
 from ir3de_core.bench.costs.tables import Table
@@ -35,9 +36,9 @@ from ir3de_core.costs import (
     cpt,
     plot_cost_quality,
 )
+from ir3de_core.router import IR3DERouter
 
 __all__ = [
-    "ALPHAS",
     "GPT4",
     "Curve",
     "curve_of",
@@ -48,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger("ir3de.bench")
 GPT4, WEAK = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
-ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 COST_ALPHA = 0.1  # the per-query cost regression: costs are smooth in the prompt's length
 Curve = tuple[list[float], list[float]]  # (costs, qualities) of a router's operating points
 FloatArray = NDArray[np.float64]
@@ -68,13 +68,12 @@ def curve_of(choices: Choices, table: CostTable) -> Curve:
 
 def pick_alpha_by_aiq(train: CostTable, featurizer: Any) -> tuple[float, dict[float, float]]:
     """The ridge penalty with the best AIQ on a held-out quarter of train (mean train costs)."""
-    fit_part, val = fit_validation_split(train)
-    flat_cost = np.tile(fit_part.costs.mean(axis=0), (val.n, 1))
-    scores = {}
-    for alpha in ALPHAS:
-        quality = quality_router(fit_part, featurizer, alpha).decision_function(val.prompts)
-        scores[alpha] = aiq(*lambda_curve(quality, flat_cost, val))
-    return max(scores, key=lambda a: scores[a]), scores
+
+    def validation_aiq(router: IR3DERouter, fit_part: CostTable, val: CostTable) -> float:
+        flat_cost = np.tile(fit_part.costs.mean(axis=0), (val.n, 1))
+        return aiq(*lambda_curve(router.decision_function(val.prompts), flat_cost, val))
+
+    return pick_alpha(train, featurizer, validation_aiq)
 
 
 def predictors(bench: BenchSet, alpha: float) -> dict[str, Any]:

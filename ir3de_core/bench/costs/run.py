@@ -16,7 +16,12 @@ from ir3de_core.bench.costs.data import BenchSet, load_bench_set
 from ir3de_core.bench.costs.feedback import FeedbackOptions, feedback_table
 from ir3de_core.bench.costs.frontier import frontier_tables
 from ir3de_core.bench.costs.tables import Table
-from ir3de_core.bench.costs.unseen import UnseenOptions, sample_size_table, unseen_table
+from ir3de_core.bench.costs.unseen import (
+    UnseenOptions,
+    ridge_reference,
+    sample_size_table,
+    unseen_table,
+)
 
 __all__ = ["DATA_SETS", "PARTS", "CostBenchOptions", "run_costs"]
 
@@ -109,15 +114,15 @@ def _part(part: str, options: CostBenchOptions, bench: Callable[[str], BenchSet]
     if part == "routerbench":
         routerbench = bench("routerbench")
         tables, qualities, estimated = frontier_tables(routerbench, options.out_dir)
-        data = options.data
-        return tables + bound_tables(routerbench, data, qualities, estimated)
+        return tables + bound_tables(routerbench, options.data, qualities, estimated)
     if part == "baddata":
         return [bad_data_table(options.data / "routerbench")]
     if part == "unseen":
         tables = []
         for name in options.unseen_on:
-            tables.append(unseen_table(bench(name), options.unseen))
+            reference = ridge_reference(bench(name))
+            tables.append(unseen_table(bench(name), options.unseen, reference))
             if options.unseen.sweep:
-                tables.append(sample_size_table(bench(name), options.unseen))
+                tables.append(sample_size_table(bench(name), options.unseen, reference))
         return tables
     return [feedback_table(bench(name), options.feedback) for name in options.feedback_on]

@@ -19,19 +19,23 @@ from numpy.typing import NDArray
 from ir3de_core.bench.costs.data import (
     BenchSet,
     accuracy,
-    fit_validation_split,
+    pick_alpha,
     quality_router,
     task_average,
 )
 from ir3de_core.bench.costs.tables import Table
 from ir3de_core.costs import KNNQualityRouter, UniRouteRouter
 from ir3de_core.router import IR3DERouter
-from ir3de_core.statistics import SufficientStatistics
 
-__all__ = ["UnseenOptions", "sample_size_table", "unseen_table"]
+__all__ = [
+    "RidgeReference",
+    "UnseenOptions",
+    "ridge_reference",
+    "sample_size_table",
+    "unseen_table",
+]
 
 log = logging.getLogger("ir3de.bench")
-ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 REFERENCE = "(a) ridge refitted on full data"
 
 
@@ -58,19 +62,65 @@ class UnseenOptions:
 
 @dataclass(frozen=True)
 class _Base:
-    """What every split shares: the full-data statistics and UniRoute models, the prompts."""
+    """What every split shares: the refitted ridge, the UniRoute models, the scored prompts."""
 
-    alpha: float
-    statistics: SufficientStatistics
+    reference: RidgeReference
     prompts: NDArray[np.intp]
     uniroute: dict[str, UniRouteRouter]
 
 
-def pick_alpha_by_accuracy(bench: BenchSet) -> tuple[float, dict[float, float]]:
-    """The ridge penalty with the best average accuracy on a held-out quarter of train."""
-    fit_part, val = fit_validation_split(bench.train)
-    scores = {a: accuracy(quality_router(fit_part, bench.featurizer, a), val) for a in ALPHAS}
-    return max(scores, key=lambda a: scores[a]), scores
+@dataclass(frozen=True)
+class RidgeReference:
+    """The ridge router refitted on every train score, with α chosen by validation accuracy.
+
+    Attributes:
+        alpha: the chosen penalty.
+        by_alpha: validation accuracy (%) of every penalty tried.
+        router: the router fitted on the full train split with `alpha`.
+        accuracy: its test accuracy (%), the number the protocol compares against.
+    """
+
+    alpha: float
+    by_alpha: dict[float, float]
+    router: IR3DERouter
+    accuracy: float
+
+
+def ridge_reference(bench: BenchSet) -> RidgeReference:
+    """Choose α on a held-out quarter of train, refit on all of train, score on test."""
+    alpha, by_alpha = pick_alpha(
+        bench.train, bench.featurizer, lambda router, _, val: accuracy(router, val)
+    )
+    router = quality_router(bench.train, bench.featurizer, alpha)
+    return RidgeReference(alpha, by_alpha, router, accuracy(router, bench.test))
+
+
+def _ridge_with_added(
+    bench: BenchSet,
+    reference: RidgeReference,
+    seen: list[str],
+    unseen: list[str],
+    picked: NDArray[np.intp],
+) -> IR3DERouter:
+    """The seen LLMs from the full statistics, each unseen one added from the `picked` prompts."""
+    train = bench.train
+    router = IR3DERouter(bench.featurizer, target="quality", alpha=reference.alpha,
+                         missing_scores="ignore")  # fmt: skip
+    router.fit_statistics(reference.router.statistics_.select(seen))
+    prompts = [train.prompts[i] for i in picked]
+    for e in unseen:
+        router.add_expert(e, prompts, train.scores[picked, train.experts.index(e)])
+    return router
+
+
+def _llm_splits(
+    experts: tuple[str, ...], options: UnseenOptions
+) -> list[tuple[list[str], list[str]]]:
+    """`options.splits` random (seen, unseen) splits: 2/3 of the LLMs seen."""
+    k_seen = round(2 * len(experts) / 3)
+    rng = np.random.default_rng(options.seed)
+    orders = [[experts[i] for i in rng.permutation(len(experts))] for _ in range(options.splits)]
+    return [(order[:k_seen], order[k_seen:]) for order in orders]
 
 
 def _one_split(
@@ -79,12 +129,8 @@ def _one_split(
     train, featurizer = bench.train, bench.featurizer
     prompts = [train.prompts[i] for i in base.prompts]
     new_scores = {e: train.scores[base.prompts, train.experts.index(e)] for e in unseen}
-    out: dict[str, float] = {}
-    router = IR3DERouter(featurizer, target="quality", alpha=base.alpha, missing_scores="ignore")
-    router.fit_statistics(base.statistics.select(seen))
-    for e in unseen:
-        router.add_expert(e, prompts, new_scores[e])
-    out["ridge + add_expert"] = accuracy(router, bench.test)
+    router = _ridge_with_added(bench, base.reference, seen, unseen, base.prompts)
+    out = {"ridge + add_expert": accuracy(router, bench.test)}
     knn = KNNQualityRouter(featurizer, n_neighbors=10)
     knn.fit(train.prompts, train.columns(seen).scores, experts=seen)
     for e in unseen:
@@ -100,11 +146,9 @@ def _one_split(
     return out
 
 
-def unseen_table(bench: BenchSet, options: UnseenOptions) -> Table:
+def unseen_table(bench: BenchSet, options: UnseenOptions, reference: RidgeReference) -> Table:
     """Mean, spread and range of the test accuracy over `options.splits` splits."""
     train, test, featurizer = bench.train, bench.test, bench.featurizer
-    alpha, by_alpha = pick_alpha_by_accuracy(bench)
-    full = quality_router(train, featurizer, alpha)
     uniroute = {
         f"UniRoute {a} (K={options.n_clusters})": UniRouteRouter(
             featurizer, n_clusters=options.n_clusters, assignment=a
@@ -116,9 +160,9 @@ def unseen_table(bench: BenchSet, options: UnseenOptions) -> Table:
     else:
         size = min(options.n_prompts, train.n)
         prompts = np.random.default_rng(1).choice(train.n, size=size, replace=False)
-    base = _Base(alpha, full.statistics_, prompts, uniroute)
+    base = _Base(reference, prompts, uniroute)
     knn = KNNQualityRouter(featurizer, n_neighbors=10)
-    references: dict[str, Any] = {REFERENCE: full, "(b) kNN k=10 refitted on full data":
+    references: dict[str, Any] = {REFERENCE: reference.router, "(b) kNN k=10 refitted on full data":
                                   knn.fit(train.prompts, train.scores, experts=train.experts)}  # fmt: skip
     references.update({f"{n}, all LLMs on full data": m for n, m in uniroute.items()})
     rows: list[list[Any]] = [
@@ -143,45 +187,32 @@ def unseen_table(bench: BenchSet, options: UnseenOptions) -> Table:
         notes=[
             *bench.notes,
             "validation accuracy by α: "
-            + ", ".join(f"{a:g}: {v:.2f}" for a, v in by_alpha.items()),
+            + ", ".join(f"{a:g}: {v:.2f}" for a, v in reference.by_alpha.items()),
             f"prompts of the unseen LLMs picked by: {options.prompts_from}",
         ],
     )
 
 
 def _splits(bench: BenchSet, base: _Base, options: UnseenOptions) -> dict[str, list[float]]:
-    experts = bench.train.experts
-    k_seen = round(2 * len(experts) / 3)
-    rng = np.random.default_rng(options.seed)
     results: dict[str, list[float]] = {}
-    for split in range(options.splits):
-        order = [experts[i] for i in rng.permutation(len(experts))]
-        log.info("%s: split %d/%d", bench.name, split + 1, options.splits)
-        for name, value in _one_split(bench, base, order[:k_seen], order[k_seen:]).items():
+    splits = _llm_splits(bench.train.experts, options)
+    for number, (seen, unseen) in enumerate(splits, start=1):
+        log.info("%s: split %d/%d", bench.name, number, options.splits)
+        for name, value in _one_split(bench, base, seen, unseen).items():
             results.setdefault(name, []).append(value)
     return results
 
 
-def sample_size_table(bench: BenchSet, options: UnseenOptions) -> Table:
+def sample_size_table(bench: BenchSet, options: UnseenOptions, reference: RidgeReference) -> Table:
     """The ridge router's `add_expert` on the same splits with more or fewer scored prompts."""
-    train = bench.train
-    alpha, _ = pick_alpha_by_accuracy(bench)
-    statistics = quality_router(train, bench.featurizer, alpha).statistics_
-    refit = accuracy(quality_router(train, bench.featurizer, alpha), bench.test)
-    k_seen = round(2 * len(train.experts) / 3)
+    train, refit = bench.train, reference.accuracy
     rows = []
     for n in options.sweep:
         picked = np.random.default_rng(1).choice(train.n, size=min(n, train.n), replace=False)
-        prompts = [train.prompts[i] for i in picked]
-        rng, values = np.random.default_rng(options.seed), []
-        for _ in range(options.splits):
-            order = [train.experts[i] for i in rng.permutation(len(train.experts))]
-            router = IR3DERouter(bench.featurizer, target="quality", alpha=alpha)
-            router.fit_statistics(statistics.select(order[:k_seen]))
-            for e in order[k_seen:]:
-                router.add_expert(e, prompts, train.scores[picked, train.experts.index(e)])
-            values.append(accuracy(router, bench.test))
-        v = np.asarray(values)
+        v = np.asarray([
+            accuracy(_ridge_with_added(bench, reference, seen, unseen, picked), bench.test)
+            for seen, unseen in _llm_splits(train.experts, options)
+        ])  # fmt: skip
         rows.append([len(picked), float(v.mean()), float(v.std()), float(v.mean() - refit)])
     return Table(
         f"{bench.name}: ridge + add_expert against the number of scored prompts per new LLM "
