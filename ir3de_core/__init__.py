@@ -1,7 +1,7 @@
 """ir3de_core: the IR3DE router — a closed-form ridge regression that routes prompts to experts."""
 
 from ir3de_core._version import __version__
-from ir3de_core.decision import Contribution, RoutingDecision
+from ir3de_core.decision import Contribution, ExpertScores, RoutingDecision
 from ir3de_core.exceptions import (
     ExpertError,
     IR3DEError,
@@ -16,12 +16,20 @@ from ir3de_core.featurizers import (
     TokenEmbeddingFeaturizer,
     make_featurizer,
 )
+from ir3de_core.fitting import FitSpec
+from ir3de_core.parts import FitPart
+from ir3de_core.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
+from ir3de_core.settings import RouterSettings
+from ir3de_core.state import RoutedState
 from ir3de_core.statistics import SufficientStatistics
 
 __all__ = [
     "Contribution",
     "ExpertError",
+    "ExpertScores",
+    "FitPart",
+    "FitSpec",
     "HashingFeaturizer",
     "IR3DEError",
     "IR3DERouter",
@@ -29,7 +37,10 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "OpenAIEmbeddingFeaturizer",
+    "RoutedState",
+    "RouterSettings",
     "RoutingDecision",
+    "RoutingPolicy",
     "SentenceFeaturizer",
     "SufficientStatistics",
     "TokenEmbeddingFeaturizer",

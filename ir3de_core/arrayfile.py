@@ -1,19 +1,77 @@
-"""Plain-array files with a manifest: SHA-256, shapes and dtypes checked, never unpickled.
+"""Plain-array files with a JSON manifest: SHA-256, shapes and dtypes checked, never unpickled.
 
-Shared by saved routers (`persistence`) and fit checkpoints (`checkpoint`).
+Shared by saved routers (`persistence`) and fit checkpoints (`checkpoint`): one manifest reader,
+one atomic JSON writer, one checked ``.npz`` reader.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["array_specs", "read_checked_npz", "sha256"]
+from ir3de_core._version import __version__
+
+__all__ = ["array_specs", "read_checked_npz", "read_manifest", "sha256", "write_json"]
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write `value` as indented JSON to `path` atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(
+    path: Path,
+    format: str,
+    versions: Collection[int],
+    required: Sequence[str],
+    *,
+    error: type[Exception],
+    what: str,
+    fix: str,
+) -> dict[str, Any]:
+    """Read a JSON manifest and check its format name, version and required keys.
+
+    Args:
+        path: the manifest file.
+        format: the expected ``format`` entry.
+        versions: the ``format_version`` values this ir3de reads.
+        required: keys the manifest must have.
+        error: exception class raised on any problem.
+        what: what the file should be, for messages (e.g. "an ir3de router").
+        fix: what the user should do, appended to messages.
+    """
+    if not path.is_file():
+        msg = f"{path} not found: is {path.parent} a directory holding {what}?"
+        raise error(msg)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        msg = f"{path} is not valid JSON ({e}); the file is corrupted: {fix}"
+        raise error(msg) from e
+    if not isinstance(manifest, dict) or manifest.get("format") != format:
+        msg = f"{path} is not {what} manifest (format != {format!r})"
+        raise error(msg)
+    version = manifest.get("format_version")
+    if version not in versions:
+        msg = (
+            f"{path} has format version {version!r}; this ir3de ({__version__}) reads versions "
+            f"{sorted(versions)}: upgrade ir3de, or {fix}"
+        )
+        raise error(msg)
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        msg = f"{path} lacks {missing}; the file is truncated or tampered with: {fix}"
+        raise error(msg)
+    return manifest
 
 
 def sha256(path: Path) -> str:

@@ -19,9 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core._version import __version__
-from ir3de_core.accumulate import FitPart, ScoreMeans
-from ir3de_core.arrayfile import array_specs, read_checked_npz, sha256
+from ir3de_core.arrayfile import array_specs, read_checked_npz, read_manifest, sha256, write_json
 from ir3de_core.exceptions import IR3DEError
+from ir3de_core.parts import FitPart, ScoreMeans
 from ir3de_core.statistics import SufficientStatistics
 
 __all__ = ["Checkpoint", "CheckpointError", "Position", "load_checkpoint", "save_checkpoint"]
@@ -96,9 +96,7 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
         "sha256": sha256(npz),
         "arrays": array_specs(arrays),
     }
-    tmp = directory / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, directory / MANIFEST)
+    write_json(directory / MANIFEST, manifest)
     if previous is not None and previous != npz:
         previous.unlink(missing_ok=True)
 
@@ -155,26 +153,12 @@ def _arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        msg = f"{path} is not valid JSON ({e}); the checkpoint is corrupt: delete {path.parent}"
-        raise CheckpointError(msg) from e
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        msg = f"{path} is not an ir3de fit checkpoint (format != {FORMAT!r})"
-        raise CheckpointError(msg)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        msg = (
-            f"{path} has checkpoint version {manifest.get('format_version')!r}; this ir3de "
-            f"({__version__}) reads version {FORMAT_VERSION}: delete {path.parent} and refit"
-        )
-        raise CheckpointError(msg)
     required = ("settings", "files", "position", "complete", "counts", "statistics", "means")
-    missing = [k for k in (*required, "npz", "sha256", "arrays") if k not in manifest]
-    if missing:
-        msg = f"{path} lacks {missing}; the checkpoint is truncated or tampered with"
-        raise CheckpointError(msg)
-    return manifest
+    return read_manifest(
+        path, FORMAT, (FORMAT_VERSION,), (*required, "npz", "sha256", "arrays"),
+        error=CheckpointError, what="an ir3de fit checkpoint",
+        fix=f"delete {path.parent} and refit",
+    )  # fmt: skip
 
 
 def _read_arrays(directory: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -1,11 +1,26 @@
-"""What a routing decision carries: the expert, every expert's score, a confidence, a reason."""
+"""What a decision is made from (`ExpertScores`) and what it carries (`RoutingDecision`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Contribution", "RoutingDecision"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Contribution", "ExpertScores", "RoutingDecision", "Rule"]
+
+Rule = Literal["best", "cost", "default", "unsure", "forced", "sticky"]
+"""Which rule of the policy chose the expert:
+
+* ``best``: the highest predicted quality (probability in domain mode);
+* ``cost``: the highest quality − λ·cost;
+* ``default``: the prompt was below the policy's threshold and went to the default expert;
+* ``unsure``: below the threshold with no default expert: the best one, flagged;
+* ``forced``: the caller named the expert;
+* ``sticky``: an adapter kept the expert of a conversation in progress.
+"""
 
 
 @dataclass(frozen=True)
@@ -16,16 +31,73 @@ class Contribution:
     weight: float
 
 
-@dataclass(frozen=True)
-class RoutingDecision:
-    """The router's choice for one prompt.
+@dataclass(frozen=True, eq=False)
+class ExpertScores:
+    """Everything a policy decides from, for a batch of n prompts and k experts.
 
     Attributes:
-        expert: the chosen expert.
+        experts: the k expert names, in column order.
+        scores: array of shape (n, k), the router's scores (higher is better).
+        probabilities: array of shape (n, k), rows summing to 1: how sure the router is of each
+            expert (vote shares, or a softmax of the scores).
+        quality: array of shape (n, k), what costs are weighed against: predicted quality in
+            quality mode, `probabilities` in domain mode.
+        costs: array of shape (n, k), each expert's cost for each prompt, or None (unpriced).
+        domains: the predicted domain of each prompt (domain mode), else None.
+        prior: the expert that is best without looking at the prompt (the best single expert),
+            or None when unknown; the safe default of an "unsure" prompt.
+    """
+
+    experts: tuple[str, ...]
+    scores: NDArray[np.float64]
+    probabilities: NDArray[np.float64]
+    quality: NDArray[np.float64]
+    costs: NDArray[np.float64] | None = None
+    domains: Sequence[str] | None = None
+    prior: str | None = None
+
+    def __post_init__(self) -> None:
+        shape = (self.scores.shape[0], len(self.experts))
+        for name in ("scores", "probabilities", "quality", "costs"):
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                msg = f"{name} has shape {value.shape}, expected {shape}"
+                raise ValueError(msg)
+
+    @property
+    def n(self) -> int:
+        """Number of prompts."""
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def of_decision(cls, decision: RoutingDecision) -> ExpertScores:
+        """The one-prompt table a decision was made from (to decide again, e.g. on fallback)."""
+        experts = tuple(decision.scores)
+        scores = np.array([[decision.scores[e] for e in experts]])
+        probabilities = np.array([[decision.probabilities.get(e, 0.0) for e in experts]])
+        quality = probabilities if decision.domain is not None else scores
+        costs = None
+        if decision.costs:
+            costs = np.array([[decision.costs.get(e, np.nan) for e in experts]])
+        domains = None if decision.domain is None else [decision.domain]
+        return cls(experts, scores, probabilities, quality, costs, domains, decision.prior)
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """The router's choice for one prompt, and why.
+
+    Attributes:
+        expert: the chosen expert (the one that answered, after any fallback).
         scores: every expert's score (higher is better); in quality mode the predicted quality.
-        confidence: in [0, 1]; the vote share (``vote``) or the softmax probability of the chosen
-            expert over the scores (otherwise).
+        confidence: in [0, 1]: the chosen expert's probability among the experts considered.
         domain: the predicted domain in domain mode, else None.
+        rule: which rule of the policy chose the expert (see `Rule`).
+        probabilities: every expert's probability (vote share, or softmax of the scores).
+        costs: every expert's cost for this prompt (empty when the policy has no prices).
+        lam: λ of a ``cost`` decision (quality − λ·cost), else None.
+        threshold: the policy's threshold when it has one, else None.
+        prior: the best expert without looking at the prompt (the safe default), if known.
         fallback_from: experts tried before this one that failed (filled by adapters).
         explanation: the pieces of the prompt that contributed most (filled by ``explain``).
     """
@@ -34,8 +106,24 @@ class RoutingDecision:
     scores: dict[str, float]
     confidence: float
     domain: str | None = None
+    rule: Rule = "best"
+    probabilities: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+    lam: float | None = None
+    threshold: float | None = None
+    prior: str | None = None
     fallback_from: tuple[str, ...] = ()
     explanation: tuple[Contribution, ...] = field(default=())
+
+    @property
+    def predicted_quality(self) -> float | None:
+        """The chosen expert's predicted quality (quality mode), else None."""
+        return self.scores[self.expert] if self.domain is None else None
+
+    @property
+    def cost(self) -> float | None:
+        """The chosen expert's cost for this prompt, when the policy knows prices."""
+        return self.costs.get(self.expert)
 
     def ranking(self) -> list[str]:
         """Experts from best to worst score (the chosen expert first)."""
@@ -49,8 +137,19 @@ class RoutingDecision:
         return self.scores[self.expert] - max(others) if others else float("inf")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
+        """A JSON-serialisable dict (with ``predicted_quality`` and ``cost`` of the choice)."""
         out = asdict(self)
         out["fallback_from"] = list(self.fallback_from)
         out["explanation"] = [asdict(c) for c in self.explanation]
+        out["predicted_quality"] = self.predicted_quality
+        out["cost"] = self.cost
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoutingDecision:
+        """Inverse of `to_dict` (derived entries are ignored)."""
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["fallback_from"] = tuple(values.get("fallback_from", ()))
+        values["explanation"] = tuple(Contribution(**c) for c in values.get("explanation", ()))
+        return cls(**values)

@@ -28,20 +28,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.accumulate import (
-    DocumentFrequencies,
-    FitPart,
-    chunk_part,
-    chunk_router,
-    needs_document_frequencies,
-    ready_featurizer,
-    solve_part,
-    update_with_part,
-    with_idf,
-)
+from ir3de_core._optional import require
 from ir3de_core.data.records import Record
-from ir3de_core.exceptions import IR3DEError, MissingDependencyError
-from ir3de_core.featurizers import Featurizer, make_featurizer
+from ir3de_core.exceptions import IR3DEError
+from ir3de_core.featurizers import make_featurizer
+from ir3de_core.fitting import FitSpec
+from ir3de_core.parts import DocumentFrequencies, FitPart, needs_document_frequencies
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
@@ -55,84 +47,63 @@ __all__ = [
     "records_bag",
 ]
 
-_INSTALL = "pip install 'ir3de[dask]'"
-
 
 class DistributedFitError(IR3DEError, RuntimeError):
     """The cluster lost work it could not recompute; no statistics were used."""
 
 
 def _require_dask() -> Any:
-    try:
-        import dask.bag
-        import distributed
-    except ImportError as e:
-        msg = f"fitting on Dask needs dask[bag,dataframe] and distributed; install them: {_INSTALL}"
-        raise MissingDependencyError(msg) from e
-    return dask.bag, distributed
+    return require("dask.bag", "dask"), require("distributed", "dask")
 
 
 # ================================================================== worker side
 @dataclass(frozen=True, eq=False)
 class WorkerSpec:
-    """What a task needs to rebuild the router's featurizing settings on a worker.
+    """What a task needs to rebuild the `FitSpec` on a worker: JSON and a few arrays.
 
     Attributes:
-        params: the router's settings without the featurizer, as JSON.
-        featurizer: the featurizer config, as JSON (a registry kind and its settings).
+        spec: `FitSpec.to_json()` as a string (settings and featurizer config).
         state: the featurizer's learned arrays, e.g. ``{"idf": (d,)}``; empty for most.
         score_columns: DataFrame columns holding per-expert scores (None: a ``scores`` column).
     """
 
-    params: str
-    featurizer: str
+    spec: str
     state: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     score_columns: tuple[str, ...] | None = None
 
     @classmethod
-    def of(
-        cls, router: IR3DERouter, featurizer: Featurizer, score_columns: Sequence[str] | None
-    ) -> WorkerSpec:
-        """The spec of `router` with its ready `featurizer`."""
-        params = router.get_params(deep=False)
-        params.pop("featurizer")
-        if params.get("expert_map") is not None:
-            params["expert_map"] = dict(params["expert_map"])
-        state = dict(getattr(featurizer, "state_arrays", dict)())
+    def of(cls, spec: FitSpec, score_columns: Sequence[str] | None) -> WorkerSpec:
+        """The worker form of `spec`."""
         columns = tuple(score_columns) if score_columns is not None else None
-        config = json.dumps(featurizer.get_config(), sort_keys=True)
-        return cls(json.dumps(params, sort_keys=True), config, state, columns)
+        return cls(json.dumps(spec.to_json(), sort_keys=True), spec.state_arrays(), columns)
 
     @property
     def key(self) -> str:
         """A digest of the settings and state: the worker cache key."""
-        digest = hashlib.sha256((self.params + "\0" + self.featurizer).encode())
+        digest = hashlib.sha256(self.spec.encode())
         for name in sorted(self.state):
             digest.update(name.encode() + np.ascontiguousarray(self.state[name]).tobytes())
         return digest.hexdigest()
 
-    def build(self) -> IR3DERouter:
-        """A fresh chunk router with the featurizer rebuilt from its config and state."""
-        featurizer = make_featurizer(json.loads(self.featurizer))
-        if self.state:
-            featurizer.load_state_arrays(self.state)  # type: ignore[attr-defined]
-        return chunk_router(IR3DERouter(**json.loads(self.params)), featurizer)
+    def build(self) -> FitSpec:
+        """The `FitSpec`, with the featurizer rebuilt from its config and state."""
+        return FitSpec.from_json(json.loads(self.spec), self.state)
 
 
-_CACHE: dict[str, IR3DERouter] = {}
+_CACHE: dict[str, FitSpec] = {}
 _LOCK = threading.Lock()
 
 
-def _worker_router(spec: WorkerSpec) -> IR3DERouter:
-    """The router of `spec` in this worker process, built on first use."""
+def _worker_spec(spec: WorkerSpec) -> FitSpec:
+    """The `FitSpec` of `spec` in this worker process, built on first use."""
     key = spec.key
     with _LOCK:
-        router = _CACHE.get(key)
-        if router is None:
+        built = _CACHE.get(key)
+        if built is None:
             if len(_CACHE) >= 4:
                 _CACHE.clear()
-            router = _CACHE[key] = spec.build()
-    return router
+            built = _CACHE[key] = spec.build()
+    return built
 
 
 def _as_record(item: Any, score_columns: tuple[str, ...] | None) -> Record:
@@ -168,13 +139,13 @@ def _records(items: Iterable[Any], spec: WorkerSpec) -> list[Record]:
 def _partition_part(items: Iterable[Any], spec: WorkerSpec) -> list[FitPart]:
     """One partition's `FitPart` (exactly one per partition, empty ones included)."""
     records = _records(items, spec)
-    return [chunk_part(_worker_router(spec), records) if records else FitPart()]
+    return [_worker_spec(spec).records_part(records) if records else FitPart()]
 
 
 def _partition_frequencies(items: Iterable[Any], spec: WorkerSpec) -> list[DocumentFrequencies]:
     """One partition's document frequencies; `spec` holds the counting (TF-IDF-free) featurizer."""
     prompts = [r.prompt for r in _records(items, spec)]
-    counter: Featurizer = _worker_router(spec).featurizer  # type: ignore[assignment]
+    counter = _worker_spec(spec).featurizer
     if not prompts:
         return [DocumentFrequencies(0, np.zeros(counter.n_features, dtype=np.int64))]
     return [DocumentFrequencies.from_texts(counter, prompts)]
@@ -241,10 +212,10 @@ def fit(
     A TF-IDF ``hashing`` featurizer that is not yet fitted costs a first pass over the data to
     count document frequencies; pass a fitted featurizer instance to skip it.
     """
-    featurizer, part = fit_part(router, data, client=client, split_every=split_every,
-                                blocksize=blocksize, score_columns=score_columns,
-                                progress=progress)  # fmt: skip
-    return solve_part(router, featurizer, part)
+    spec, part = fit_part(router, data, client=client, split_every=split_every,
+                          blocksize=blocksize, score_columns=score_columns,
+                          progress=progress)  # fmt: skip
+    return router.fit_part(part, spec)
 
 
 def fit_part(
@@ -256,20 +227,21 @@ def fit_part(
     blocksize: str | int | None = "64MiB",
     score_columns: Sequence[str] | None = None,
     progress: bool = True,
-) -> tuple[Featurizer, FitPart]:
-    """The ready featurizer and the reduced `FitPart` of `data`, without solving (see `fit`).
+) -> tuple[FitSpec, FitPart]:
+    """The `FitSpec` and the reduced `FitPart` of `data`, without solving (see `fit`).
 
-    ``solve_part(router, *fit_part(router, data))`` is `fit`; the part also counts the records.
+    ``router.fit_part(part, spec)`` with ``spec, part = fit_part(router, data)`` is `fit`;
+    the part also counts the records.
     """
     bag = records_bag(data, blocksize=blocksize)
-    featurizer = ready_featurizer(router)
-    if needs_document_frequencies(featurizer):
-        counter = make_featurizer(DocumentFrequencies.counting_config(featurizer))
-        spec = WorkerSpec.of(router, counter, score_columns)
-        frequencies = _reduce(bag, _partition_frequencies, spec, client, split_every, progress)
-        with_idf(featurizer, frequencies)
-    spec = WorkerSpec.of(router, featurizer, score_columns)
-    return featurizer, _reduce(bag, _partition_part, spec, client, split_every, progress)
+    spec = router.fit_spec()
+    if needs_document_frequencies(spec.featurizer):
+        counter = make_featurizer(DocumentFrequencies.counting_config(spec.featurizer))
+        counting = WorkerSpec.of(FitSpec(spec.settings, counter), score_columns)
+        frequencies = _reduce(bag, _partition_frequencies, counting, client, split_every, progress)
+        spec = router.fit_spec(frequencies=frequencies)
+    worker = WorkerSpec.of(spec, score_columns)
+    return spec, _reduce(bag, _partition_part, worker, client, split_every, progress)
 
 
 def partial_fit(
@@ -290,9 +262,9 @@ def partial_fit(
         return fit(router, data, client=client, split_every=split_every, blocksize=blocksize,
                    score_columns=score_columns, progress=progress)  # fmt: skip
     bag = records_bag(data, blocksize=blocksize)
-    spec = WorkerSpec.of(router, router.featurizer_, score_columns)
-    part = _reduce(bag, _partition_part, spec, client, split_every, progress)
-    return update_with_part(router, part)
+    worker = WorkerSpec.of(FitSpec(router.settings, router.featurizer_), score_columns)
+    part = _reduce(bag, _partition_part, worker, client, split_every, progress)
+    return router.add_part(part)
 
 
 @contextlib.contextmanager

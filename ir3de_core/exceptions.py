@@ -30,14 +30,3 @@ class ExpertError(IR3DEError, KeyError):
 
 class MissingDependencyError(IR3DEError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
-
-
-def require(module: str, extra: str) -> object:
-    """Import `module` or raise an ImportError naming the `ir3de` extra that provides it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        msg = f"{module!r} is not installed; install it with: pip install 'ir3de[{extra}]'"
-        raise MissingDependencyError(msg) from e

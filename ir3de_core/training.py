@@ -16,25 +16,16 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ir3de_core.accumulate import (
-    DocumentFrequencies,
-    FitPart,
-    chunk_part,
-    chunk_router,
-    needs_document_frequencies,
-    ready_featurizer,
-    record_targets,
-    solve_part,
-    with_idf,
-)
 from ir3de_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ir3de_core.data.loaders import DataFormat, expand_paths
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, make_featurizer
+from ir3de_core.fitting import FitSpec
+from ir3de_core.parts import DocumentFrequencies, FitPart, needs_document_frequencies
 from ir3de_core.router import IR3DERouter
 from ir3de_core.streaming import ProgressBar, iter_chunks, iter_positioned
 
-__all__ = ["StreamResult", "fit_records", "fit_settings", "fit_stream", "record_targets"]
+__all__ = ["StreamResult", "fit_records", "fit_stream"]
 
 
 @dataclass(frozen=True)
@@ -67,15 +58,14 @@ def fit_records(
     if not records:
         msg = "no records to fit on"
         raise ValueError(msg)
-    featurizer = router._prepare_featurizer([r.prompt for r in records])  # fits TF-IDF if any
-    worker = chunk_router(router, featurizer)
+    spec = router.fit_spec([r.prompt for r in records])  # fits TF-IDF if any
     part = FitPart(n_parts=0)
     with tqdm(total=len(records), unit="prompt", desc="fit", disable=not progress) as bar:
         for start in range(0, len(records), chunk_size):
             chunk = records[start : start + chunk_size]
-            part = part + chunk_part(worker, chunk)
+            part = part + spec.records_part(chunk)
             bar.update(len(chunk))
-    return solve_part(router, featurizer, part)
+    return router.fit_part(part, spec)
 
 
 def fit_stream(
@@ -109,33 +99,28 @@ def fit_stream(
         msg = f"checkpoint_every must be ≥ 1 chunk, got {checkpoint_every}"
         raise ValueError(msg)
     files = expand_paths(paths, split)
-    featurizer = ready_featurizer(router)
+    spec = router.fit_spec()
     directory = Path(checkpoint) if checkpoint is not None else None
-    state = _start(directory, fit_settings(router, featurizer), files)
+    state = _start(directory, _settings_json(spec), files)
     if state.featurizer_state:
-        featurizer.load_state_arrays(state.featurizer_state)  # type: ignore[attr-defined]
-    elif needs_document_frequencies(featurizer):
-        with_idf(featurizer, _frequencies(featurizer, files, format, chunk_size, progress))
-        state = replace(state, featurizer_state=featurizer.state_arrays())  # type: ignore[attr-defined]
+        spec = FitSpec.from_json(spec.to_json(), state.featurizer_state)
+    elif needs_document_frequencies(spec.featurizer):
+        frequencies = _frequencies(spec.featurizer, files, format, chunk_size, progress)
+        spec = router.fit_spec(frequencies=frequencies)
+        state = replace(state, featurizer_state=spec.state_arrays())
         if directory is not None:
             save_checkpoint(directory, state)
     resumed = state.part.n_records
     if not state.complete:
-        worker = chunk_router(router, featurizer)
-        state = _accumulate(worker, files, format, state, directory, chunk_size,
+        state = _accumulate(spec, files, format, state, directory, chunk_size,
                             checkpoint_every, progress)  # fmt: skip
-    solve_part(router, featurizer, state.part)
+    router.fit_part(state.part, spec)
     return StreamResult(router, state.part.n_records, resumed)
 
 
-def fit_settings(router: IR3DERouter, featurizer: Featurizer) -> dict[str, Any]:
+def _settings_json(spec: FitSpec) -> dict[str, Any]:
     """The settings that sums depend on, as JSON: a checkpoint resumes only with equal ones."""
-    params = router.get_params(deep=False)
-    params.pop("featurizer")
-    if params.get("expert_map") is not None:
-        params["expert_map"] = dict(params["expert_map"])
-    settings = {"params": params, "featurizer": featurizer.get_config()}
-    return dict(json.loads(json.dumps(settings, sort_keys=True)))
+    return dict(json.loads(json.dumps(spec.to_json(), sort_keys=True)))
 
 
 def _start(directory: Path | None, settings: dict[str, Any], files: list[Path]) -> Checkpoint:
@@ -149,7 +134,7 @@ def _start(directory: Path | None, settings: dict[str, Any], files: list[Path]) 
     if found.settings != settings:
         changed = sorted(
             f"{group}.{key}"
-            for group in ("params", "featurizer")
+            for group in ("settings", "featurizer")
             for key in set(found.settings.get(group, {})) | set(settings[group])
             if found.settings.get(group, {}).get(key) != settings[group].get(key)
         )
@@ -186,7 +171,7 @@ def _frequencies(
 
 
 def _accumulate(
-    worker: IR3DERouter,
+    spec: FitSpec,
     files: list[Path],
     format: DataFormat,
     state: Checkpoint,
@@ -201,7 +186,7 @@ def _accumulate(
     for n, (chunk, position) in enumerate(
         iter_chunks(iter_positioned(files, format, state.position), chunk_size), start=1
     ):
-        part = part + chunk_part(worker, chunk)
+        part = part + spec.records_part(chunk)
         bar.update(len(chunk), position)
         if directory is not None and n % every == 0:
             save_checkpoint(directory, replace(state, position=position, part=part))

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ir3de_core.accumulate import solve_part
 from ir3de_core.data import expand_paths, load_records
 from ir3de_core.evaluation import evaluate_choices
 from ir3de_core.report import format_table
@@ -75,10 +74,10 @@ def _fit_on_dask(router: IR3DERouter, args: argparse.Namespace) -> int:
         raise ValueError(msg)
     urls = [str(f) for p in args.data for f in _local_files(p, args.split)]
     with distributed.dask_client(args.dask_scheduler, n_workers=args.dask_local) as client:
-        featurizer, part = distributed.fit_part(
+        spec, part = distributed.fit_part(
             router, urls, client=client, blocksize=args.blocksize, progress=not args.quiet
         )
-    solve_part(router, featurizer, part)
+    router.fit_part(part, spec)
     return part.n_records
 
 
@@ -111,11 +110,17 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
 
 
 def route(args: argparse.Namespace) -> int:
-    """``ir3de route``: one JSON decision per prompt on stdout."""
+    """``ir3de route``: one JSON decision per prompt on stdout, decided by the saved policy.
+
+    Each line leads with the chosen expert, the rule that chose it (``best``, ``cost``,
+    ``default``, ...), its predicted quality (quality mode) and its cost (priced policies).
+    """
     router = IR3DERouter.load(args.model)
     prompts = _read_prompts(args)
     for prompt, decision in zip(prompts, router.route(prompts, explain=args.explain), strict=True):
-        print(json.dumps({"prompt": prompt, **decision.to_dict()}, ensure_ascii=False))
+        record = decision.to_dict()
+        lead = {k: record.pop(k) for k in ("expert", "rule", "predicted_quality", "cost")}
+        print(json.dumps({"prompt": prompt, **lead, **record}, ensure_ascii=False))
     return 0
 
 

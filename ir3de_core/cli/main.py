@@ -1,22 +1,18 @@
-"""`ir3de`: fit, route, evaluate, manage experts, demo (and bench, where installed)."""
+"""`ir3de`: fit, route, evaluate, calibrate the policy, manage experts, demo."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import warnings
 from collections.abc import Sequence
 
 from ir3de_core._version import __version__
-from ir3de_core.cli import commands
+from ir3de_core.cli import calibrate, commands
 from ir3de_core.exceptions import IR3DEError
 
 __all__ = ["build_parser", "main"]
-
-# Modules with a `register(subparsers)` function adding more commands (bench, calibrate, ...).
-_PLUGINS: tuple[str, ...] = ("ir3de_core.cli.costs", "ir3de_core.cli.bench")
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +60,9 @@ def _fit_scale_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_route(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("route", help="route prompts; prints one JSON decision per line")
+    p = sub.add_parser(
+        "route", help="route prompts by the saved policy; prints one JSON decision per line"
+    )
     p.add_argument("--model", required=True, help="directory of a saved router")
     p.add_argument("prompts", nargs="*", help="prompts to route")
     p.add_argument(
@@ -117,10 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ir3de {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_fit, _add_route, _add_evaluate, _add_experts, _add_demo):
+    for add in (_add_fit, _add_route, _add_evaluate, calibrate.add_parser, _add_experts, _add_demo):
         add(sub)
-    for module in _PLUGINS:  # optional command groups register themselves
-        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
-"""Routing data: the canonical record and loaders for JSONL, RouterDC and RouterBench."""
+"""Routing data: the canonical record, loaders for JSONL, RouterDC and RouterBench, cost tables."""
 
+from ir3de_core.data.cost_table import CostTable, DataReport, cost_table
 from ir3de_core.data.loaders import (
     MULTIPLE_CHOICE_TASKS,
     expand_paths,
@@ -13,7 +14,10 @@ from ir3de_core.data.records import Record, scores_table
 
 __all__ = [
     "MULTIPLE_CHOICE_TASKS",
+    "CostTable",
+    "DataReport",
     "Record",
+    "cost_table",
     "expand_paths",
     "iter_jsonl",
     "iter_records",

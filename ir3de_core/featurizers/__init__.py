@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ir3de_core.featurizers.base import Featurizer, TokenFeaturizer, validate_texts
+from ir3de_core.featurizers.cache import CachedFeaturizer
 from ir3de_core.featurizers.hashing import HashingFeaturizer
 from ir3de_core.featurizers.openai_embeddings import OpenAIEmbeddingFeaturizer
 from ir3de_core.featurizers.sentence import SentenceFeaturizer
@@ -13,6 +14,7 @@ from ir3de_core.featurizers.truncation import Truncation
 
 __all__ = [
     "FEATURIZERS",
+    "CachedFeaturizer",
     "Featurizer",
     "HashingFeaturizer",
     "OpenAIEmbeddingFeaturizer",

@@ -113,10 +113,3 @@ def truncate_texts(tokenizer: object, texts: Sequence[str], truncation: Truncati
         ]
         out.append(" ... ".join(pieces))
     return out
-
-
-def require_module(name: str, extra: str) -> None:
-    """Raise an ImportError naming the extra when `name` cannot be imported."""
-    if importlib.util.find_spec(name) is None:
-        msg = f"{name!r} is not installed; install it with: pip install 'ir3de[{extra}]'"
-        raise MissingDependencyError(msg)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.featurizers._hf import require_module
+from ir3de_core._optional import require
 from ir3de_core.featurizers.base import validate_texts
 
 __all__ = ["EmbeddingCache", "OpenAIEmbeddingFeaturizer"]
@@ -96,8 +96,7 @@ class OpenAIEmbeddingFeaturizer:
     @cached_property
     def client(self):  # type: ignore[no-untyped-def]  # openai.OpenAI
         """The SDK client, built on first use."""
-        require_module("openai", "openai")
-        import openai
+        openai = require("openai", "openai")
 
         return openai.OpenAI(
             base_url=self.base_url,

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core._optional import require
 from ir3de_core.featurizers._hf import (
     DEFAULT_MODEL,
     load_tokenizer,
-    require_module,
     resolve_model_dir,
     truncate_texts,
 )
@@ -49,10 +49,8 @@ class SentenceFeaturizer:
     @cached_property
     def encoder(self):  # type: ignore[no-untyped-def]  # SentenceTransformer
         """The sentence-transformers model, loaded on first use from a local directory."""
-        require_module("sentence_transformers", "st")
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer(str(resolve_model_dir(self.model)), device="cpu")
+        st = require("sentence_transformers", "st")
+        return st.SentenceTransformer(str(resolve_model_dir(self.model)), device="cpu")
 
     @property
     def n_features(self) -> int:

@@ -76,8 +76,8 @@ def test_wrong_feature_dimension(router, prompts) -> None:
     broken = IR3DERouter({"kind": "hashing", "n_features": 64}).fit(
         prompts[:10], ["a"] * 5 + ["b"] * 5
     )
-    broken.featurizer_ = HashingFeaturizer(32).fit(prompts)
-    with pytest.raises(ValueError, match="gives 32 features but the router was fitted on 64"):
+    broken.state_ = broken.state_.replace(featurizer=HashingFeaturizer(32).fit(prompts))
+    with pytest.raises(ValueError, match=r"shape \(1, 32\) but the router was fitted on 64"):
         broken.route(["hello"])
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.common.features import PrecomputedFeaturizer
 from ir3de_core import ExpertError, IR3DERouter, SufficientStatistics
-from ir3de_core.costs import PrecomputedFeaturizer
 from ir3de_core.online import RankOneRidge
 from ir3de_core.solver import solve_statistics
 

@@ -1,23 +1,18 @@
-"""`ir3de calibrate` on a tiny priced data set (hashing featurizer: fast and offline)."""
+"""`ir3de calibrate` then `ir3de route` on a tiny priced data set (hashing: fast, offline)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from ir3de_core.cli import costs
+from ir3de_core import IR3DERouter
 from ir3de_core.cli.main import main
 
 
 def calibrate(argv: list[str]) -> int:
-    """Run ``ir3de calibrate`` through its own parser (independent of the plugin list)."""
-    parser = argparse.ArgumentParser(prog="ir3de")
-    costs.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["calibrate", *argv])
-    return int(args.run(args))
+    return main(["-q", "calibrate", *argv])
 
 
 MATH = ["solve 2x + 3 = 7", "integrate x squared", "what is 17 times 23", "factor x^2 - 1"]
@@ -73,17 +68,39 @@ def test_calibrate_with_prices_and_default(
     assert "threshold" in capsys.readouterr().out
 
 
-def test_calibrate_rejects_unknown_default(model: Path, priced_data: Path) -> None:
-    with pytest.raises(ValueError, match="nobody"):
-        calibrate(["--model", str(model), "--data", str(priced_data),
-                   "--budget", "0.5", "--default", "nobody"])  # fmt: skip
+def test_calibrate_rejects_unknown_default(
+    model: Path, priced_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = calibrate(["--model", str(model), "--data", str(priced_data),
+                      "--budget", "0.5", "--default", "nobody"])  # fmt: skip
+    assert code == 2
+    assert "nobody" in capsys.readouterr().err
 
 
-def test_calibrate_is_a_registered_command() -> None:
-    from ir3de_core.cli import main as cli_main
+def test_calibrated_policy_is_saved_and_route_prints_its_rule(
+    model: Path, priced_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert IR3DERouter.load(model).policy_.lam == 0.0
+    assert calibrate(["--model", str(model), "--data", str(priced_data), "--budget", "0.6"]) == 0
+    policy = IR3DERouter.load(model).policy_
+    assert policy.lam > 0
+    assert policy.budget == 0.6
+    assert policy.prices == pytest.approx({"cheap": 0.1, "dear": 1.0})
+    assert policy.price_unit == "query"
+    capsys.readouterr()
+    assert main(["route", "--model", str(model), "what is 17 times 23", "say hello politely"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["expert"] for line in lines] == ["dear", "cheap"]
+    assert {line["rule"] for line in lines} == {"cost"}
+    assert lines[0]["cost"] == pytest.approx(1.0)
+    assert lines[1]["predicted_quality"] > 0.5
+    assert lines[0]["lam"] == pytest.approx(policy.lam)
+    assert list(lines[0])[:5] == ["prompt", "expert", "rule", "predicted_quality", "cost"]
 
-    if "ir3de_core.cli.costs" not in cli_main._PLUGINS:
-        pytest.skip("ir3de_core.cli.costs is not in _PLUGINS of this checkout yet")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["calibrate", "--help"])
-    assert exit_info.value.code == 0
+
+def test_dry_run_leaves_the_model_alone(model: Path, priced_data: Path) -> None:
+    before = (model / "router.json").read_bytes()
+    code = calibrate(["--model", str(model), "--data", str(priced_data), "--budget", "0.6",
+                      "--dry-run"])  # fmt: skip
+    assert code == 0
+    assert (model / "router.json").read_bytes() == before

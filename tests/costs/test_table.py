@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ir3de_core.costs import cost_table
-from ir3de_core.data import Record, load_records
+from ir3de_core.data import Record, cost_table, load_records
 
 HEADER = ",sample_id,prompt,eval_name,m1,m2,dead,m1|total_cost,m2|total_cost,dead|total_cost\n"
 ROWS = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir3de_core.costs import PrecomputedFeaturizer, UniRouteRouter
+from benchmarks.common.features import PrecomputedFeaturizer
+from ir3de_core.uniroute import UniRouteRouter
 
 CENTRES = np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]])
 

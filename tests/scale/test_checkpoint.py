@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ir3de_core import accumulate
 from ir3de_core.checkpoint import CheckpointError, load_checkpoint
 from ir3de_core.cli.main import main
+from ir3de_core.fitting import FitSpec
+from ir3de_core.parts import FitPart
 from ir3de_core.router import IR3DERouter
 from ir3de_core.training import fit_stream
 from tests.scale.data import assert_same_router, write_records
@@ -28,15 +29,15 @@ class Interrupted(Exception):
 
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, n_chunks: int) -> None:
     """Make the n-th chunk of the next fit raise, as if the process were killed there."""
-    real, calls = accumulate.chunk_part, {"n": 0}
+    real, calls = FitSpec.records_part, {"n": 0}
 
-    def flaky(router: IR3DERouter, records: list) -> accumulate.FitPart:
+    def flaky(spec: FitSpec, records: list) -> FitPart:
         calls["n"] += 1
         if calls["n"] > n_chunks:
             raise Interrupted
-        return real(router, records)
+        return real(spec, records)
 
-    monkeypatch.setattr("ir3de_core.training.chunk_part", flaky)
+    monkeypatch.setattr(FitSpec, "records_part", flaky)
 
 
 @pytest.mark.parametrize(("featurizer", "target"), [(HASH, "domain"), ("tokens", "quality")])

@@ -5,12 +5,12 @@ clusters the training prompts' embeddings, without labels. An LLM is described b
 on each cluster, measured on a small labelled set of representative prompts; a prompt's predicted
 error for that LLM is the error of its cluster (hard assignment) or the cluster errors averaged
 by soft cluster probabilities. Adding an LLM only needs its scores on those prompts: nothing is
-retrained. Route with `ir3de_core.costs.policies.choose(quality, costs, lam)` for ``+ λ·cost``.
+retrained. `route` decides through a `RoutingPolicy` (quality − λ·cost, thresholds, defaults).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -20,8 +20,10 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
+from ir3de_core.decision import ExpertScores, RoutingDecision
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.featurizers import Featurizer, make_featurizer, validate_texts
+from ir3de_core.policy import RoutingPolicy
 
 __all__ = ["UniRouteRouter"]
 
@@ -164,8 +166,37 @@ class UniRouteRouter(BaseEstimator):
 
     def predict(self, X: Sequence[str]) -> NDArray[np.object_]:
         """The LLM with the lowest predicted error for each prompt: shape (n,)."""
-        best = self.decision_function(X).argmax(axis=1)
-        return np.array([self.llms_[j] for j in best], dtype=object)
+        return np.array([d.expert for d in self.route(X)], dtype=object)
+
+    def route(
+        self,
+        X: Sequence[str],
+        *,
+        policy: RoutingPolicy | None = None,
+        available: Collection[str] | None = None,
+        costs: ArrayLike | None = None,
+        temperature: float = 0.1,
+    ) -> list[RoutingDecision]:
+        """Decide for each prompt with `policy` (default: the best predicted quality).
+
+        Args:
+            X: n prompts.
+            policy: e.g. ``RoutingPolicy(prices=..., lam=...)`` for quality − λ·cost.
+            available: the LLMs that may be chosen.
+            costs: array of shape (n, k), each LLM's cost per prompt (default: the prices).
+            temperature: softmax temperature of the confidence over predicted qualities.
+        """
+        prompts = validate_texts(X)
+        policy = policy or RoutingPolicy()
+        quality = self.decision_function(prompts)
+        if costs is None:
+            priced = policy.costs(prompts, self.llms_)
+        else:
+            priced = np.asarray(costs, dtype=np.float64)
+        table = ExpertScores(
+            self.llms_, quality, softmax(quality / temperature, axis=1), quality, priced
+        )
+        return policy.decide(table, available=available)
 
     def _probabilities(self, features: FloatArray) -> FloatArray:
         distance = ((features[:, None, :] - self.centroids_[None]) ** 2).sum(axis=2)

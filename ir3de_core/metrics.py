@@ -1,9 +1,6 @@
-"""Cost–quality metrics: RouterBench's AIQ, RouteLLM's APGR and CPT, and the curve as a PNG."""
+"""Cost–quality metrics: RouterBench's AIQ and quality hull, RouteLLM's APGR and CPT."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -15,7 +12,6 @@ __all__ = [
     "cpt",
     "hull_quality_at",
     "pgr_curve",
-    "plot_cost_quality",
     "quality_hull",
 ]
 
@@ -189,45 +185,3 @@ def cpt(
     shares, pgr = pgr_curve(strong_preference, strong_scores, weak_scores, steps=10001)
     reached = np.flatnonzero(pgr >= level - 1e-12)
     return float(shares[reached[0]]) if reached.size else 1.0
-
-
-def plot_cost_quality(
-    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
-    path: str | Path,
-    *,
-    title: str = "cost–quality",
-    markers: Mapping[str, tuple[float, float]] | None = None,
-) -> Path:
-    """Draw each router's points and hull; write a PNG (needs matplotlib: ``ir3de[plot]``).
-
-    Args:
-        curves: name → (costs (m,), qualities (m,)).
-        path: the PNG file to write.
-        title: the figure title.
-        markers: name → (cost, quality) single points, e.g. each LLM alone.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        msg = "plotting needs matplotlib: pip install 'ir3de[plot]'"
-        raise ImportError(msg) from e
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for name, (c, q) in curves.items():
-        hc, hq = quality_hull(c, q)
-        (line,) = ax.plot(hc, hq, label=name)
-        ax.scatter(np.asarray(c), np.asarray(q), s=6, alpha=0.4, color=line.get_color())
-    for name, (c, q) in (markers or {}).items():
-        ax.scatter([c], [q], marker="x", color="black", s=20)
-        ax.annotate(name, (c, q), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set(xlabel="average cost per query (USD)", ylabel="average quality", title=title)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return out

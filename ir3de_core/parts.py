@@ -1,9 +1,9 @@
-"""Fit state that adds up: the single-machine stream, the chunked fit and Dask share these sums.
+"""What a part of the data contributes to a fit: sums that merge in any grouping.
 
-A chunk of records contributes a `FitPart`: its `SufficientStatistics`, the per-domain sums of
+A part of the prompts contributes a `FitPart`: its `SufficientStatistics`, the per-domain sums of
 each expert's scores (to learn the domain → expert map without holding the records), and counts.
-Parts merge with ``+`` in any grouping, so a tree reduction over many machines gives the same
-router as one pass over all records.
+Parts merge with ``+`` in any grouping, so one pass in memory, a stream of chunks and a tree
+reduction over many machines give the same router.
 
 Data-dependent featurizer state (the ``hashing`` featurizer's TF-IDF) cannot be learned chunk by
 chunk during the statistics pass: the IDF must be known before the first row is featurized. It
@@ -13,8 +13,7 @@ IDF that ``HashingFeaturizer.fit`` computes on all the prompts at once.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,26 +21,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.data.records import Record
-from ir3de_core.featurizers import Featurizer, HashingFeaturizer, make_featurizer
-from ir3de_core.router import IR3DERouter
+from ir3de_core.featurizers import Featurizer, HashingFeaturizer
 from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.targets import validate_expert_map
 
 __all__ = [
     "DocumentFrequencies",
     "FitPart",
     "ScoreMeans",
-    "chunk_part",
-    "chunk_router",
     "needs_document_frequencies",
-    "ready_featurizer",
-    "record_targets",
-    "solve_part",
-    "update_with_part",
     "with_idf",
 ]
-
-_MISSING_WARNING = r"left \d+ .*scores out of the fit"
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,18 +53,32 @@ class ScoreMeans:
     def from_records(cls, records: Sequence[Record]) -> ScoreMeans:
         """Sums of the scores of records that have a domain."""
         labelled = [r for r in records if r.domain is not None and r.scores]
-        domains = tuple(dict.fromkeys(r.domain for r in labelled if r.domain is not None))
         experts = tuple(dict.fromkeys(e for r in labelled for e in r.scores))
-        sums = np.zeros((len(domains), len(experts)))
-        counts = np.zeros((len(domains), len(experts)), dtype=np.int64)
-        d_index = {d: i for i, d in enumerate(domains)}
-        e_index = {e: j for j, e in enumerate(experts)}
-        for record in labelled:
-            i = d_index[record.domain]  # type: ignore[index]
+        matrix = np.full((len(labelled), len(experts)), np.nan)
+        for i, record in enumerate(labelled):
             for expert, score in record.scores.items():
-                sums[i, e_index[expert]] += score
-                counts[i, e_index[expert]] += 1
-        return cls(domains, experts, sums, counts)
+                matrix[i, experts.index(expert)] = score
+        return cls.from_arrays([str(r.domain) for r in labelled], matrix, experts)
+
+    @classmethod
+    def from_arrays(
+        cls, domains: Sequence[str], scores: NDArray[np.float64], experts: Sequence[str]
+    ) -> ScoreMeans:
+        """Sums of per-expert scores by domain.
+
+        Args:
+            domains: n domain labels.
+            scores: array of shape (n, k), NaN where an expert is not scored.
+            experts: the k expert names.
+        """
+        names = tuple(dict.fromkeys(domains))
+        index = np.array([names.index(d) for d in domains], dtype=np.intp)
+        present = ~np.isnan(scores)
+        sums = np.zeros((len(names), len(experts)))
+        counts = np.zeros((len(names), len(experts)), dtype=np.int64)
+        np.add.at(sums, index, np.where(present, scores, 0.0))
+        np.add.at(counts, index, present.astype(np.int64))
+        return cls(names, tuple(experts), sums, counts)
 
     def __add__(self, other: ScoreMeans) -> ScoreMeans:
         """Sums over both sets of records (names matched, new names appended)."""
@@ -107,6 +110,15 @@ class ScoreMeans:
                 means = np.where(self.counts[i] > 0, self.sums[i] / self.counts[i], -np.inf)
             mapping[domain] = self.experts[int(np.argmax(means))]
         return mapping
+
+    def best_overall(self) -> str | None:
+        """The expert with the highest mean score over every scored prompt (None: no scores)."""
+        counts = self.counts.sum(axis=0)
+        if not counts.any():
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, self.sums.sum(axis=0) / counts, -np.inf)
+        return self.experts[int(np.argmax(means))]
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,89 +215,3 @@ def with_idf(featurizer: Featurizer, frequencies: DocumentFrequencies) -> Featur
         raise ValueError(msg)
     featurizer.load_state_arrays({"idf": frequencies.idf()})  # type: ignore[attr-defined]
     return featurizer
-
-
-def record_targets(router: IR3DERouter, records: Sequence[Record]) -> list[Any]:
-    """The `y` that `router.fit` expects for `records`: domain labels or per-expert scores."""
-    if router.target == "domain":
-        unlabelled = [i for i, r in enumerate(records) if r.domain is None]
-        if unlabelled:
-            msg = (
-                f"{len(unlabelled)} records have no 'domain' (first: #{unlabelled[0]}); domain mode "
-                "needs one per record — add it, or fit with target='quality'"
-            )
-            raise ValueError(msg)
-        return [r.domain for r in records]
-    return [dict(r.scores) for r in records]
-
-
-def chunk_router(router: IR3DERouter, featurizer: Featurizer) -> IR3DERouter:
-    """An unfitted copy of `router` that featurizes with the ready `featurizer`."""
-    params = router.get_params(deep=False)
-    params["featurizer"] = featurizer
-    return IR3DERouter(**params)
-
-
-def chunk_part(router: IR3DERouter, records: Sequence[Record]) -> FitPart:
-    """The statistics and score sums of one chunk, computed with `router`'s settings.
-
-    `router` must hold a ready featurizer (see `chunk_router`); it is not changed. Per-chunk
-    "scores left out" warnings are silenced (one per chunk would flood a long stream): records
-    never hold NaN scores, an expert absent from a record is simply not scored on it.
-    """
-    if not records:
-        return FitPart()
-    prompts = [r.prompt for r in records]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_MISSING_WARNING, category=UserWarning)
-        stats = router.compute_statistics(prompts, record_targets(router, records))
-    means = ScoreMeans.from_records(records) if router.target == "domain" else ScoreMeans()
-    n_scores = sum(len(r.scores) for r in records)
-    return FitPart(stats, means, n_records=len(records), n_scores=n_scores)
-
-
-def solve_part(router: IR3DERouter, featurizer: Featurizer, part: FitPart) -> IR3DERouter:
-    """Fit `router` from a complete part: the same router as ``fit`` on all its records.
-
-    In domain mode without an ``expert_map`` setting, each domain goes to the expert with the
-    highest mean score over the domain's prompts, when the records carry scores.
-    """
-    if part.statistics is None:
-        msg = "no records to fit on"
-        raise ValueError(msg)
-    router.set_params(featurizer=featurizer)
-    return router.fit_statistics(part.statistics, expert_map=_domain_map(router, part))
-
-
-def update_with_part(router: IR3DERouter, part: FitPart) -> IR3DERouter:
-    """Add a part to a fitted router and re-solve, as ``router.partial_fit`` would.
-
-    New domains go to the expert named by the ``expert_map`` setting, else to themselves.
-    """
-    if part.statistics is None:
-        return router
-    stats = router.statistics_ + part.statistics
-    mapping = None
-    if router.target == "domain":
-        given: Mapping[str, str] = router.expert_map or {}
-        new = {g: given.get(g, g) for g in stats.names if g not in router.expert_map_}
-        mapping = {**router.expert_map_, **new}
-    router.set_params(featurizer=router.featurizer_)
-    return router.fit_statistics(stats, expert_map=mapping)
-
-
-def _domain_map(router: IR3DERouter, part: FitPart) -> dict[str, str] | None:
-    if router.target != "domain" or part.statistics is None:
-        return None
-    names = part.statistics.names
-    if router.expert_map is not None:
-        return validate_expert_map(router.expert_map, names)
-    if part.means.any:
-        return part.means.expert_map(names)
-    return {g: g for g in names}
-
-
-def ready_featurizer(router: IR3DERouter) -> Featurizer:
-    """Validate `router`'s settings and build its featurizer (not yet fitted)."""
-    router._validate_params()
-    return make_featurizer(router.featurizer)

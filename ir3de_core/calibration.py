@@ -1,62 +1,37 @@
-"""Decision policies on predicted per-expert quality: argmax, quality − λ·cost, a budget, a threshold.
+"""Calibrating a `RoutingPolicy` on the user's own data: λ for a budget, a default threshold.
 
-Every policy works on arrays: ``quality`` of shape (n, k) (e.g. a quality-mode router's
-``decision_function``) and ``costs`` of shape (n, k) (given per query, or from `prompt_costs`).
+Every function works on arrays: ``quality`` of shape (n, k) (e.g. a quality-mode router's
+``decision_function``) and ``costs`` of shape (n, k) (given per query, or from the policy's
+prices). The λ path is the policy's cost–quality curve; `calibrate_budget` finds the λ whose
+average cost meets a budget by bisection.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ir3de_core.decision import ExpertScores
+from ir3de_core.policy import RoutingPolicy, best_under_cost
+
 __all__ = [
     "OperatingPoint",
     "calibrate_budget",
     "calibrate_threshold",
     "choose",
-    "choose_with_default",
     "lambda_grid",
     "lambda_path",
     "operating_point",
-    "prompt_costs",
 ]
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.intp]
-CHARS_PER_TOKEN = 4.0
-
-
-def prompt_costs(
-    prompts: Sequence[str],
-    prices: Mapping[str, float],
-    experts: Sequence[str],
-    *,
-    output_tokens: float = 0.0,
-) -> FloatArray:
-    """Per-query cost from per-expert prices and each prompt's length.
-
-    Args:
-        prompts: n prompts; their length in tokens is estimated as characters / 4.
-        prices: expert → price per 1,000 tokens (e.g. USD).
-        experts: the k experts, in column order.
-        output_tokens: tokens each answer is expected to add to the bill.
-
-    Returns:
-        array of shape (n, k).
-    """
-    missing = [e for e in experts if e not in prices]
-    if missing:
-        msg = f"no price for expert(s) {missing}; give one per expert (per 1,000 tokens)"
-        raise ValueError(msg)
-    tokens = np.array([len(p) / CHARS_PER_TOKEN + output_tokens for p in prompts])
-    per_token = np.array([float(prices[e]) for e in experts]) / 1000.0
-    return np.outer(tokens, per_token)
 
 
 def _check(quality: ArrayLike, costs: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
@@ -79,6 +54,8 @@ def _check(quality: ArrayLike, costs: ArrayLike | None) -> tuple[FloatArray, Flo
 def choose(quality: ArrayLike, costs: ArrayLike | None = None, lam: float = 0.0) -> IndexArray:
     """The expert maximising ``quality − lam · cost`` for each query (argmax when lam = 0).
 
+    The λ rule of `RoutingPolicy` on plain arrays, checked (for calibration and benchmarks).
+
     Args:
         quality: array of shape (n, k), predicted quality (higher is better).
         costs: array of shape (n, k) or (k,), cost of each expert; needed when lam > 0.
@@ -91,31 +68,7 @@ def choose(quality: ArrayLike, costs: ArrayLike | None = None, lam: float = 0.0)
     if lam < 0:
         msg = f"lam must be ≥ 0, got {lam}"
         raise ValueError(msg)
-    if lam == 0:
-        return np.asarray(q.argmax(axis=1), dtype=np.intp)
-    return np.asarray((q - lam * c).argmax(axis=1), dtype=np.intp)
-
-
-def choose_with_default(
-    quality: ArrayLike,
-    threshold: float,
-    default: int,
-    costs: ArrayLike | None = None,
-    lam: float = 0.0,
-) -> IndexArray:
-    """Like `choose`, but a query whose chosen expert's predicted quality is below `threshold`
-    goes to the `default` expert (e.g. the strongest one) instead.
-
-    Returns:
-        array of shape (n,), the chosen column of each query.
-    """
-    q, _ = _check(quality, costs)
-    if not 0 <= default < q.shape[1]:
-        msg = f"default must be a column index in [0, {q.shape[1]}), got {default}"
-        raise ValueError(msg)
-    picked = choose(q, costs, lam)
-    confident = q[np.arange(q.shape[0]), picked] >= threshold
-    return np.where(confident, picked, default).astype(np.intp)
+    return best_under_cost(q, c, lam)
 
 
 @dataclass(frozen=True)
@@ -268,36 +221,45 @@ def calibrate_threshold(
     quality: ArrayLike,
     costs: ArrayLike,
     scores: ArrayLike,
-    default: int,
+    default: str,
+    experts: Sequence[str],
     *,
     budget: float | None = None,
     lam: float = 0.0,
-    experts: Sequence[str] | None = None,
 ) -> OperatingPoint:
-    """The threshold of `choose_with_default` with the best observed quality within `budget`.
+    """The quality threshold (see `RoutingPolicy`) with the best observed quality within `budget`.
 
+    Prompts whose chosen expert's predicted quality is below the threshold go to `default`.
     Candidate thresholds are the predicted qualities of the calibration set's chosen experts
-    (every distinct routing), plus −inf (never default) and +inf (always default).
+    (every distinct routing), plus −inf (never default) and +inf (always default); each one is
+    applied by the `RoutingPolicy` that will route with it.
 
     Args:
         quality: array of shape (n, k), predicted quality.
         costs: array of shape (n, k).
         scores: array of shape (n, k), observed quality (the calibration labels).
-        default: column of the default expert.
+        default: the default expert's name.
+        experts: the k expert names.
         budget: largest average cost per query (None: no limit).
         lam: λ used for the non-default choice.
-        experts: the k expert names.
     """
     q, c = _check(quality, costs)
     s = np.asarray(scores, dtype=np.float64)
-    picked = choose(q, c, lam)
-    candidates = np.unique(q[np.arange(q.shape[0]), picked])
+    names = tuple(experts)
+    if default not in names:
+        msg = f"default expert {default!r} is not one of {list(names)}"
+        raise ValueError(msg)
+    table = ExpertScores(names, q, np.full_like(q, 1.0 / q.shape[1]), q, c)
+    candidates = np.unique(q[np.arange(q.shape[0]), choose(q, c, lam)])
     best: OperatingPoint | None = None
     for threshold in [-np.inf, *candidates.tolist(), np.inf]:
-        choice = choose_with_default(q, threshold, default, c, lam)
-        point = operating_point(
-            choice, q, c, scores=s, experts=experts, lam=lam, threshold=float(threshold)
+        policy = RoutingPolicy(
+            lam=lam, threshold=threshold, threshold_on="quality", default=default
         )
+        point = operating_point(
+            policy.choose(table).index, q, c, scores=s, experts=names, lam=lam,
+            threshold=float(threshold),
+        )  # fmt: skip
         if budget is not None and point.cost > budget:
             continue
         if best is None or (point.quality or 0.0) > (best.quality or 0.0):

@@ -1,18 +1,11 @@
-"""Decision policies on hand-made quality and cost matrices."""
+"""Calibrating a policy (λ for a budget, a default threshold) on hand-made matrices."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ir3de_core.costs import (
-    calibrate_budget,
-    calibrate_threshold,
-    choose,
-    choose_with_default,
-    lambda_path,
-    prompt_costs,
-)
+from ir3de_core.calibration import calibrate_budget, calibrate_threshold, choose, lambda_path
 
 # 4 queries, 3 experts: cheap, mid, dear.
 QUALITY = np.array(
@@ -71,15 +64,11 @@ def test_realised_quality_reported_with_scores() -> None:
     assert 0.0 <= point.quality <= 1.0
 
 
-def test_threshold_defers_to_default() -> None:
-    q = np.array([[0.9, 0.1], [0.4, 0.3]])
-    np.testing.assert_array_equal(choose_with_default(q, 0.5, default=1), [0, 1])
-    np.testing.assert_array_equal(choose_with_default(q, -np.inf, default=1), [0, 0])
-
-
 def test_calibrated_threshold_respects_budget() -> None:
     scores = np.array([[1, 1, 1], [0, 1, 1], [0, 0, 1], [1, 0, 0]], dtype=float)
-    point = calibrate_threshold(QUALITY, COSTS, scores, default=2, budget=5.0, lam=1.0)
+    point = calibrate_threshold(
+        QUALITY, COSTS, scores, "dear", ["cheap", "mid", "dear"], budget=5.0, lam=1.0
+    )
     # λ = 1 sends every query to the cheap expert (predicted 0.9, 0.2, 0.1, 0.5); deferring
     # the two least confident would cost 5.5, so only the third (0.1) goes to the default.
     assert point.threshold == pytest.approx(0.2)
@@ -94,13 +83,12 @@ def test_lambda_path_costs_do_not_increase() -> None:
     assert path[0].lam == 0.0
 
 
-def test_prompt_costs_scale_with_length_and_price() -> None:
-    costs = prompt_costs(["abcd" * 250, "abcd" * 500], {"a": 1.0, "b": 3.0}, ["a", "b"])
-    np.testing.assert_allclose(costs, [[0.25, 0.75], [0.5, 1.5]])
-    with pytest.raises(ValueError, match="no price"):
-        prompt_costs(["x"], {"a": 1.0}, ["a", "b"])
-
-
 def test_nan_quality_is_rejected() -> None:
     with pytest.raises(ValueError, match="NaN"):
         choose(np.array([[np.nan, 1.0]]))
+
+
+def test_threshold_needs_a_known_default() -> None:
+    scores = np.ones_like(QUALITY)
+    with pytest.raises(ValueError, match="not one of"):
+        calibrate_threshold(QUALITY, COSTS, scores, "nobody", ["cheap", "mid", "dear"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ir3de_core import IR3DERouter, SufficientStatistics
-from ir3de_core.costs import PrecomputedFeaturizer, RankOneRidge, replay_feedback
+from benchmarks.common.features import PrecomputedFeaturizer
+from benchmarks.common.feedback import replay_feedback
+from ir3de_core.online import RankOneRidge
 from ir3de_core.solver import solve_statistics
 
 

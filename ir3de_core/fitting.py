@@ -1,0 +1,278 @@
+"""`FitSpec`: the one fit path — featurize a part → statistics → sum the parts → solve.
+
+Every fit goes this way: `IR3DERouter.fit` (one part in memory), `partial_fit` and
+`add_expert` (the router's statistics plus a new part), the streaming fit (a part per chunk)
+and the Dask fit (a part per partition, summed by a tree reduction). A spec holds only what
+every part needs — the validated settings and a ready featurizer — and is rebuilt on a Dask
+worker from its JSON form.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.data.records import Record
+from ir3de_core.features import row_statistics, token_statistics
+from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer
+from ir3de_core.parts import DocumentFrequencies, FitPart, ScoreMeans, with_idf
+from ir3de_core.policy import RoutingPolicy
+from ir3de_core.settings import RouterSettings
+from ir3de_core.solver import solve_statistics
+from ir3de_core.state import RoutedState
+from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.targets import domain_targets, score_matrix, validate_expert_map
+
+__all__ = ["FitSpec", "record_targets"]
+
+_MISSING_WARNING = r"left \d+ .*scores out of the fit"
+
+
+@dataclass(frozen=True, eq=False)
+class FitSpec:
+    """What every part of a fit shares: validated settings and a ready featurizer.
+
+    Attributes:
+        settings: the router's settings.
+        featurizer: the featurizer, fitted if it learns from data (TF-IDF weights).
+    """
+
+    settings: RouterSettings
+    featurizer: Featurizer
+
+    @classmethod
+    def prepare(
+        cls,
+        settings: RouterSettings,
+        featurizer: str | dict[str, Any] | Featurizer,
+        *,
+        prompts: Sequence[str] | None = None,
+        frequencies: DocumentFrequencies | None = None,
+    ) -> FitSpec:
+        """Build the featurizer of `featurizer` (a name, config or instance, never changed) and
+        fit it when it learns from data: on `prompts`, or from streamed `frequencies`."""
+        built = make_featurizer(featurizer)
+        if callable(getattr(built, "fit", None)) and not getattr(built, "is_fitted", True):
+            built = make_featurizer(built.get_config())  # a fresh copy: the caller's is untouched
+            if frequencies is not None:
+                with_idf(built, frequencies)
+            elif prompts is not None:
+                built.fit(list(prompts))  # type: ignore[attr-defined]
+        return cls(settings, built)
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def uses_tokens(self) -> bool:
+        """Whether prompts contribute one row per token (token featurizer, not pooled)."""
+        return is_token_featurizer(self.featurizer) and self.settings.aggregation != "pooled"
+
+    def targets(
+        self, prompts: Sequence[str], y: Any, known: Sequence[str] | None = None
+    ) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+        """Group names and targets (n, k) with NaN for "not in this group" (see `targets`)."""
+        if self.settings.target == "domain":
+            return domain_targets(y, len(prompts), known)
+        return score_matrix(y, len(prompts), known, missing=self.settings.missing_scores)
+
+    def statistics(
+        self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]
+    ) -> SufficientStatistics:
+        """Featurize `prompts` and sum their rows into statistics (targets: (n, k) with NaN)."""
+        design = self.settings.design
+        if self.uses_tokens:
+            return token_statistics(
+                self.featurizer, prompts, targets, names, design=design,
+                per_prompt_weight=self.settings.target == "quality",
+            )  # fmt: skip
+        features = np.asarray(self.featurizer.transform(list(prompts)), dtype=np.float64)
+        if not np.isfinite(features).all():
+            msg = "the featurizer gave NaN or inf features; check the prompts and the featurizer"
+            raise ValueError(msg)
+        return row_statistics(features, targets, names, design=design)
+
+    def part(
+        self,
+        prompts: Sequence[str],
+        y: Any,
+        *,
+        scores: Any = None,
+        experts: Sequence[str] | None = None,
+        known: Sequence[str] | None = None,
+    ) -> FitPart:
+        """The part of n prompts with targets `y` (domain labels, or per-expert scores).
+
+        Args:
+            prompts: n prompts.
+            y: domain mode: n domain labels; quality mode: per-expert scores (see `fit`).
+            scores: domain mode: per-expert scores, summed per domain to learn the expert map.
+            experts: names of the score columns when scores are an array.
+            known: group names already known, kept first and in order.
+        """
+        columns = experts if self.settings.target == "quality" else None
+        names, targets = self.targets(prompts, y, known if known is not None else columns)
+        if not np.any(~np.isnan(targets)):
+            msg = "no prompt has a usable target (every score is missing); nothing to fit"
+            raise ValueError(msg)
+        means = ScoreMeans()
+        n_scores = 0
+        if self.settings.target == "domain" and scores is not None:
+            expert_names, matrix = score_matrix(scores, len(prompts), experts, missing="ignore")
+            means = ScoreMeans.from_arrays(list(y), matrix, expert_names)
+            n_scores = int((~np.isnan(matrix)).sum())
+        elif self.settings.target == "quality":
+            n_scores = int((~np.isnan(targets)).sum())
+        stats = self.statistics(prompts, targets, names)
+        return FitPart(stats, means, n_records=len(prompts), n_scores=n_scores)
+
+    def records_part(self, records: Sequence[Record]) -> FitPart:
+        """The part of `records` (a chunk of a stream or a Dask partition).
+
+        Per-chunk "scores left out" warnings are silenced (one per chunk would flood a long
+        stream): records never hold NaN scores, an absent expert is simply not scored.
+        """
+        if not records:
+            return FitPart()
+        prompts = [r.prompt for r in records]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_MISSING_WARNING, category=UserWarning)
+            names, targets = self.targets(prompts, record_targets(self.settings, records))
+            stats = self.statistics(prompts, targets, names)
+        domain_mode = self.settings.target == "domain"
+        means = ScoreMeans.from_records(records) if domain_mode else ScoreMeans()
+        n_scores = sum(len(r.scores) for r in records)
+        return FitPart(stats, means, n_records=len(records), n_scores=n_scores)
+
+    # ------------------------------------------------------------------ solving
+    def solve(
+        self,
+        part: FitPart,
+        *,
+        expert_map: Mapping[str, str] | None = None,
+        policy: RoutingPolicy | None = None,
+        prior: str | None = None,
+    ) -> RoutedState:
+        """Solve a complete part into a routed state.
+
+        In domain mode the expert of each domain is, in order: `expert_map`, the ``expert_map``
+        setting, the expert with the highest mean score on the domain (when the part has
+        scores), else the domain itself.
+
+        Raises:
+            ValueError: when the part holds no data.
+        """
+        stats = part.statistics
+        if stats is None or not stats.names or not (stats.weight > 0).any():
+            msg = "no records with usable targets to fit on"
+            raise ValueError(msg)
+        mapping = None
+        if self.settings.target == "domain":
+            mapping = self._expert_map(part, expert_map)
+        if prior is None:
+            prior = self.prior(stats, mapping, part.means)
+        return self.solve_statistics(stats, mapping, policy=policy, prior=prior)
+
+    def solve_statistics(
+        self,
+        statistics: SufficientStatistics,
+        expert_map: Mapping[str, str] | None,
+        *,
+        policy: RoutingPolicy | None = None,
+        prior: str | None = None,
+    ) -> RoutedState:
+        """The routed state of `statistics` (domain mode: with its complete `expert_map`).
+
+        `prior` (the best single expert) defaults to `prior(statistics, expert_map)`.
+        """
+        if statistics.n_features != self.featurizer.n_features:
+            msg = (
+                f"the featurizer gives {self.featurizer.n_features} features but the statistics "
+                f"have {statistics.n_features}; compute them with the same featurizer settings"
+            )
+            raise ValueError(msg)
+        settings = self.settings
+        solution = solve_statistics(
+            statistics, alpha=settings.alpha, intercept=settings.intercept,
+            balance=settings.balance, normalize=settings.normalizes,
+        )  # fmt: skip
+        mapping = None if expert_map is None else validate_expert_map(expert_map, statistics.names)
+        if prior is None or (mapping is not None and prior not in mapping.values()):
+            prior = self.prior(statistics, mapping)
+        return RoutedState(
+            settings, self.featurizer, statistics, solution, mapping,
+            policy=policy or RoutingPolicy(), prior=prior,
+        )  # fmt: skip
+
+    def new_domains(self, names: Sequence[str]) -> dict[str, str]:
+        """Domain → expert for domains without a learned expert: the setting, else itself."""
+        given = self.settings.expert_map or {}
+        return {g: given.get(g, g) for g in names}
+
+    def _expert_map(self, part: FitPart, given: Mapping[str, str] | None) -> dict[str, str]:
+        names = part.statistics.names if part.statistics is not None else ()
+        if given is not None:
+            return validate_expert_map(given, names)
+        if self.settings.expert_map is not None:
+            return validate_expert_map(self.settings.expert_map, names)
+        if part.means.any:
+            return part.means.expert_map(names)
+        return self.new_domains(names)
+
+    @staticmethod
+    def prior(
+        stats: SufficientStatistics,
+        expert_map: Mapping[str, str] | None,
+        means: ScoreMeans | None = None,
+    ) -> str | None:
+        """The best single expert: the highest mean score (quality mode, or domain mode with
+        score `means`), else the expert of the domain with the most prompts."""
+        if expert_map is None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means_y = np.where(stats.weight > 0, stats.sum_y / stats.weight, -np.inf)
+            return stats.names[int(np.argmax(means_y))]
+        best = means.best_overall() if means is not None else None
+        if best is not None and best in set(expert_map.values()):
+            return best
+        return expert_map[stats.names[int(np.argmax(stats.n_prompts))]]
+
+    # ------------------------------------------------------------------ JSON (Dask workers)
+    def to_json(self) -> dict[str, Any]:
+        """Settings and featurizer config; learned featurizer arrays go in `state_arrays`."""
+        return {"settings": self.settings.to_json(), "featurizer": self.featurizer.get_config()}
+
+    def state_arrays(self) -> dict[str, NDArray[np.float64]]:
+        """The featurizer's learned arrays (e.g. ``{"idf": (d,)}``); empty for most."""
+        return dict(getattr(self.featurizer, "state_arrays", dict)())
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], state: Mapping[str, NDArray[np.float64]] | None = None
+    ) -> FitSpec:
+        """Inverse of `to_json` and `state_arrays`."""
+        featurizer = make_featurizer(dict(data["featurizer"]))
+        if state:
+            featurizer.load_state_arrays(dict(state))  # type: ignore[attr-defined]
+        return cls(RouterSettings.from_params(data["settings"]), featurizer)
+
+    def key(self) -> str:
+        """A stable digest of `to_json` (the featurizer's arrays excluded)."""
+        return json.dumps(self.to_json(), sort_keys=True)
+
+
+def record_targets(settings: RouterSettings, records: Sequence[Record]) -> list[Any]:
+    """The `y` of `records` for a fit: domain labels, or per-expert scores."""
+    if settings.target == "domain":
+        unlabelled = [i for i, r in enumerate(records) if r.domain is None]
+        if unlabelled:
+            msg = (
+                f"{len(unlabelled)} records have no 'domain' (first: #{unlabelled[0]}); domain mode "
+                "needs one per record — add it, or fit with target='quality'"
+            )
+            raise ValueError(msg)
+        return [r.domain for r in records]
+    return [dict(r.scores) for r in records]
