@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from ir3de_core.decision import RoutingDecision
+from ir3de_core.policy import RoutingPolicy
+from ir3de_core.router import IR3DERouter
 
 __all__ = [
     "IR3DE_KEY",
     "ROUTE_EVENT",
+    "decide_conversation",
     "decision_from_metadata",
-    "forced",
     "route_metadata",
     "route_tags",
     "sticky_expert",
@@ -28,12 +29,23 @@ ROUTE_EVENT = "ir3de_route"
 
 
 def route_metadata(decision: RoutingDecision) -> dict[str, Any]:
-    """Run metadata for a decision: flat keys that tracing UIs can filter on."""
+    """Run metadata for a decision: flat keys that tracing UIs can filter on.
+
+    ``ir3de_rule`` says which rule of the policy chose the expert (``best``, ``cost``,
+    ``default``, ``unsure``, ``forced`` or ``sticky``); ``ir3de_predicted_quality`` and
+    ``ir3de_cost`` are the chosen expert's (None when unknown); ``ir3de_lam`` and
+    ``ir3de_threshold`` are the policy's λ (of a ``cost`` decision) and threshold.
+    """
     return {
         "ir3de_expert": decision.expert,
+        "ir3de_rule": decision.rule,
         "ir3de_confidence": decision.confidence,
         "ir3de_scores": dict(decision.scores),
         "ir3de_domain": decision.domain,
+        "ir3de_predicted_quality": decision.predicted_quality,
+        "ir3de_cost": decision.cost,
+        "ir3de_lam": decision.lam,
+        "ir3de_threshold": decision.threshold,
         "ir3de_fallback_from": list(decision.fallback_from),
     }
 
@@ -41,11 +53,6 @@ def route_metadata(decision: RoutingDecision) -> dict[str, Any]:
 def route_tags(expert: str) -> list[str]:
     """Tags of the run of the chosen expert: ``ir3de`` and ``ir3de:<expert>``."""
     return [IR3DE_KEY, f"{IR3DE_KEY}:{expert}"]
-
-
-def forced(decision: RoutingDecision, expert: str) -> RoutingDecision:
-    """The decision with `expert` chosen; the scores are kept so fallback still ranks the rest."""
-    return dataclasses.replace(decision, expert=expert)
 
 
 def decision_from_metadata(message: BaseMessage) -> dict[str, Any] | None:
@@ -68,3 +75,26 @@ def sticky_expert(messages: Sequence[BaseMessage]) -> str | None:
             expert = entry.get("expert")
             return expert if isinstance(expert, str) else None
     return None
+
+
+def decide_conversation(
+    router: IR3DERouter,
+    text: str,
+    messages: Sequence[BaseMessage],
+    *,
+    policy: RoutingPolicy,
+    available: Collection[str],
+    forced: str | None = None,
+    sticky: bool = True,
+) -> RoutingDecision:
+    """The policy's decision for one step of a conversation whose routed text is `text`.
+
+    `forced` names the expert (rule ``forced``); otherwise, with `sticky`, the expert of a
+    tool-calling loop in progress keeps it (rule ``sticky``); otherwise the policy chooses among
+    `available` (``best``, ``cost``, ``default`` or ``unsure``).
+    """
+    decision = router.route([text], policy=policy, available=available, forced=forced)[0]
+    held = sticky_expert(messages) if sticky and forced is None else None
+    if held is not None and held in available:
+        return policy.force(decision, held, rule="sticky")
+    return decision

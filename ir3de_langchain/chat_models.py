@@ -3,54 +3,62 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
-    CallbackManager,
-    CallbackManagerForLLMRun,
-)
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.language_models.model_profile import ModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, model_validator
 from typing_extensions import Self
 
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import acall_with_fallback, call_with_fallback
-from ir3de_core.router import IR3DERouter
-from ir3de_langchain._decision import (
-    IR3DE_KEY,
-    forced,
-    route_metadata,
-    route_tags,
-    sticky_expert,
+from ir3de_core.experts import check_experts
+from ir3de_core.fallback import (
+    FailurePredicate,
+    acall_with_fallback,
+    call_with_fallback,
+    is_transient,
 )
+from ir3de_core.policy import RoutingPolicy
+from ir3de_core.router import IR3DERouter
+from ir3de_langchain._chat_parts import (
+    child_callbacks,
+    common_profile,
+    route_head,
+    routed_chunk,
+    routed_result,
+)
+from ir3de_langchain._decision import decide_conversation, route_metadata, route_tags
 from ir3de_langchain._text import RouteOn, messages_text
 from ir3de_langchain._timeout import acall_with_timeout, call_with_timeout
 from ir3de_langchain.runnables import IR3DERunnable
 
 __all__ = ["ChatIR3DE"]
 
+T = TypeVar("T")
+
 _NOSTREAM = "nostream"  # LangGraph streams our run's tokens; hide the expert's duplicate ones
 _TOOL_KEYS = ("tools", "tool_choice", "tool_kwargs")
 
 
 class ChatIR3DE(BaseChatModel):
-    """A chat model that sends each call to the expert chat model the router chooses.
+    """A chat model that sends each call to the expert chat model the policy chooses.
 
-    The route is decided from the conversation (`route_on`); inside one tool-calling loop it
-    stays with the expert that asked for the tools (`sticky`). ``invoke(..., model="<expert>")``
-    forces an expert. `bind_tools` and `with_structured_output` use the chosen expert's own
+    The policy (`policy`, else the router's `policy_`) decides from the conversation
+    (`route_on`): the best expert, quality − λ·cost when it prices the experts, or the default
+    expert below its threshold. Inside one tool-calling loop the expert that asked for the tools
+    keeps it (`sticky`, rule ``sticky``); ``invoke(..., model="<expert>")`` forces an expert
+    (rule ``forced``). `bind_tools` and `with_structured_output` use the chosen expert's own
     binding, so provider-specific tool formats keep working. Each answer's `response_metadata`
-    has ``model_name`` (the expert) and ``ir3de`` (the decision: expert, scores, confidence,
-    fallback). An expert that raises or exceeds `timeout` falls back to the next-best.
+    has ``model_name`` (the expert) and ``ir3de`` (the decision's `to_dict`: expert, rule,
+    scores, confidence, cost, fallback). An expert that fails transiently (see `fallback_on`;
+    exceeding `timeout` counts) makes the policy decide again without it.
 
     Example:
         .. code-block:: python
@@ -60,17 +68,23 @@ class ChatIR3DE(BaseChatModel):
     """
 
     router: IR3DERouter
-    """The fitted router; its experts must all be keys of `experts`."""
+    """The fitted router; `experts` has exactly one chat model per expert of it."""
     experts: dict[str, BaseChatModel]
     """Expert name → chat model."""
+    policy: RoutingPolicy | None = None
+    """How scores become a decision (prices and λ, threshold and default); None: the router's
+    own `router.policy_`."""
     route_on: RouteOn = "last_human"
     """Route on the last human message or on the whole conversation (non-system messages)."""
     sticky: bool = True
     """Keep the expert of a tool-calling loop in progress instead of routing each step anew."""
     max_retries: int = 1
-    """Next-best experts tried after the chosen one fails (0: no fallback)."""
+    """Other experts tried after the chosen one fails (0: no fallback)."""
     timeout: float | None = None
-    """Seconds one expert may take before the next-best is tried (None: no limit)."""
+    """Seconds one expert may take before the policy decides again without it (None: no limit)."""
+    fallback_on: FailurePredicate = is_transient
+    """Which failures move a call to another expert (default: timeouts, connection errors,
+    HTTP 429 and 5xx); any other exception propagates unchanged."""
     temperature: float | None = None
     """Temperature passed to every expert call (None: each expert's own setting)."""
     max_tokens: int | None = None
@@ -84,10 +98,7 @@ class ChatIR3DE(BaseChatModel):
 
     @model_validator(mode="after")
     def _check_experts(self) -> Self:
-        missing = [e for e in self.router.experts_ if e not in self.experts]
-        if missing:
-            msg = f"the router routes to {missing} but experts has no chat model for them"
-            raise ValueError(msg)
+        check_experts(self.router, self.experts, what="chat model")
         if self.max_retries < 0:
             msg = f"max_retries must be ≥ 0, got {self.max_retries}"
             raise ValueError(msg)
@@ -102,7 +113,10 @@ class ChatIR3DE(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"experts": sorted(self.experts), "route_on": self.route_on, "sticky": self.sticky}
+        return {
+            "experts": sorted(self.experts), "route_on": self.route_on, "sticky": self.sticky,
+            "policy": None if self.policy is None else self.policy.to_dict(),
+        }  # fmt: skip
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -120,33 +134,25 @@ class ChatIR3DE(BaseChatModel):
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         """What every expert can do: a capability holds if it holds for all; limits are minima."""
-        profiles = [model.profile for model in self.experts.values()]
-        if not profiles or any(p is None for p in profiles):
-            return None
-        common: dict[str, Any] = {}
-        for key in set.intersection(*(set(p) for p in profiles if p is not None)):
-            values = [p[key] for p in profiles if p is not None]  # type: ignore[literal-required]
-            if all(isinstance(v, bool) for v in values):
-                common[key] = all(values)
-            elif all(isinstance(v, int) for v in values):
-                common[key] = min(values)
-        return ModelProfile(**common)  # type: ignore[typeddict-item]
+        return common_profile([model.profile for model in self.experts.values()])
 
     # ------------------------------------------------------------------ routing
+    @property
+    def active_policy(self) -> RoutingPolicy:
+        """The policy decisions are made with: `policy`, else the router's `policy_`."""
+        return self.policy if self.policy is not None else self.router.policy_
+
     def route(
         self, messages: Sequence[BaseMessage], *, model: str | None = None
     ) -> RoutingDecision:
-        """The decision for a conversation: forced by `model`, sticky in a tool loop, else routed.
+        """The policy's decision for a conversation; its ``rule`` says why.
+
+        ``forced`` by `model`; ``sticky`` inside a tool loop; else ``best``, ``cost``,
+        ``default`` or ``unsure`` by the policy.
 
         Raises:
             ValueError: when `model` is not an expert, or the conversation has no text to route.
         """
-        return self._route(messages, model)[0]
-
-    def _route(
-        self, messages: Sequence[BaseMessage], model: str | None
-    ) -> tuple[RoutingDecision, str]:
-        """The decision and why: ``"forced"``, ``"sticky"`` or ``"routed"``."""
         if model is not None and model not in self.experts:
             msg = f"model={model!r} is not an expert; choose one of {sorted(self.experts)}"
             raise ValueError(msg)
@@ -154,13 +160,10 @@ class ChatIR3DE(BaseChatModel):
         if not text.strip():
             msg = "the conversation has no text to route; add a human message or pass model="
             raise ValueError(msg)
-        decision = self.router.route([text])[0]
-        if model is not None:
-            return forced(decision, model), "forced"
-        held = sticky_expert(messages) if self.sticky else None
-        if held is not None and held in self.experts:
-            return forced(decision, held), "sticky"
-        return decision, "routed"
+        return decide_conversation(
+            self.router, text, messages, policy=self.active_policy, available=set(self.experts),
+            forced=model, sticky=self.sticky,
+        )  # fmt: skip
 
     def add_expert(self, name: str, model: BaseChatModel, prompts: Sequence[str]) -> Self:
         """Add an expert from example prompts of its own, without refitting the others."""
@@ -194,8 +197,8 @@ class ChatIR3DE(BaseChatModel):
             for name, model in self.experts.items()
         }
         return IR3DERunnable(
-            router=self.router, experts=experts, route_on=self.route_on,
-            max_attempts=self.max_retries + 1, timeout=self.timeout,
+            router=self.router, experts=experts, policy=self.policy, route_on=self.route_on,
+            max_attempts=self.max_retries + 1, timeout=self.timeout, fallback_on=self.fallback_on,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ calling
@@ -226,10 +229,28 @@ class ChatIR3DE(BaseChatModel):
         expert: str,
     ) -> RunnableConfig:
         return {
-            "callbacks": _child_callbacks(run_manager),
+            "callbacks": child_callbacks(run_manager),
             "tags": [*route_tags(expert), _NOSTREAM],
             "metadata": {**route_metadata(decision), "ir3de_expert": expert},
         }
+
+    def _fallback(
+        self, decision: RoutingDecision, call: Callable[[str], T]
+    ) -> tuple[T, RoutingDecision]:
+        """Call the decided expert; after a failure `fallback_on` accepts, decide again."""
+        return call_with_fallback(
+            decision, call, policy=self.active_policy, max_attempts=self.max_retries + 1,
+            available=set(self.experts), fallback_on=self.fallback_on,
+        )  # fmt: skip
+
+    async def _afallback(
+        self, decision: RoutingDecision, call: Callable[[str], Awaitable[T]]
+    ) -> tuple[T, RoutingDecision]:
+        """Async form of `_fallback`."""
+        return await acall_with_fallback(
+            decision, call, policy=self.active_policy, max_attempts=self.max_retries + 1,
+            available=set(self.experts), fallback_on=self.fallback_on,
+        )  # fmt: skip
 
     def _generate(
         self,
@@ -240,7 +261,7 @@ class ChatIR3DE(BaseChatModel):
     ) -> ChatResult:
         if self.streaming:
             return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
-        decision, reason = self._route(messages, kwargs.get("model"))
+        decision = self.route(messages, model=kwargs.get("model"))
 
         def call(expert: str) -> BaseMessage:
             model, call_kwargs = self._expert_call(expert, stop, kwargs)
@@ -249,10 +270,8 @@ class ChatIR3DE(BaseChatModel):
                 lambda: model.invoke(messages, config, **call_kwargs), self.timeout, expert
             )
 
-        message, used = call_with_fallback(
-            decision, call, max_attempts=self.max_retries + 1, available=set(self.experts)
-        )
-        return self._result(message, used, reason)
+        message, used = self._fallback(decision, call)
+        return routed_result(message, used)
 
     async def _agenerate(
         self,
@@ -263,7 +282,7 @@ class ChatIR3DE(BaseChatModel):
     ) -> ChatResult:
         if self.streaming:
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
-        decision, reason = self._route(messages, kwargs.get("model"))
+        decision = self.route(messages, model=kwargs.get("model"))
 
         async def call(expert: str) -> BaseMessage:
             model, call_kwargs = self._expert_call(expert, stop, kwargs)
@@ -272,23 +291,8 @@ class ChatIR3DE(BaseChatModel):
                 lambda: model.ainvoke(messages, config, **call_kwargs), self.timeout, expert
             )
 
-        message, used = await acall_with_fallback(
-            decision, call, max_attempts=self.max_retries + 1, available=set(self.experts)
-        )
-        return self._result(message, used, reason)
-
-    def _result(
-        self,
-        message: BaseMessage,
-        used: RoutingDecision,
-        reason: str,
-    ) -> ChatResult:
-        info = {**used.to_dict(), "reason": reason}
-        if "model_name" in message.response_metadata:
-            info["expert_model_name"] = message.response_metadata["model_name"]
-        metadata = {**message.response_metadata, "model_name": used.expert, IR3DE_KEY: info}
-        answer = message.model_copy(update={"response_metadata": metadata})
-        return ChatResult(generations=[ChatGeneration(message=answer)])
+        message, used = await self._afallback(decision, call)
+        return routed_result(message, used)
 
     # ------------------------------------------------------------------ streaming
     def _stream(
@@ -298,7 +302,7 @@ class ChatIR3DE(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        decision, reason = self._route(messages, kwargs.get("model"))
+        decision = self.route(messages, model=kwargs.get("model"))
 
         def start(expert: str) -> tuple[list[BaseMessage], Iterator[BaseMessage]]:
             model, call_kwargs = self._expert_call(expert, stop, kwargs)
@@ -306,12 +310,10 @@ class ChatIR3DE(BaseChatModel):
             iterator = iter(model.stream(messages, config, **call_kwargs))
             return list(itertools.islice(iterator, 1)), iterator
 
-        (first, rest), used = call_with_fallback(
-            decision, start, max_attempts=self.max_retries + 1, available=set(self.experts)
-        )
-        head: dict[str, Any] | None = _head(used, reason)
+        (first, rest), used = self._fallback(decision, start)
+        head: dict[str, Any] | None = route_head(used)
         for chunk in itertools.chain(first, rest):
-            yield _chunk(chunk, head)
+            yield routed_chunk(chunk, head)
             head = None
 
     async def _astream(
@@ -321,7 +323,7 @@ class ChatIR3DE(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        decision, reason = self._route(messages, kwargs.get("model"))
+        decision = self.route(messages, model=kwargs.get("model"))
 
         async def start(expert: str) -> tuple[list[BaseMessage], AsyncIterator[BaseMessage]]:
             model, call_kwargs = self._expert_call(expert, stop, kwargs)
@@ -332,49 +334,11 @@ class ChatIR3DE(BaseChatModel):
             except StopAsyncIteration:
                 return [], iterator
 
-        (first, rest), used = await acall_with_fallback(
-            decision, start, max_attempts=self.max_retries + 1, available=set(self.experts)
-        )
-        head: dict[str, Any] | None = _head(used, reason)
+        (first, rest), used = await self._afallback(decision, start)
+        head: dict[str, Any] | None = route_head(used)
         for chunk in first:
-            yield _chunk(chunk, head)
+            yield routed_chunk(chunk, head)
             head = None
         async for chunk in rest:
-            yield _chunk(chunk, head)
+            yield routed_chunk(chunk, head)
             head = None
-
-
-def _child_callbacks(
-    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-) -> CallbackManager | AsyncCallbackManager | None:
-    """Callbacks that make the expert's run a child of ours (`get_child` of chain runs)."""
-    if run_manager is None:
-        return None
-    cls = (
-        AsyncCallbackManager
-        if isinstance(run_manager, AsyncCallbackManagerForLLMRun)
-        else CallbackManager
-    )
-    manager = cls(handlers=[], parent_run_id=run_manager.run_id)
-    manager.set_handlers(run_manager.inheritable_handlers)
-    manager.add_tags(run_manager.inheritable_tags)
-    manager.add_metadata(run_manager.inheritable_metadata)
-    return manager
-
-
-def _head(decision: RoutingDecision, reason: str) -> dict[str, Any]:
-    """The `response_metadata` of the first chunk: the expert and the decision."""
-    return {"model_name": decision.expert, IR3DE_KEY: {**decision.to_dict(), "reason": reason}}
-
-
-def _chunk(message: BaseMessage, head: dict[str, Any] | None) -> ChatGenerationChunk:
-    """Our chunk from an expert's: the route on the first chunk, the expert's model_name dropped.
-
-    Chunks add up by concatenating strings, so ``model_name`` must appear on one chunk only.
-    """
-    metadata = {k: v for k, v in message.response_metadata.items() if k != "model_name"}
-    if head is not None:
-        metadata = {**metadata, **head}
-    if not isinstance(message, AIMessageChunk):
-        message = AIMessageChunk(content=message.content, id=message.id)
-    return ChatGenerationChunk(message=message.model_copy(update={"response_metadata": metadata}))

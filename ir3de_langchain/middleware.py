@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
@@ -18,9 +18,16 @@ from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
 
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import acall_with_fallback, call_with_fallback
+from ir3de_core.experts import check_experts
+from ir3de_core.fallback import (
+    FailurePredicate,
+    acall_with_fallback,
+    call_with_fallback,
+    is_transient,
+)
+from ir3de_core.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
-from ir3de_langchain._decision import IR3DE_KEY, forced, sticky_expert
+from ir3de_langchain._decision import IR3DE_KEY, decide_conversation
 from ir3de_langchain._text import RouteOn, messages_text
 from ir3de_langchain.training import ToolLike, tool_router
 
@@ -33,11 +40,14 @@ TOOLS_KEY = "ir3de_tools"
 
 
 class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
-    """Route the model call of each agent step to the best expert (any `create_agent` agent).
+    """Route the model call of each agent step to the expert the policy chooses (`create_agent`).
 
-    Inside a tool-calling loop the expert that asked for the tools keeps the loop (`sticky`). The
-    answer's `response_metadata["ir3de"]` holds the decision; an expert that raises falls back to
-    the next-best, up to `max_attempts` experts.
+    The policy (`policy`, else the router's `policy_`) decides: the best expert, quality − λ·cost
+    when it prices the experts, or the default expert below its threshold. Inside a tool-calling
+    loop the expert that asked for the tools keeps the loop (`sticky`, rule ``sticky``). The
+    answer's `response_metadata["ir3de"]` holds the decision (`RoutingDecision.to_dict`); an
+    expert that fails transiently (see `fallback_on`) makes the policy decide again without it,
+    up to `max_attempts` experts.
 
     Example:
         .. code-block:: python
@@ -53,20 +63,30 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         router: IR3DERouter,
         experts: Mapping[str, BaseChatModel | str],
         *,
+        policy: RoutingPolicy | None = None,
         route_on: RouteOn = "last_human",
         sticky: bool = True,
         max_attempts: int = 2,
+        fallback_on: FailurePredicate = is_transient,
     ) -> None:
         """Route between `experts` (chat models, or ``"provider:model"`` strings) with `router`.
 
+        Args:
+            router: the fitted router.
+            experts: exactly one chat model (or ``"provider:model"``) per expert of the router.
+            policy: how scores become a decision; None: the router's own `router.policy_`.
+            route_on: route on the last human message or on the whole conversation.
+            sticky: keep the expert of a tool-calling loop in progress.
+            max_attempts: experts tried per step, the chosen one first.
+            fallback_on: which failures move a step to another expert (default: transient
+                ones: timeouts, connection errors, HTTP 429 and 5xx).
+
         Raises:
-            ValueError: when the router routes to an expert that `experts` lacks.
+            ExpertError: when `experts` lacks an expert of the router, or has one it lacks.
+            ValueError: when `max_attempts` < 1.
         """
         super().__init__()
-        missing = [e for e in router.experts_ if e not in experts]
-        if missing:
-            msg = f"the router routes to {missing} but experts has no model for them"
-            raise ValueError(msg)
+        check_experts(router, experts, what="model")
         if max_attempts < 1:
             msg = f"max_attempts must be ≥ 1, got {max_attempts}"
             raise ValueError(msg)
@@ -74,60 +94,63 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         self.experts = {
             n: init_chat_model(m) if isinstance(m, str) else m for n, m in experts.items()
         }
+        self.policy = policy
         self.route_on = route_on
         self.sticky = sticky
         self.max_attempts = max_attempts
+        self.fallback_on = fallback_on
 
-    def decide(self, messages: Sequence[BaseMessage]) -> tuple[RoutingDecision, str]:
-        """The decision for a step and why (``"sticky"`` inside a tool loop, else ``"routed"``)."""
-        decision = self.router.route([messages_text(messages, self.route_on) or " ?"])[0]
-        held = sticky_expert(messages) if self.sticky else None
-        if held is not None and held in self.experts:
-            return forced(decision, held), "sticky"
-        return decision, "routed"
+    @property
+    def active_policy(self) -> RoutingPolicy:
+        """The policy decisions are made with: `policy`, else the router's `policy_`."""
+        return self.policy if self.policy is not None else self.router.policy_
+
+    def decide(self, messages: Sequence[BaseMessage]) -> RoutingDecision:
+        """The policy's decision for a step; its ``rule`` is ``sticky`` inside a tool loop."""
+        return decide_conversation(
+            self.router, messages_text(messages, self.route_on) or " ?", messages,
+            policy=self.active_policy, available=set(self.experts), sticky=self.sticky,
+        )  # fmt: skip
 
     def wrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> ModelResponse[Any]:
-        """Call the chosen expert's model, falling back to the next-best on an error."""
-        decision, reason = self.decide(request.messages)
+        """Call the chosen expert's model; on a failure `fallback_on` accepts, decide again."""
+        decision = self.decide(request.messages)
 
         def call(expert: str) -> ModelResponse[Any]:
             return handler(request.override(model=self.experts[expert]))
 
         response, used = call_with_fallback(
-            decision,
-            call,
-            max_attempts=self.max_attempts,
-            available=set(self.experts),
+            decision, call, policy=self.active_policy, max_attempts=self.max_attempts,
+            available=set(self.experts), fallback_on=self.fallback_on,
             reraise=(GraphBubbleUp,),  # interrupts are control flow, never retried
-        )
-        return _annotate(response, {IR3DE_KEY: {**used.to_dict(), "reason": reason}})
+        )  # fmt: skip
+        return _annotate(response, {IR3DE_KEY: used.to_dict()})
 
     async def awrap_model_call(
         self, request: ModelRequest[Any], handler: AsyncHandler
     ) -> ModelResponse[Any]:
         """Async form of `wrap_model_call`."""
-        decision, reason = self.decide(request.messages)
+        decision = self.decide(request.messages)
 
         async def call(expert: str) -> ModelResponse[Any]:
             return await handler(request.override(model=self.experts[expert]))
 
         response, used = await acall_with_fallback(
-            decision,
-            call,
-            max_attempts=self.max_attempts,
-            available=set(self.experts),
-            reraise=(GraphBubbleUp,),
-        )
-        return _annotate(response, {IR3DE_KEY: {**used.to_dict(), "reason": reason}})
+            decision, call, policy=self.active_policy, max_attempts=self.max_attempts,
+            available=set(self.experts), fallback_on=self.fallback_on, reraise=(GraphBubbleUp,),
+        )  # fmt: skip
+        return _annotate(response, {IR3DE_KEY: used.to_dict()})
 
 
 class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
-    """Offer the model only the `top_k` tools the router ranks highest for the request.
+    """Offer the model only the `top_k` tools ranked highest for the request.
 
     The router's experts are tool names (see `from_tools`); it scores the request with no LLM
-    call, unlike `LLMToolSelectorMiddleware`. Tools the router does not know, provider tools given
-    as dicts and `always_include` are always offered. The names offered are recorded in the
-    answer's ``response_metadata["ir3de_tools"]``.
+    call, unlike `LLMToolSelectorMiddleware`. The policy (`policy`, else the router's `policy_`)
+    chooses the first tool among those offered (e.g. a cheap default tool below its threshold);
+    the rest follow by score. Tools the router does not know, provider tools given as dicts and
+    `always_include` are always offered. The names offered are recorded in the answer's
+    ``response_metadata["ir3de_tools"]``.
 
     Example:
         .. code-block:: python
@@ -143,8 +166,16 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
         top_k: int = 3,
         always_include: Sequence[str] = (),
         route_on: RouteOn = "last_human",
+        policy: RoutingPolicy | None = None,
     ) -> None:
         """Narrow tools with `router`, whose experts are tool names.
+
+        Args:
+            router: the fitted router over tool names.
+            top_k: number of tools offered per step (besides `always_include` and unknown ones).
+            always_include: tool names always offered.
+            route_on: route on the last human message or on the whole conversation.
+            policy: how scores choose the first tool; None: the router's own `router.policy_`.
 
         Raises:
             ValueError: when `top_k` < 1.
@@ -157,6 +188,7 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
         self.top_k = top_k
         self.always_include = tuple(always_include)
         self.route_on = route_on
+        self.policy = policy
 
     @classmethod
     def from_tools(
@@ -166,6 +198,7 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
         examples: Mapping[str, Sequence[str]] | None = None,
         top_k: int = 3,
         always_include: Sequence[str] = (),
+        policy: RoutingPolicy | None = None,
         **router_kwargs: Any,
     ) -> IR3DEToolMiddleware:
         """Fit a router on the tools' names, descriptions and argument docs (plus `examples`).
@@ -175,15 +208,38 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
             examples: tool name → example requests that need it (optional; raises accuracy).
             top_k: number of tools offered per step.
             always_include: tool names always offered (not counted in `top_k`).
+            policy: how scores choose the first tool; None: the router's own policy.
             router_kwargs: `IR3DERouter` settings (default featurizer ``"tokens"``).
         """
         router = tool_router(tools, examples=examples, **router_kwargs)
-        return cls(router, top_k=top_k, always_include=always_include)
+        return cls(router, top_k=top_k, always_include=always_include, policy=policy)
 
-    def rank(self, messages: Sequence[MessageLikeRepresentation]) -> list[str]:
-        """Every known tool name, most likely first, for the request in `messages`."""
+    @property
+    def active_policy(self) -> RoutingPolicy:
+        """The policy decisions are made with: `policy`, else the router's `policy_`."""
+        return self.policy if self.policy is not None else self.router.policy_
+
+    def decide(
+        self, messages: Sequence[MessageLikeRepresentation], tools: Collection[str] | None = None
+    ) -> RoutingDecision | None:
+        """The policy's decision among `tools` (None: every known tool); None without text.
+
+        Tool names the router does not know are ignored; None when none is known.
+        """
         text = messages_text(convert_to_messages(messages), self.route_on)
-        return self.router.route([text])[0].ranking() if text.strip() else []
+        known = None if tools is None else [t for t in self.router.experts_ if t in tools]
+        if not text.strip() or known == []:
+            return None
+        return self.router.route([text], policy=self.active_policy, available=known)[0]
+
+    def rank(
+        self, messages: Sequence[MessageLikeRepresentation], tools: Collection[str] | None = None
+    ) -> list[str]:
+        """Known tool names among `tools` (None: all), the policy's choice first, then by score."""
+        decision = self.decide(messages, tools)
+        if decision is None:
+            return []
+        return [t for t in decision.ranking() if tools is None or t in tools]
 
     def select(
         self,
@@ -192,7 +248,7 @@ class IR3DEToolMiddleware(AgentMiddleware[Any, Any, Any]):
     ) -> list[BaseTool | dict[str, Any]]:
         """The tools to offer, in their original order."""
         offered = {t.name for t in tools if isinstance(t, BaseTool)}
-        ranked = [name for name in self.rank(messages) if name in offered][: self.top_k]
+        ranked = self.rank(messages, offered)[: self.top_k]
         keep = {*ranked, *self.always_include, *(offered - set(self.router.experts_))}
         return [t for t in tools if not isinstance(t, BaseTool) or t.name in keep]
 

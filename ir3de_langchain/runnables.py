@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
-    adispatch_custom_event,
-    dispatch_custom_event,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list, merge_configs
-from langchain_core.runnables.utils import (
-    AddableDict,
-    ConfigurableFieldSpec,
-    get_unique_config_specs,
-)
-from pydantic import model_validator
 from typing_extensions import Self
 
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import acall_with_fallback, call_with_fallback
-from ir3de_langchain._decision import ROUTE_EVENT, route_metadata, route_tags
+from ir3de_langchain._decision import route_metadata
 from ir3de_langchain._grouped import BatchPlan, arun_plan, run_plan
 from ir3de_langchain._routing import Routing
+from ir3de_langchain._streaming import StreamingRouting
 from ir3de_langchain._timeout import acall_with_timeout, call_with_timeout
 
 __all__ = ["IR3DEDecider", "IR3DERunnable"]
 
-FALLBACK_EVENT = "ir3de_fallback"
-
 
 class IR3DEDecider(Routing[Any, RoutingDecision]):
-    """Route only: input → `RoutingDecision`, e.g. to pick one of `configurable_alternatives`."""
+    """Route only: input → `RoutingDecision`, e.g. to pick one of `configurable_alternatives`.
+
+    The decision is the policy's (`policy`, else the router's): its ``rule`` says why the expert
+    was chosen (``best``, ``cost``, ``default``, ``unsure`` or ``forced``).
+    """
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -56,14 +50,17 @@ class IR3DEDecider(Routing[Any, RoutingDecision]):
         )
 
 
-class IR3DERunnable(Routing[Any, Any]):
-    """Route each input to the best expert runnable and call it as a child run.
+class IR3DERunnable(StreamingRouting):
+    """Route each input to the expert runnable the policy chooses and call it as a child run.
 
-    The decision is in the run metadata (``ir3de_expert``, ``ir3de_scores``, ...) of this run and
-    of the expert's run, whose tags include ``ir3de:<expert>``; it is dispatched as the custom
-    event ``ir3de_route`` and, with ``return_decision=True``, returned as
-    ``{"output": ..., "decision": RoutingDecision}``. An expert that raises (or exceeds `timeout`)
-    falls back to the next-best expert by score, up to `max_attempts` experts in all.
+    The policy (`policy`, else the router's `policy_`) decides: the best expert, quality − λ·cost
+    when it prices the experts, the default expert below its threshold, or the `forced` one.
+    The decision is in the run metadata (``ir3de_expert``, ``ir3de_rule``, ``ir3de_scores``, ...)
+    of this run and of the expert's run, whose tags include ``ir3de:<expert>``; it is dispatched
+    as the custom event ``ir3de_route`` and, with ``return_decision=True``, returned as
+    ``{"output": ..., "decision": RoutingDecision}``. An expert that fails transiently (see
+    `fallback_on`; exceeding `timeout` counts) makes the policy decide again without it, up to
+    `max_attempts` experts in all.
 
     Example:
         .. code-block:: python
@@ -72,41 +69,11 @@ class IR3DERunnable(Routing[Any, Any]):
             chain.invoke("integrate x^2 from 0 to 1")
     """
 
-    experts: dict[str, Runnable[Any, Any]]
-    """Expert name → the runnable that answers for it (a chat model, a chain, anything)."""
-    max_attempts: int = 2
-    """Experts tried per input, best first; 1 turns fallback off."""
-    timeout: float | None = None
-    """Seconds one expert may take before the next-best is tried (None: no limit)."""
-    return_decision: bool = False
-    """Return ``{"output": ..., "decision": RoutingDecision}`` instead of the bare output."""
-
-    @model_validator(mode="after")
-    def _check_experts(self) -> Self:
-        missing = [e for e in self.router.experts_ if e not in self.experts]
-        if missing:
-            msg = f"the router routes to {missing} but experts has no runnable for them"
-            raise ValueError(msg)
-        if self.max_attempts < 1:
-            msg = f"max_attempts must be ≥ 1, got {self.max_attempts}"
-            raise ValueError(msg)
-        if self.timeout is not None and self.timeout <= 0:
-            msg = f"timeout must be > 0 seconds or None, got {self.timeout}"
-            raise ValueError(msg)
-        return self
-
-    @property
-    def config_specs(self) -> list[ConfigurableFieldSpec]:
-        """The configurable fields of every expert."""
-        return get_unique_config_specs(
-            spec for expert in self.experts.values() for spec in expert.config_specs
-        )
-
     def decide(self) -> IR3DEDecider:
-        """A runnable that returns the decision only (same router and text settings)."""
+        """A runnable that returns the decision only (same router, policy and text settings)."""
         return IR3DEDecider(
-            router=self.router, text_key=self.text_key, route_on=self.route_on,
-            get_text=self.get_text,
+            router=self.router, policy=self.policy, forced=self.forced, text_key=self.text_key,
+            route_on=self.route_on, get_text=self.get_text,
         )  # fmt: skip
 
     def add_expert(self, name: str, runnable: Runnable[Any, Any], prompts: Sequence[str]) -> Self:
@@ -132,7 +99,6 @@ class IR3DERunnable(Routing[Any, Any]):
         **kwargs: Any,
     ) -> Any:
         decision = decision or self.route(input)
-        dispatch_custom_event(ROUTE_EVENT, decision.to_dict(), config=config)
 
         def call(expert: str) -> Any:
             child = self.experts[expert]
@@ -141,11 +107,7 @@ class IR3DERunnable(Routing[Any, Any]):
                 lambda: child.invoke(input, child_config, **kwargs), self.timeout, expert
             )
 
-        output, used = call_with_fallback(
-            decision, call, max_attempts=self.max_attempts, available=set(self.experts)
-        )
-        if used.fallback_from:
-            dispatch_custom_event(FALLBACK_EVENT, used.to_dict(), config=config)
+        output, used = self._fallback(decision, call, config)
         return self._output(output, used)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -166,7 +128,6 @@ class IR3DERunnable(Routing[Any, Any]):
         **kwargs: Any,
     ) -> Any:
         decision = decision or self.route(input)
-        await adispatch_custom_event(ROUTE_EVENT, decision.to_dict(), config=config)
 
         async def call(expert: str) -> Any:
             child = self.experts[expert]
@@ -175,11 +136,7 @@ class IR3DERunnable(Routing[Any, Any]):
                 lambda: child.ainvoke(input, child_config, **kwargs), self.timeout, expert
             )
 
-        output, used = await acall_with_fallback(
-            decision, call, max_attempts=self.max_attempts, available=set(self.experts)
-        )
-        if used.fallback_from:
-            await adispatch_custom_event(FALLBACK_EVENT, used.to_dict(), config=config)
+        output, used = await self._afallback(decision, call, config)
         return self._output(output, used)
 
     # ------------------------------------------------------------------ batch
@@ -193,9 +150,10 @@ class IR3DERunnable(Routing[Any, Any]):
     ) -> list[Any]:
         """Score every input in one pass, then call each expert's `batch` once on its inputs.
 
-        Outputs come back in input order. Inputs whose expert failed are retried, grouped again,
-        on their next-best expert; with ``return_exceptions=True`` an input that every attempted
-        expert failed holds an `ExpertsFailedError` in its slot.
+        Outputs come back in input order. An input whose expert failed transiently is decided
+        again by the policy without that expert and retried, grouped again, on the new choice;
+        with ``return_exceptions=True`` an input that every attempted expert failed holds an
+        `ExpertsFailedError` in its slot, and one that failed otherwise its own exception.
         """
         if not inputs:
             return []
@@ -220,9 +178,7 @@ class IR3DERunnable(Routing[Any, Any]):
 
         def call(expert: str, indices: list[int]) -> list[Any]:
             group = [inputs[slots[i]] for i in indices]
-            configs = [
-                self._child_config(config[slots[i]], plan.decisions[i], expert) for i in indices
-            ]
+            configs = [self._child_config(config[slots[i]], _at(plan, i), expert) for i in indices]
             child = self.experts[expert]
             return call_with_timeout(
                 lambda: child.batch(group, configs, return_exceptions=True, **kwargs),
@@ -264,9 +220,7 @@ class IR3DERunnable(Routing[Any, Any]):
 
         async def call(expert: str, indices: list[int]) -> list[Any]:
             group = [inputs[slots[i]] for i in indices]
-            configs = [
-                self._child_config(config[slots[i]], plan.decisions[i], expert) for i in indices
-            ]
+            configs = [self._child_config(config[slots[i]], _at(plan, i), expert) for i in indices]
             child = self.experts[expert]
             return await acall_with_timeout(
                 lambda: child.abatch(group, configs, return_exceptions=True, **kwargs),
@@ -276,124 +230,7 @@ class IR3DERunnable(Routing[Any, Any]):
         await arun_plan(plan, call)
         return self._collect(plan, slots, decisions)
 
-    # ------------------------------------------------------------------ stream
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> Iterator[Any]:
-        """Pass the chosen expert's stream through; fallback happens before the first chunk."""
-        decision = self.route(input)
-        config = merge_configs(ensure_config(config), {"metadata": route_metadata(decision)})
-        yield from self._transform_stream_with_config(
-            iter([input]), self._transform, config, decision=decision, **kwargs
-        )
-
-    def transform(
-        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> Iterator[Any]:
-        """Collect the input, route it, then stream the chosen expert's output."""
-        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
-
-    def _transform(
-        self,
-        chunks: Iterator[Any],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        *,
-        decision: RoutingDecision | None = None,
-        **kwargs: Any,
-    ) -> Iterator[Any]:
-        input = _collect(chunks)
-        decision = decision or self.route(input)
-        dispatch_custom_event(ROUTE_EVENT, decision.to_dict(), config=config)
-
-        def start(expert: str) -> tuple[list[Any], Iterator[Any]]:
-            child_config = self._child_config(config, decision, expert)
-            iterator = iter(self.experts[expert].stream(input, child_config, **kwargs))
-            return _first(iterator), iterator
-
-        (first, rest), used = call_with_fallback(
-            decision, start, max_attempts=self.max_attempts, available=set(self.experts)
-        )
-        if used.fallback_from:
-            dispatch_custom_event(FALLBACK_EVENT, used.to_dict(), config=config)
-        if self.return_decision:
-            yield AddableDict(decision=used)
-        for chunk in [*first, *rest]:
-            yield AddableDict(output=chunk) if self.return_decision else chunk
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> AsyncIterator[Any]:
-        """Async form of `stream`."""
-
-        decision = self.route(input)
-        config = merge_configs(ensure_config(config), {"metadata": route_metadata(decision)})
-
-        async def single() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(
-            single(), self._atransform, config, decision=decision, **kwargs
-        ):
-            yield chunk
-
-    async def atransform(
-        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> AsyncIterator[Any]:
-        """Async form of `transform`."""
-        async for chunk in self._atransform_stream_with_config(
-            input, self._atransform, config, **kwargs
-        ):
-            yield chunk
-
-    async def _atransform(
-        self,
-        chunks: AsyncIterator[Any],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        *,
-        decision: RoutingDecision | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        input = _collect([chunk async for chunk in chunks])
-        decision = decision or self.route(input)
-        await adispatch_custom_event(ROUTE_EVENT, decision.to_dict(), config=config)
-
-        async def start(expert: str) -> tuple[list[Any], AsyncIterator[Any]]:
-            child_config = self._child_config(config, decision, expert)
-            iterator = aiter(self.experts[expert].astream(input, child_config, **kwargs))
-            try:
-                return [await anext(iterator)], iterator
-            except StopAsyncIteration:
-                return [], iterator
-
-        (first, rest), used = await acall_with_fallback(
-            decision, start, max_attempts=self.max_attempts, available=set(self.experts)
-        )
-        if used.fallback_from:
-            await adispatch_custom_event(FALLBACK_EVENT, used.to_dict(), config=config)
-        if self.return_decision:
-            yield AddableDict(decision=used)
-        for chunk in first:
-            yield AddableDict(output=chunk) if self.return_decision else chunk
-        async for chunk in rest:
-            yield AddableDict(output=chunk) if self.return_decision else chunk
-
     # ------------------------------------------------------------------ helpers
-    def _child_config(
-        self, config: RunnableConfig, decision: RoutingDecision, expert: str
-    ) -> RunnableConfig:
-        return merge_configs(
-            config,
-            {
-                "tags": route_tags(expert),
-                "metadata": {**route_metadata(decision), "ir3de_expert": expert},
-            },
-        )
-
-    def _output(self, output: Any, decision: RoutingDecision) -> Any:
-        return {"output": output, "decision": decision} if self.return_decision else output
-
     def _routed_configs(
         self,
         decisions: list[RoutingDecision | Exception],
@@ -409,7 +246,11 @@ class IR3DERunnable(Routing[Any, Any]):
         """A plan over the routable inputs and, for each of its entries, the input's index."""
         slots = [i for i, d in enumerate(decisions) if not isinstance(d, Exception)]
         routed = [d for d in decisions if not isinstance(d, Exception)]
-        return BatchPlan(routed, self.max_attempts, set(self.experts)), slots
+        plan = BatchPlan(
+            routed, policy=self.active_policy, max_attempts=self.max_attempts,
+            available=self.available, fallback_on=self.fallback_on,
+        )  # fmt: skip
+        return plan, slots
 
     def _collect(
         self, plan: BatchPlan, slots: list[int], decisions: list[RoutingDecision | Exception]
@@ -421,16 +262,6 @@ class IR3DERunnable(Routing[Any, Any]):
         return outputs
 
 
-def _first(iterator: Iterator[Any]) -> list[Any]:
-    """The first chunk as a one-item list (empty when the stream is empty); raises what it raises."""
-    for chunk in iterator:
-        return [chunk]
-    return []
-
-
-def _collect(chunks: Iterator[Any] | list[Any]) -> Any:
-    """The whole input from its chunks (usually one), added together as LangChain does."""
-    total: Any = None
-    for i, chunk in enumerate(chunks):
-        total = chunk if i == 0 else total + chunk
-    return total
+def _at(plan: BatchPlan, i: int) -> RoutingDecision:
+    """The decision input i of `plan` is being answered under (its current one)."""
+    return plan.current[i] or plan.decisions[i]

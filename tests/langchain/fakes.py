@@ -2,7 +2,7 @@
 
 `GenericFakeChatModel` replays recorded `AIMessage`s (tool calls included) but has no
 `bind_tools`; `ToolCallingFake` adds one that records which tools each call was offered.
-`Broken` is our own error path: an expert whose endpoint is down.
+`Broken` is our own error path: an expert whose endpoint is down (or that refuses every request).
 """
 
 from __future__ import annotations
@@ -51,10 +51,12 @@ def replies(*messages: AIMessage | str) -> ToolCallingFake:
 
 
 class Broken(BaseChatModel):
-    """An expert whose endpoint is down: every call raises `ConnectionError`."""
+    """An expert whose endpoint is down: every call raises `error` (`ConnectionError`)."""
 
     calls: int = 0
     """Number of calls so far."""
+    error: type[Exception] = ConnectionError
+    """What each call raises, with the message ``connection refused``."""
 
     @property
     def _llm_type(self) -> str:
@@ -69,7 +71,7 @@ class Broken(BaseChatModel):
     ) -> ChatResult:
         self.calls += 1
         msg = "connection refused"
-        raise ConnectionError(msg)
+        raise self.error(msg)
 
     def bind_tools(
         self, tools: Sequence[Any], **kwargs: Any

@@ -17,7 +17,7 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from ir3de_core import IR3DERouter
+from ir3de_core import ExpertError, IR3DERouter
 from ir3de_langchain import ChatIR3DE, ExpertsFailedError
 from tests.langchain.fakes import Broken, replies
 
@@ -52,10 +52,11 @@ def test_invoke_routes_on_the_last_human_message(router: IR3DERouter) -> None:
     assert answer.response_metadata["model_name"] == "poet"
     info = answer.response_metadata["ir3de"]
     assert info["expert"] == "poet"
-    assert info["reason"] == "routed"
+    assert info["rule"] == "best"
     assert set(info["scores"]) == set(EXPERTS)
     assert info["confidence"] > 0.9
     assert info["fallback_from"] == []
+    assert (info["cost"], info["lam"], info["threshold"]) == (None, None, None)
     history = [HumanMessage("write a poem about the moon"), AIMessage("ok")]
     assert model.invoke([*history, HumanMessage("fix this python function")]).content == (
         "coder answers"
@@ -76,7 +77,7 @@ def test_model_kwarg_forces_an_expert(router: IR3DERouter) -> None:
     model = chat(router)
     answer = model.invoke("write a poem about the moon", model="coder")
     assert answer.content == "coder answers"
-    assert answer.response_metadata["ir3de"]["reason"] == "forced"
+    assert answer.response_metadata["ir3de"]["rule"] == "forced"
     assert model.bind(model="mathematician").invoke("a sonnet").content == "mathematician answers"
     with pytest.raises(ValueError, match=r"model='gpt' is not an expert; choose one of \['coder'"):
         model.invoke("hello", model="gpt")
@@ -92,11 +93,11 @@ def test_a_tool_loop_stays_with_its_expert_unless_told_otherwise(router: IR3DERo
     loop = [HumanMessage("write a poem about the moon"), asked, ToolMessage("42", tool_call_id="1")]
     answer = model.invoke(loop)
     assert answer.content == "mathematician answers"
-    assert answer.response_metadata["ir3de"]["reason"] == "sticky"
+    assert answer.response_metadata["ir3de"]["rule"] == "sticky"
     unsticky = model.model_copy(update={"sticky": False})
     assert unsticky.invoke(loop).content == "poet answers"
     new_turn = [*loop, AIMessage("done"), HumanMessage("fix this python function")]
-    assert model.invoke(new_turn).response_metadata["ir3de"]["reason"] == "routed"
+    assert model.invoke(new_turn).response_metadata["ir3de"]["rule"] == "best"
 
 
 def test_bind_tools_uses_the_chosen_experts_own_binding(router: IR3DERouter) -> None:
@@ -229,9 +230,35 @@ async def test_async_fallback(router: IR3DERouter) -> None:
     assert answer.response_metadata["ir3de"]["fallback_from"] == ["poet"]
 
 
+def test_a_non_transient_error_is_not_retried_on_another_expert(router: IR3DERouter) -> None:
+    refusing = Broken(error=ValueError)  # e.g. a request the expert rejects: HTTP 400
+    mathematician = replies("mathematician answers")
+    model = chat(router, coder=refusing, mathematician=mathematician)
+    with pytest.raises(ValueError, match="connection refused"):
+        model.invoke("fix this python function")
+    with pytest.raises(ValueError, match="connection refused"):
+        list(model.stream("fix this python function"))
+    assert refusing.calls == 2
+    assert model.invoke("solve the integral of x").content == "mathematician answers"
+
+
+async def test_fallback_on_chooses_which_failures_move(router: IR3DERouter) -> None:
+    model = chat(router, coder=Broken(error=ValueError)).model_copy(
+        update={"fallback_on": lambda e: isinstance(e, ValueError)}
+    )
+    answer = await model.ainvoke("fix this python function")
+    assert answer.response_metadata["ir3de"]["fallback_from"] == ["coder"]
+    strict = chat(router, coder=Broken()).model_copy(update={"fallback_on": lambda e: False})
+    with pytest.raises(ConnectionError, match="connection refused"):
+        strict.invoke("fix this python function")
+
+
 def test_construction_errors_name_the_fix(router: IR3DERouter) -> None:
-    with pytest.raises(ValueError, match=r"routes to \['poet'\]"):
+    with pytest.raises(ExpertError, match=r"routes to \['poet'\] but experts has no chat model"):
         ChatIR3DE(router=router, experts={"coder": replies("a"), "mathematician": replies("b")})
+    extra = {e: replies("a") for e in (*EXPERTS, "chef")}
+    with pytest.raises(ExpertError, match=r"chat models for \['chef'\]"):
+        ChatIR3DE(router=router, experts=extra)
     with pytest.raises(ValueError, match="max_retries"):
         ChatIR3DE(router=router, experts={e: replies("a") for e in EXPERTS}, max_retries=-1)
     with pytest.raises(ValueError, match="no text to route"):

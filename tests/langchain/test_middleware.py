@@ -9,7 +9,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from ir3de_core import IR3DERouter
+from ir3de_core import ExpertError, IR3DERouter
 from ir3de_langchain import ChatIR3DE, IR3DEModelMiddleware, IR3DEToolMiddleware
 from tests.langchain.fakes import Broken, replies
 from tests.langchain.toolset import EXAMPLES, LABELLED, TOOLS
@@ -35,12 +35,12 @@ def test_create_agent_with_chat_ir3de_runs_a_tool_loop(router: IR3DERouter) -> N
     result = agent.invoke({"messages": [HumanMessage("fix this python function and run it")]})
     _, asked, ran, final = result["messages"]
     assert asked.tool_calls[0]["name"] == "run_python"
-    assert asked.response_metadata["ir3de"]["reason"] == "routed"
+    assert asked.response_metadata["ir3de"]["rule"] == "best"
     assert isinstance(ran, ToolMessage)
     assert ran.content == "42"
     assert final.content == "the script prints 42"
     assert final.response_metadata["model_name"] == "coder"
-    assert final.response_metadata["ir3de"]["reason"] == "sticky"
+    assert final.response_metadata["ir3de"]["rule"] == "sticky"
     assert coder.offered == [["run_python"], ["run_python"]]
 
 
@@ -65,9 +65,9 @@ def test_model_middleware_routes_each_step_of_any_agent(router: IR3DERouter) -> 
     result = agent.invoke({"messages": [HumanMessage("compute the derivative of x squared")]})
     _, asked, _, final = result["messages"]
     assert asked.response_metadata["ir3de"]["expert"] == "mathematician"
-    assert asked.response_metadata["ir3de"]["reason"] == "routed"
+    assert asked.response_metadata["ir3de"]["rule"] == "best"
     assert final.content == "it is 1024"
-    assert final.response_metadata["ir3de"]["reason"] == "sticky"
+    assert final.response_metadata["ir3de"]["rule"] == "sticky"
     assert mathematician.offered == [["run_python"], ["run_python"]]
 
 
@@ -84,8 +84,22 @@ async def test_model_middleware_falls_back_on_a_failing_expert(router: IR3DERout
         answer = result["messages"][-1]
         assert answer.content == f"{runner_up} answers"
         assert answer.response_metadata["ir3de"]["fallback_from"] == ["poet"]
-    with pytest.raises(ValueError, match=r"routes to \['poet'\]"):
+    with pytest.raises(ExpertError, match=r"routes to \['poet'\] but experts has no model"):
         IR3DEModelMiddleware(router, {"coder": replies(), "mathematician": replies()})
+
+
+async def test_model_middleware_retries_only_what_fallback_on_accepts(router: IR3DERouter) -> None:
+    prompt = "write a poem about the moon"
+    experts: dict[str, Any] = {e: replies(*[f"{e} answers"] * 2) for e in EXPERTS}
+    experts["poet"] = Broken(error=ValueError)
+    strict = create_agent(replies(), tools=[], middleware=[IR3DEModelMiddleware(router, experts)])
+    with pytest.raises(ValueError, match="connection refused"):
+        strict.invoke({"messages": [HumanMessage(prompt)]})
+    lenient = IR3DEModelMiddleware(router, experts, fallback_on=lambda e: True)
+    agent = create_agent(replies(), tools=[], middleware=[lenient])
+    answer = (await agent.ainvoke({"messages": [HumanMessage(prompt)]}))["messages"][-1]
+    assert answer.response_metadata["ir3de"]["fallback_from"] == ["poet"]
+    assert experts["poet"].calls == 2
 
 
 @pytest.fixture(scope="module")

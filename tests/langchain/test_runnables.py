@@ -1,9 +1,8 @@
-"""`IR3DERunnable`: routing, grouped batch, streaming, async, tracing and fallback."""
+"""`IR3DERunnable`: routing, grouped batch, streaming, async and tracing (fallback: test_fallback)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from unittest import mock
 from uuid import UUID
@@ -15,10 +14,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField, RunnableLambda
 
-from ir3de_core import IR3DERouter, RoutingDecision
-from ir3de_core.fallback import ExpertsFailedError
+from ir3de_core import ExpertError, IR3DERouter, RoutingDecision
 from ir3de_langchain import IR3DEDecider, IR3DERunnable
-from ir3de_langchain._timeout import ExpertTimeoutError
 from tests.langchain.conftest import PROMPTS, make_router
 
 EXPERTS = ("coder", "mathematician", "poet")
@@ -115,11 +112,16 @@ def test_unreadable_input_says_how_to_fix_it(chain: IR3DERunnable) -> None:
         chain.invoke("   ")
 
 
-def test_construction_checks_every_routed_expert_has_a_runnable(router: IR3DERouter) -> None:
-    with pytest.raises(ValueError, match=r"\['poet'\]"):
+def test_construction_checks_one_runnable_per_routed_expert(router: IR3DERouter) -> None:
+    with pytest.raises(ExpertError, match=r"routes to \['poet'\] but experts has no runnable"):
         IR3DERunnable(router=router, experts={"coder": echo("c"), "mathematician": echo("m")})
+    extra = {**{e: echo(e) for e in EXPERTS}, "chef": echo("chef")}
+    with pytest.raises(ExpertError, match=r"runnables for \['chef'\], which the router never"):
+        IR3DERunnable(router=router, experts=extra)
     with pytest.raises(ValueError, match="max_attempts"):
         IR3DERunnable(router=router, experts={e: echo(e) for e in EXPERTS}, max_attempts=0)
+    with pytest.raises(ValueError, match="forced='chef' is not an expert"):
+        IR3DERunnable(router=router, experts={e: echo(e) for e in EXPERTS}, forced="chef")
 
 
 def grouped_inputs() -> list[str]:
@@ -153,79 +155,6 @@ async def test_abatch_calls_each_experts_abatch_once(chain: IR3DERunnable) -> No
     assert sorted(call.args[0].name for call in spy.call_args_list) == sorted(EXPERTS)
 
 
-def test_batch_return_exceptions_keeps_the_failing_slot(router: IR3DERouter) -> None:
-    def flaky(x: str) -> str:
-        if x.endswith("#4"):
-            msg = "boom on #4"
-            raise RuntimeError(msg)
-        return f"coder: {x}"
-
-    experts = {"coder": RunnableLambda(flaky), "mathematician": echo("m"), "poet": echo("p")}
-    chain = IR3DERunnable(router=router, experts=experts, max_attempts=1)
-    inputs = [f"fix this python function #{i}" for i in range(6)]
-    outputs = chain.batch(inputs, return_exceptions=True)
-    assert outputs[:4] == [f"coder: {x}" for x in inputs[:4]]
-    assert outputs[5] == f"coder: {inputs[5]}"
-    assert isinstance(outputs[4], ExpertsFailedError)
-    assert "boom on #4" in str(outputs[4].errors["coder"])
-    with pytest.raises(ExpertsFailedError, match="boom on #4"):
-        chain.batch(inputs)
-
-
-def test_batch_falls_back_per_input_and_records_it(router: IR3DERouter) -> None:
-    experts = {"coder": RunnableLambda(fail), "mathematician": echo("m"), "poet": echo("p")}
-    chain = IR3DERunnable(router=router, experts=experts, return_decision=True)
-    inputs = ["fix this python function", "write a poem about the moon"]
-    first, second = chain.batch(inputs)
-    assert first["decision"].fallback_from == ("coder",)
-    assert first["decision"].expert == first["decision"].ranking()[0] != "coder"
-    assert first["output"].endswith(inputs[0])
-    assert second["output"] == "p: write a poem about the moon"
-    assert second["decision"].expert == "poet"
-    assert second["decision"].scores == pytest.approx(chain.route(inputs[1]).scores)
-
-
-def test_invoke_falls_back_to_the_next_best_expert(router: IR3DERouter) -> None:
-    experts = {"coder": RunnableLambda(fail), "mathematician": echo("m"), "poet": echo("p")}
-    chain = IR3DERunnable(router=router, experts=experts, return_decision=True)
-    prompt = "fix this python function"
-    runner_up = chain.route(prompt).ranking()[1]
-    out = chain.invoke(prompt)
-    assert out["output"] == f"{runner_up[0]}: {prompt}"
-    assert out["decision"].expert == runner_up
-    assert out["decision"].fallback_from == ("coder",)
-    only_one = chain.model_copy(update={"max_attempts": 1})
-    with pytest.raises(ExpertsFailedError, match="expert down"):
-        only_one.invoke(prompt)
-
-
-def test_timeout_falls_back(router: IR3DERouter) -> None:
-    def slow(x: str) -> str:
-        time.sleep(1.0)
-        return "late"
-
-    experts = {"coder": RunnableLambda(slow), "mathematician": echo("m"), "poet": echo("p")}
-    chain = IR3DERunnable(router=router, experts=experts, timeout=0.2, return_decision=True)
-    start = time.monotonic()
-    out = chain.invoke("fix this python function")
-    assert time.monotonic() - start < 0.9
-    assert out["decision"].fallback_from == ("coder",)
-    with pytest.raises(ExpertsFailedError) as info:
-        chain.model_copy(update={"max_attempts": 1}).invoke("fix this python function")
-    assert isinstance(info.value.errors["coder"], ExpertTimeoutError)
-
-
-async def test_async_timeout_cancels_and_falls_back(router: IR3DERouter) -> None:
-    async def slow(x: str) -> str:
-        await asyncio.sleep(5)
-        return "late"
-
-    experts = {"coder": RunnableLambda(slow), "mathematician": echo("m"), "poet": echo("p")}
-    chain = IR3DERunnable(router=router, experts=experts, timeout=0.1, return_decision=True)
-    out = await chain.ainvoke("fix this python function")
-    assert out["decision"].fallback_from == ("coder",)
-
-
 async def test_ainvoke_routes_like_invoke(chain: IR3DERunnable) -> None:
     prompts = [p for ps in PROMPTS.values() for p in ps]
     answers = await asyncio.gather(*(chain.ainvoke(p) for p in prompts))
@@ -246,34 +175,22 @@ def test_stream_passes_the_experts_stream_through(router: IR3DERouter) -> None:
     assert [c["output"] for c in streamed[1:]] == chunks
 
 
-async def test_astream_falls_back_before_the_first_chunk(router: IR3DERouter) -> None:
-    async def words(x: str) -> Any:
-        for w in x.split():
-            yield w
-
-    experts = {"coder": RunnableLambda(fail), "mathematician": echo("m"), "poet": echo("p")}
-    experts[chain_runner_up(router, "fix this python function")] = RunnableLambda(words)
-    chain = IR3DERunnable(router=router, experts=experts, return_decision=True)
-    chunks = [c async for c in chain.astream("fix this python function")]
-    assert chunks[0]["decision"].fallback_from == ("coder",)
-    assert [c["output"] for c in chunks[1:]] == ["fix", "this", "python", "function"]
-
-
-def chain_runner_up(router: IR3DERouter, prompt: str) -> str:
-    return router.route([prompt])[0].ranking()[1]
-
-
 def test_the_route_is_in_run_metadata_tags_and_events(chain: IR3DERunnable) -> None:
     recorder = Recorder()
     chain.invoke("solve the integral of x", {"callbacks": [recorder]})
     own = recorder.by_name("IR3DERunnable")
     assert own["metadata"]["ir3de_expert"] == "mathematician"
+    assert own["metadata"]["ir3de_rule"] == "best"
     assert set(own["metadata"]["ir3de_scores"]) == set(EXPERTS)
+    assert own["metadata"]["ir3de_cost"] is None  # the router's policy has no prices
+    assert own["metadata"]["ir3de_lam"] is None
+    assert own["metadata"]["ir3de_threshold"] is None
     child = recorder.by_name("mathematician")
     assert "ir3de:mathematician" in child["tags"]
     assert child["metadata"]["ir3de_expert"] == "mathematician"
     assert [name for name, _ in recorder.events] == ["ir3de_route"]
     assert recorder.events[0][1]["expert"] == "mathematician"
+    assert recorder.events[0][1]["rule"] == "best"
 
 
 async def test_astream_events_show_the_route(chain: IR3DERunnable) -> None:
