@@ -54,7 +54,7 @@ def read_manifest(
         raise error(msg)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         msg = f"{path} is not valid JSON ({e}); the file is corrupted: {fix}"
         raise error(msg) from e
     if not isinstance(manifest, dict) or manifest.get("format") != format:
@@ -98,6 +98,10 @@ def read_checked_npz(
 ) -> dict[str, np.ndarray]:
     """Load `path` only if it matches `checksum` and holds exactly the `expected` arrays.
 
+    Nothing is read into memory before it is checked: the archive's member names, their storage
+    (ir3de writes uncompressed members only, so no member can expand beyond the file's size) and
+    each member's ``.npy`` header (dtype, shape, byte count) are compared with the manifest first.
+
     Args:
         path: the ``.npz`` file.
         checksum: its SHA-256 as recorded in the manifest.
@@ -108,20 +112,50 @@ def read_checked_npz(
     if not path.is_file():
         msg = f"{path} not found; {fix}"
         raise error(msg)
-    if sha256(path) != checksum:
+    if not isinstance(checksum, str) or sha256(path) != checksum:
         msg = f"{path} does not match its checksum: it was modified or truncated; {fix}"
         raise error(msg)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        with zipfile.ZipFile(path) as archive:
+            members = _checked_members(archive, expected)
+            return {name: _read_member(archive, info) for name, info in members.items()}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        msg = f"{path} cannot be read as plain arrays ({e}); {fix}"
+        msg = f"{path} cannot be read as the plain arrays its manifest lists ({e}); {fix}"
         raise error(msg) from e
-    if set(arrays) != set(expected):
-        msg = f"{path} holds arrays {sorted(arrays)}, the manifest lists {sorted(expected)}"
-        raise error(msg)
-    for name, spec in array_specs(arrays).items():
-        if spec != {"shape": expected[name]["shape"], "dtype": expected[name]["dtype"]}:
-            msg = f"array {name!r} of {path} is {spec}, the manifest says {dict(expected[name])}"
-            raise error(msg)
-    return arrays
+
+
+def _checked_members(
+    archive: zipfile.ZipFile, expected: Mapping[str, Mapping[str, Any]]
+) -> dict[str, zipfile.ZipInfo]:
+    """Each expected array's archive member, after checking names, storage and headers."""
+    infos = archive.infolist()
+    names = [info.filename.removesuffix(".npy") for info in infos]
+    if sorted(names) != sorted(expected) or not all(i.filename.endswith(".npy") for i in infos):
+        msg = f"the file holds arrays {sorted(names)}, the manifest lists {sorted(expected)}"
+        raise ValueError(msg)
+    for name, info in zip(names, infos, strict=True):
+        if info.compress_type != zipfile.ZIP_STORED:
+            msg = f"array {name!r} is compressed; ir3de writes plain (stored) arrays only"
+            raise ValueError(msg)
+        spec = expected[name]
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            header = member.tell()
+        want = {"shape": list(spec.get("shape", [])), "dtype": spec.get("dtype")}
+        if {"shape": list(shape), "dtype": dtype.str} != want or dtype.hasobject:
+            got = {"shape": list(shape), "dtype": dtype.str}
+            msg = f"array {name!r} is {got}, the manifest says {want}"
+            raise ValueError(msg)
+        if info.file_size != header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            msg = f"array {name!r} has {info.file_size} bytes, not what its header says"
+            raise ValueError(msg)
+    return dict(zip(names, infos, strict=True))
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with archive.open(info) as member:
+        return np.asarray(np.lib.format.read_array(member, allow_pickle=False))

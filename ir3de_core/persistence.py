@@ -1,13 +1,21 @@
 """Saving and loading a `RoutedState` as ``arrays.npz`` + ``router.json``: no pickle, nothing run.
 
 ``router.json`` names the format and its version, the package version, the settings, the
-policy, the featurizer config, the group and expert names, the shape and dtype of every array,
-and the SHA-256 of ``arrays.npz``. Loading checks all of them and refuses anything that does not
-match. This module knows states, not routers: `IR3DERouter.save`/`load` call it.
+policy, the featurizer's kind and feature-shaping settings, the group and expert names, the
+shape and dtype of every array, and the SHA-256 of ``arrays.npz``. Loading checks all of them,
+re-solves the weights from the statistics to check them, and refuses anything that does not
+match with a `ModelFileError`. A router file is untrusted data (docs/security.md): it never names
+an endpoint, a credential or a path; those come from the caller. The SHA-256 detects corruption;
+only a signature made with the caller's key (``signing_key``) proves where a file came from.
+This module knows states, not routers: `IR3DERouter.save`/`load` call it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,7 @@ from ir3de_core._version import __version__
 from ir3de_core.arrayfile import array_specs, read_checked_npz, read_manifest, sha256, write_json
 from ir3de_core.exceptions import ModelFileError
 from ir3de_core.featurizers import make_featurizer
+from ir3de_core.featurizers.trust import loading_config, saved_config
 from ir3de_core.fitting import FitSpec
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.settings import RouterSettings
@@ -31,10 +40,16 @@ FORMAT_VERSION = 2  # 2 adds the policy and the prior; version 1 files still loa
 ARRAYS, MANIFEST = "arrays.npz", "router.json"
 _FEATURIZER_PREFIX = "featurizer_"
 _REQUIRED = ("params", "featurizer", "design", "groups", "arrays", "sha256")
+_MAX_MANIFEST_BYTES = 16 << 20
+_INT_ARRAYS = frozenset({"stats_n_rows", "stats_n_prompts"})
 
 
 def save_router(
-    directory: Path, state: RoutedState, policy_param: dict[str, Any] | None = None
+    directory: Path,
+    state: RoutedState,
+    policy_param: dict[str, Any] | None = None,
+    *,
+    signing_key: bytes | None = None,
 ) -> Path:
     """Write `state` to `directory` (created if needed) and return the directory.
 
@@ -42,6 +57,7 @@ def save_router(
         directory: where ``arrays.npz`` and ``router.json`` go.
         state: the routed state.
         policy_param: the router's ``policy`` setting (what a refit starts from), as JSON.
+        signing_key: sign the manifest (HMAC-SHA256) so `load_router` can prove its origin.
     """
     directory.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {
@@ -60,41 +76,65 @@ def save_router(
         "policy": state.policy.to_dict(),
         "policy_param": policy_param,
         "prior": state.prior,
-        "featurizer": state.featurizer.get_config(),
+        "featurizer": saved_config(state.featurizer.get_config()),
         "design": state.statistics.design,
         "groups": list(state.statistics.names),
         "expert_map": None if state.expert_map is None else dict(state.expert_map),
         "arrays": array_specs(arrays),
         "sha256": sha256(directory / ARRAYS),
     }
+    if signing_key is not None:
+        manifest["signature"] = _signature(manifest, signing_key)
     write_json(directory / MANIFEST, manifest)
     return directory
 
 
-def load_router(directory: Path) -> tuple[RoutedState, dict[str, Any] | None]:
+def load_router(
+    directory: Path,
+    *,
+    featurizer_options: Mapping[str, Any] | None = None,
+    signing_key: bytes | None = None,
+) -> tuple[RoutedState, dict[str, Any] | None]:
     """Read what `save_router` wrote: the state and the router's ``policy`` setting.
 
+    Args:
+        directory: the router's folder.
+        featurizer_options: the caller's endpoint, credential variable, cache folder or local
+            model directory for the featurizer (see `ir3de_core.featurizers.trust`).
+        signing_key: require a valid signature made with this key.
+
     Raises:
-        ModelFileError: on any missing, corrupted or inconsistent part.
+        ModelFileError: on any missing, corrupted, unsigned or inconsistent part.
     """
+    path = directory / MANIFEST
+    if path.is_file() and path.stat().st_size > _MAX_MANIFEST_BYTES:
+        msg = f"{path} is larger than {_MAX_MANIFEST_BYTES >> 20} MiB: not a router manifest"
+        raise ModelFileError(msg)
     manifest = read_manifest(
-        directory / MANIFEST, FORMAT, (1, FORMAT_VERSION), _REQUIRED, error=ModelFileError,
+        path, FORMAT, (1, FORMAT_VERSION), _REQUIRED, error=ModelFileError,
         what="an ir3de router", fix="re-save the router with `ir3de fit`",
     )  # fmt: skip
-    arrays = read_checked_npz(
-        directory / ARRAYS, checksum=manifest["sha256"], expected=manifest["arrays"],
-        error=ModelFileError, fix="re-save the router",
-    )  # fmt: skip
+    if signing_key is not None:
+        _verify(manifest, signing_key, path)
     try:
-        return _state(manifest, arrays), manifest.get("policy_param")
+        _check_array_specs(manifest)
+        arrays = read_checked_npz(
+            directory / ARRAYS, checksum=manifest["sha256"], expected=manifest["arrays"],
+            error=ModelFileError, fix="re-save the router",
+        )  # fmt: skip
+        return _state(manifest, arrays, featurizer_options), manifest.get("policy_param")
     except (KeyError, TypeError, ValueError) as e:
         msg = f"{directory} holds an inconsistent router ({e}); re-save it with `ir3de fit`"
         raise ModelFileError(msg) from e
 
 
-def _state(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> RoutedState:
+def _state(
+    manifest: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    featurizer_options: Mapping[str, Any] | None,
+) -> RoutedState:
     settings = RouterSettings.from_params(manifest["params"])
-    featurizer = make_featurizer(manifest["featurizer"])
+    featurizer = make_featurizer(loading_config(manifest["featurizer"], featurizer_options))
     featurizer_state = {
         k.removeprefix(_FEATURIZER_PREFIX): v
         for k, v in arrays.items()
@@ -107,10 +147,23 @@ def _state(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> RoutedSta
     mapping = _expert_map(manifest, stats.names) if manifest["design"] == "shared" else None
     policy = RoutingPolicy.from_dict(manifest.get("policy") or {})
     prior = manifest.get("prior")
-    if prior is None or not isinstance(prior, str):
-        prior = FitSpec.prior(stats, mapping)
-    solution = RidgeSolution(arrays["coef"], arrays["intercept"])
-    return RoutedState(settings, featurizer, stats, solution, mapping, policy=policy, prior=prior)
+    spec = FitSpec(settings, featurizer)
+    solved = spec.solve_statistics(stats, mapping, policy=policy, prior=prior)
+    _check_weights(arrays, solved.solution)
+    return solved.replace(solution=RidgeSolution(arrays["coef"], arrays["intercept"]))
+
+
+def _check_array_specs(manifest: dict[str, Any]) -> None:
+    """Every listed array has the dtype ir3de writes for it (float64, counts int64)."""
+    specs = manifest["arrays"]
+    if not isinstance(specs, dict):
+        msg = "the manifest's arrays entry is not a mapping"
+        raise TypeError(msg)
+    for name, spec in specs.items():
+        want = "<i8" if name in _INT_ARRAYS else "<f8"
+        if not isinstance(spec, dict) or spec.get("dtype") != want:
+            msg = f"array {name!r} is declared {spec!r}; ir3de writes it as {want}"
+            raise ValueError(msg)
 
 
 def _check_solution(arrays: dict[str, np.ndarray], stats: SufficientStatistics) -> None:
@@ -121,6 +174,28 @@ def _check_solution(arrays: dict[str, np.ndarray], stats: SufficientStatistics) 
     if not (np.isfinite(arrays["coef"]).all() and np.isfinite(arrays["intercept"]).all()):
         msg = "coef or intercept holds NaN or inf"
         raise ValueError(msg)
+
+
+def _check_weights(arrays: dict[str, np.ndarray], solved: RidgeSolution) -> None:
+    """The saved weights must be the solution of the saved statistics (up to round-off)."""
+    for name, want in (("coef", solved.coef), ("intercept", solved.intercept)):
+        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+        if not np.allclose(arrays[name], want, rtol=1e-6, atol=1e-8 * scale):
+            msg = f"{name} is not the ridge solution of the saved statistics"
+            raise ValueError(msg)
+
+
+def _signature(manifest: Mapping[str, Any], key: bytes) -> str:
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, text, hashlib.sha256).hexdigest()
+
+
+def _verify(manifest: Mapping[str, Any], key: bytes, path: Path) -> None:
+    given = manifest.get("signature")
+    if not isinstance(given, str) or not hmac.compare_digest(given, _signature(manifest, key)):
+        msg = f"{path} is not signed with this signing key: refusing a router of unknown origin"
+        raise ModelFileError(msg)
 
 
 def _expert_map(manifest: dict[str, Any], groups: tuple[str, ...]) -> dict[str, str]:

@@ -136,6 +136,13 @@ class RoutingPolicy:
             raise ValueError(msg)
         return cls(**data)
 
+    @classmethod
+    def of(cls, value: RoutingPolicy | Mapping[str, Any] | None) -> RoutingPolicy:
+        """A policy from a policy, its dict, or None (the default: the best score)."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, RoutingPolicy) else cls.from_dict(value)
+
     def replace(self, **changes: Any) -> RoutingPolicy:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)

@@ -18,10 +18,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
+from ir3de_core.attributes import FittedAttributes
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.exceptions import ExpertError
 from ir3de_core.featurizers import Featurizer, validate_texts
 from ir3de_core.fitting import FitSpec
 from ir3de_core.online import RankOneRidge
@@ -29,17 +28,22 @@ from ir3de_core.parts import DocumentFrequencies, FitPart
 from ir3de_core.persistence import load_router, save_router
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.settings import Aggregation, InterceptMode, MissingScores, RouterSettings, Target
-from ir3de_core.solver import RidgeSolution
 from ir3de_core.state import RoutedState
 from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.targets import score_matrix
+from ir3de_core.updates import (
+    fold_feedback,
+    updates_online,
+    with_expert,
+    with_statistics,
+    without_expert,
+)
 
 __all__ = ["Aggregation", "IR3DERouter", "Target"]
 
 _LOCKS = threading.Lock()  # guards the lazy creation of each router's writer lock
 
 
-class IR3DERouter(BaseEstimator):
+class IR3DERouter(FittedAttributes, BaseEstimator):
     """Route prompts to expert LLMs with a ridge regression solved in closed form.
 
     Args:
@@ -186,9 +190,11 @@ class IR3DERouter(BaseEstimator):
         with self._writing():
             state, spec = self.state_, self._update_spec()
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
-            if self._updates_online(spec, state, names):
-                return self._online_update(spec, state, prompts, targets)
-            self._add_statistics(spec, state, spec.statistics(prompts, targets, names))
+            if updates_online(spec, state, names):
+                self._publish(*fold_feedback(state, spec, self._online, prompts, targets))
+            else:
+                statistics = spec.statistics(prompts, targets, names)
+                self._publish(with_statistics(state, spec, statistics))
         return self
 
     def add_part(self, part: FitPart) -> IR3DERouter:
@@ -197,7 +203,8 @@ class IR3DERouter(BaseEstimator):
         if part.statistics is None:
             return self
         with self._writing():
-            self._add_statistics(self._update_spec(), self._fitted_state(), part.statistics)
+            spec = self._update_spec()
+            self._publish(with_statistics(self._fitted_state(), spec, part.statistics))
         return self
 
     def add_expert(
@@ -214,52 +221,20 @@ class IR3DERouter(BaseEstimator):
         prompts = validate_texts(X)
         with self._writing():
             state, spec = self._fitted_state(), self._update_spec()
-            if state.expert_map is not None:
-                names, targets = spec.targets(prompts, [name] * len(prompts))
-            elif y is None:
-                msg = (
-                    "quality mode needs the new expert's scores: add_expert(name, prompts, scores)"
-                )
-                raise ValueError(msg)
-            else:
-                names, targets = score_matrix(
-                    np.asarray(y, dtype=np.float64), len(prompts), [name],
-                    missing=spec.settings.missing_scores,
-                )  # fmt: skip
-            stats = state.statistics.add_expert(spec.statistics(prompts, targets, names))
-            mapping = None
-            if state.expert_map is not None:
-                mapping = {**state.expert_map, name: expert or name}
-            self._publish(self._resolve(spec, stats, mapping, state))
+            self._publish(with_expert(state, spec, name, prompts, y, expert))
         return self
 
     def remove_expert(self, name: str) -> IR3DERouter:
         """Remove an expert (with every domain routed to it) or one domain, without refitting."""
         with self._writing():
             state = self._fitted_state()
-            mapping = state.expert_map
-            if mapping is None or name in state.statistics.names:
-                groups = [name] if name in state.statistics.names else []
-            else:
-                groups = [g for g, e in mapping.items() if e == name]
-            if not groups:
-                msg = f"unknown expert {name!r}; known experts: {list(state.experts)}"
-                raise ExpertError(msg)
-            stats = state.statistics
-            for group in groups:
-                stats = stats.remove_expert(group)
-            if not stats.names:
-                msg = f"removing {name!r} would leave the router with no experts"
-                raise ExpertError(msg)
-            if mapping is not None:
-                mapping = {g: e for g, e in mapping.items() if g not in groups}
-            self._publish(self._resolve(self._update_spec(), stats, mapping, state))
+            self._publish(without_expert(state, self._update_spec(), name))
         return self
 
     # ================================================================== deciding
     def set_policy(self, policy: RoutingPolicy | Mapping[str, Any] | None) -> IR3DERouter:
         """Decide with `policy` from now on (no refit); it is saved with the router."""
-        resolved = _as_policy(policy)
+        resolved = RoutingPolicy.of(policy)
         self.policy = policy
         if hasattr(self, "state_"):
             with self._writing():
@@ -327,16 +302,45 @@ class IR3DERouter(BaseEstimator):
         return self.route([prompt], explain=True, top=top)[0]
 
     # ================================================================== persistence
-    def save(self, directory: str | Path) -> Path:
-        """Write ``arrays.npz`` and ``router.json`` to `directory` (no pickle)."""
+    def save(self, directory: str | Path, *, signing_key: bytes | None = None) -> Path:
+        """Write ``arrays.npz`` and ``router.json`` to `directory` (no pickle).
+
+        Args:
+            directory: the router's folder (created if needed).
+            signing_key: sign the file so that ``load(..., signing_key=...)`` can prove it is
+                yours (HMAC-SHA256); without it the checksum only detects corruption.
+        """
         with self._writing():
             state = self._fitted_state()
-            return save_router(Path(directory), state, _policy_param(self.policy))
+            return save_router(
+                Path(directory), state, _policy_json(self.policy), signing_key=signing_key
+            )
 
     @classmethod
-    def load(cls, directory: str | Path) -> IR3DERouter:
-        """Load a router written by `save`, validating versions, shapes, dtypes and checksums."""
-        state, policy = load_router(Path(directory))
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        featurizer_options: Mapping[str, Any] | None = None,
+        signing_key: bytes | None = None,
+    ) -> IR3DERouter:
+        """Load a router written by `save`, validating versions, shapes, dtypes, checksums and
+        the weights against the statistics. The file is data: it never names a host, a
+        credential or a path (see docs/security.md).
+
+        Args:
+            directory: the router's folder.
+            featurizer_options: what only the caller decides: an ``openai`` featurizer's
+                ``base_url``, ``api_key_env`` and ``cache_dir``, or the ``model`` directory of a
+                ``tokens``/``sentence`` featurizer fitted with a local model.
+            signing_key: refuse the router unless it was saved with this key.
+
+        Raises:
+            ModelFileError: the folder does not hold a valid router (the message says why).
+        """
+        state, policy = load_router(
+            Path(directory), featurizer_options=featurizer_options, signing_key=signing_key
+        )
         router = cls(state.featurizer.get_config(), **state.settings.to_json(), policy=policy)
         router.state_ = state
         return router
@@ -354,99 +358,13 @@ class IR3DERouter(BaseEstimator):
         """Pickling and copying leave out the writer lock and the online updater."""
         return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_online")}
 
-    # ================================================================== fitted properties
-    @property
-    def coef_(self) -> NDArray[np.float64]:
-        """Ridge weights: array of shape (d, k_groups)."""
-        return self._fitted_state().solution.coef
-
-    @property
-    def intercept_(self) -> NDArray[np.float64]:
-        """Ridge intercepts: array of shape (k_groups,)."""
-        return self._fitted_state().solution.intercept
-
-    @property
-    def statistics_(self) -> SufficientStatistics:
-        """The sufficient statistics of everything the router was fitted on."""
-        return self._fitted_state().statistics
-
-    @property
-    def featurizer_(self) -> Featurizer:
-        """The fitted featurizer."""
-        return self._fitted_state().featurizer
-
-    @property
-    def expert_map_(self) -> dict[str, str]:
-        """Domain mode: domain → expert."""
-        mapping = self._fitted_state().expert_map
-        if mapping is None:
-            msg = "expert_map_ exists in domain mode only (target='domain')"
-            raise AttributeError(msg)
-        return dict(mapping)
-
-    @property
-    def policy_(self) -> RoutingPolicy:
-        """The policy decisions are made with."""
-        return self._fitted_state().policy
-
-    @property
-    def prior_(self) -> str | None:
-        """The best expert without looking at the prompt (the best single expert)."""
-        return self._fitted_state().prior
-
-    @property
-    def groups_(self) -> tuple[str, ...]:
-        """Columns of the regression: domains (domain mode) or experts (quality mode)."""
-        return self._fitted_state().groups
-
-    @property
-    def experts_(self) -> tuple[str, ...]:
-        """Expert names, in score order."""
-        return self._fitted_state().experts
-
-    @property
-    def n_features_in_(self) -> int:
-        """Feature width d."""
-        return self._fitted_state().statistics.n_features
-
     # ================================================================== internals
-    def _fitted_state(self) -> RoutedState:
-        state = self.__dict__.get("state_")
-        if state is None:
-            msg = (
-                "this IR3DERouter is not fitted yet; call fit(prompts, y) or IR3DERouter.load(dir)"
-            )
-            raise NotFittedError(msg)
-        return state
-
     def _initial_policy(self) -> RoutingPolicy:
-        return _as_policy(self.policy)
+        return RoutingPolicy.of(self.policy)
 
     def _update_spec(self) -> FitSpec:
         """The spec of an update: the current settings with the fitted featurizer."""
         return FitSpec(self.settings, self._fitted_state().featurizer)
-
-    def _add_statistics(
-        self, spec: FitSpec, state: RoutedState, statistics: SufficientStatistics
-    ) -> None:
-        """Publish the state of the router's statistics plus `statistics` (new domains go to
-        the expert the ``expert_map`` setting names, else to themselves)."""
-        stats = state.statistics + statistics
-        mapping = None
-        if state.expert_map is not None:
-            mapping = {**spec.new_domains(stats.names), **state.expert_map}
-        self._publish(self._resolve(spec, stats, mapping, state))
-
-    def _resolve(
-        self,
-        spec: FitSpec,
-        stats: SufficientStatistics,
-        mapping: Mapping[str, str] | None,
-        state: RoutedState,
-    ) -> RoutedState:
-        """Solve updated statistics, keeping the policy (and the prior while it stays valid)."""
-        prior = state.prior if mapping is not None else None
-        return spec.solve_statistics(stats, mapping, policy=state.policy, prior=prior)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -463,47 +381,6 @@ class IR3DERouter(BaseEstimator):
         self._online = online
         self.state_ = state
 
-    def _updates_online(self, spec: FitSpec, state: RoutedState, names: Sequence[str]) -> bool:
-        """Whether new rows for `names` can be folded in by rank-one steps (see `partial_fit`)."""
-        settings = spec.settings
-        return (
-            settings.target == "quality"
-            and not spec.uses_tokens
-            and settings.intercept == "centered"
-            and not settings.normalizes
-            and settings.alpha > 0
-            and tuple(names) == state.statistics.names
-        )
 
-    def _online_update(
-        self,
-        spec: FitSpec,
-        state: RoutedState,
-        prompts: list[str],
-        targets: NDArray[np.float64],
-    ) -> IR3DERouter:
-        """Fold rows into the statistics and the solution without re-solving (quality mode)."""
-        online = self._online
-        if online is None or online.alpha != spec.settings.alpha:
-            online = RankOneRidge.from_statistics(state.statistics, spec.settings.alpha)
-        online.add_rows(state.row_features(prompts), targets)
-        solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
-        stats = online.statistics
-        prior = FitSpec.prior(stats, None)
-        self._publish(
-            state.replace(settings=spec.settings, statistics=stats, solution=solution, prior=prior),
-            online,
-        )
-        return self
-
-
-def _as_policy(policy: RoutingPolicy | Mapping[str, Any] | None) -> RoutingPolicy:
-    if policy is None:
-        return RoutingPolicy()
-    if isinstance(policy, RoutingPolicy):
-        return policy
-    return RoutingPolicy.from_dict(policy)
-
-
-def _policy_param(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if policy is None else _as_policy(policy).to_dict()
+def _policy_json(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if policy is None else RoutingPolicy.of(policy).to_dict()

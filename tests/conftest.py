@@ -1,4 +1,5 @@
-"""Shared fixtures: the public routing data in ../shared/data and a real local LLM server."""
+"""Shared fixtures: the bundled sample prompts, the public routing data in ../shared/data and a
+real local LLM server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ir3de_core.data.records import Record
+from ir3de_core.demo import demo_records
 from tests.llm_server import llm_python, running_llm_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,3 +37,29 @@ def llm_base_url() -> Iterator[str]:
         pytest.skip("set IR3DE_LLM_PYTHON to a python with llama-cpp-python[server] (.ci/run does)")
     with running_llm_server() as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def records() -> list[Record]:
+    """The bundled demo sample: 120 prompts in four domains."""
+    return demo_records()
+
+
+@pytest.fixture(scope="session")
+def prompts(records: list[Record]) -> list[str]:
+    return [r.prompt for r in records]
+
+
+@pytest.fixture(scope="session")
+def domains(records: list[Record]) -> list[str]:
+    return [r.domain for r in records]  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def quality_scores(domains: list[str]) -> list[dict[str, float]]:
+    """Synthetic per-expert scores: each expert is good on its own domain."""
+    experts = {"math": "m", "code": "c", "multilingual": "l", "writing": "w"}
+    return [
+        {e: (0.9 if experts[d] == e else 0.2) + 0.01 * (i % 7) for e in experts.values()}
+        for i, d in enumerate(domains)
+    ]

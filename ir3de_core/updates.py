@@ -1,0 +1,136 @@
+"""Changing a fitted router without refitting: each function returns a new `RoutedState`.
+
+More data, a new expert or domain, one fewer, or a feedback event: the statistics change by a
+sum or a difference and the solution is solved again from them (or, for feedback in quality mode,
+updated by rank-one steps). The router publishes the returned state in one assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.exceptions import ExpertError
+from ir3de_core.fitting import FitSpec
+from ir3de_core.online import RankOneRidge
+from ir3de_core.solver import RidgeSolution
+from ir3de_core.state import RoutedState
+from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.targets import score_matrix
+
+__all__ = ["fold_feedback", "updates_online", "with_expert", "with_statistics", "without_expert"]
+
+
+def with_statistics(
+    state: RoutedState, spec: FitSpec, statistics: SufficientStatistics
+) -> RoutedState:
+    """The state fitted on its data plus `statistics` (new domains go to the expert that the
+    ``expert_map`` setting names, else to themselves)."""
+    stats = state.statistics + statistics
+    mapping = None
+    if state.expert_map is not None:
+        mapping = {**spec.new_domains(stats.names), **state.expert_map}
+    return _resolved(state, spec, stats, mapping)
+
+
+def with_expert(
+    state: RoutedState,
+    spec: FitSpec,
+    name: str,
+    prompts: Sequence[str],
+    y: Any = None,
+    expert: str | None = None,
+) -> RoutedState:
+    """The state with one more expert (quality mode, scores `y` on `prompts`) or domain
+    (domain mode, routed to `expert`, default `name`), from that data alone."""
+    if state.expert_map is not None:
+        names, targets = spec.targets(prompts, [name] * len(prompts))
+    elif y is None:
+        msg = "quality mode needs the new expert's scores: add_expert(name, prompts, scores)"
+        raise ValueError(msg)
+    else:
+        names, targets = score_matrix(
+            np.asarray(y, dtype=np.float64), len(prompts), [name],
+            missing=spec.settings.missing_scores,
+        )  # fmt: skip
+    stats = state.statistics.add_expert(spec.statistics(prompts, targets, names))
+    mapping = None if state.expert_map is None else {**state.expert_map, name: expert or name}
+    return _resolved(state, spec, stats, mapping)
+
+
+def without_expert(state: RoutedState, spec: FitSpec, name: str) -> RoutedState:
+    """The state without an expert (and every domain routed to it), or without one domain."""
+    mapping = state.expert_map
+    if name in state.statistics.names:
+        groups = [name]
+    elif mapping is not None:
+        groups = [g for g, e in mapping.items() if e == name]
+    else:
+        groups = []
+    if not groups:
+        msg = f"unknown expert {name!r}; known experts: {list(state.experts)}"
+        raise ExpertError(msg)
+    stats = state.statistics
+    for group in groups:
+        stats = stats.remove_expert(group)
+    if not stats.names:
+        msg = f"removing {name!r} would leave the router with no experts"
+        raise ExpertError(msg)
+    if mapping is not None:
+        mapping = {g: e for g, e in mapping.items() if g not in groups}
+    return _resolved(state, spec, stats, mapping)
+
+
+def updates_online(spec: FitSpec, state: RoutedState, names: Sequence[str]) -> bool:
+    """Whether rows for `names` can be folded in by rank-one steps: quality mode on row
+    features, centred intercept, no column normalisation, α > 0, the same experts."""
+    settings = spec.settings
+    return (
+        settings.target == "quality"
+        and not spec.uses_tokens
+        and settings.intercept == "centered"
+        and not settings.normalizes
+        and settings.alpha > 0
+        and tuple(names) == state.statistics.names
+    )
+
+
+def fold_feedback(
+    state: RoutedState,
+    spec: FitSpec,
+    online: RankOneRidge | None,
+    prompts: Sequence[str],
+    targets: NDArray[np.float64],
+) -> tuple[RoutedState, RankOneRidge]:
+    """Fold scored rows into the sums and the weights by rank-one steps (see `updates_online`).
+
+    `online` is the updater of earlier events (None, or one for another α, starts a new one from
+    a copy of the statistics). Its sums are updated in place and shared by the returned state;
+    the weights are fresh arrays, so a state published earlier never changes.
+    """
+    if online is None or online.alpha != spec.settings.alpha:
+        online = RankOneRidge.from_statistics(state.statistics, spec.settings.alpha)
+    online.add_rows(state.row_features(prompts), targets)
+    solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
+    stats = online.statistics
+    new = state.replace(
+        settings=spec.settings,
+        statistics=stats,
+        solution=solution,
+        prior=FitSpec.prior(stats, None),
+    )
+    return new, online
+
+
+def _resolved(
+    state: RoutedState,
+    spec: FitSpec,
+    stats: SufficientStatistics,
+    mapping: Mapping[str, str] | None,
+) -> RoutedState:
+    """Solve updated statistics, keeping the policy (and the prior while it stays valid)."""
+    prior = state.prior if mapping is not None else None
+    return spec.solve_statistics(stats, mapping, policy=state.policy, prior=prior)
