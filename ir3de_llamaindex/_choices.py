@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import copy
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
-import numpy as np
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
-from numpy.typing import NDArray
 
 from ir3de_core import IR3DERouter, NotFittedError
-from ir3de_core.featurizers import Featurizer, is_token_featurizer, validate_texts
+from ir3de_core.featurizers import validate_texts
 
 __all__ = [
-    "CachedFeaturizer",
     "ChoiceSet",
     "check_choices",
     "check_query",
+    "check_router",
     "derive_router",
+    "is_fitted",
 ]
 
 ExampleKey = str | int
@@ -73,6 +70,18 @@ class ChoiceSet:
             )
             raise ValueError(msg)
         return cls(labels, tuple(c.description for c in choices))
+
+    def label_of(self, choice: ExampleKey) -> str:
+        """The label of a choice given by name or by index."""
+        labels = self.labels
+        if isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice < len(labels):
+            return labels[choice]
+        if isinstance(choice, str) and choice in labels:
+            return choice
+        msg = (
+            f"default_choice {choice!r} is not one of the choices {list(labels)} (by name or index)"
+        )
+        raise ValueError(msg)
 
     def texts(
         self, examples: Mapping[ExampleKey, Sequence[str]], *, use_descriptions: bool
@@ -126,7 +135,7 @@ def derive_router(
 
 def is_fitted(router: IR3DERouter) -> bool:
     """Whether the core router has been fitted."""
-    return hasattr(router, "statistics_")
+    return hasattr(router, "state_")
 
 
 def check_router(router: IR3DERouter, *, fitted: bool) -> None:
@@ -137,56 +146,3 @@ def check_router(router: IR3DERouter, *, fitted: bool) -> None:
             "with choice names (router.fit(queries, names)), or pass examples= instead of router="
         )
         raise NotFittedError(msg)
-
-
-class CachedFeaturizer:
-    """Remembers the rows of the last `max_size` texts of a stateless featurizer.
-
-    Choice descriptions and example queries are featurized once, not on every retraining after
-    the choices change. Only featurizers without ``fit`` and without token rows are wrapped.
-    """
-
-    kind: ClassVar[str] = "cached"
-
-    def __init__(self, inner: Featurizer, max_size: int = 4096) -> None:
-        self.inner = inner
-        self.max_size = max_size
-        self._rows: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def can_wrap(featurizer: Featurizer) -> bool:
-        """Whether caching is safe: no learned state and no per-token rows."""
-        return not hasattr(featurizer, "fit") and not is_token_featurizer(featurizer)
-
-    @property
-    def n_features(self) -> int:
-        """Feature width d of the wrapped featurizer."""
-        return self.inner.n_features
-
-    @property
-    def cache_size(self) -> int:
-        """Number of texts whose rows are remembered."""
-        return len(self._rows)
-
-    def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Rows of the texts, computing only those not seen recently: shape (n_texts, d)."""
-        items = validate_texts(texts)
-        with self._lock:
-            missing = [t for t in dict.fromkeys(items) if t not in self._rows]
-        fresh = np.asarray(self.inner.transform(missing)) if missing else None
-        with self._lock:
-            if fresh is not None:
-                self._rows.update(zip(missing, fresh, strict=True))
-            rows = {t: self._rows[t] for t in dict.fromkeys(items) if t in self._rows}
-            for text in rows:
-                self._rows.move_to_end(text)
-            while len(self._rows) > self.max_size:
-                self._rows.popitem(last=False)
-        if fresh is not None:  # rows evicted meanwhile by a concurrent call are still at hand
-            rows.update(zip(missing, fresh, strict=True))
-        return np.stack([rows[t] for t in items]).astype(np.float32, copy=False)
-
-    def get_config(self) -> dict[str, Any]:
-        """The wrapped featurizer's settings."""
-        return self.inner.get_config()

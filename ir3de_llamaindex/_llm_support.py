@@ -1,57 +1,29 @@
-"""Helpers of `IR3DELLM`: checking experts, recording decisions, tool-calling experts."""
+"""Helpers of `IR3DELLM`: the text a chat is routed on, stamping responses, tool-calling experts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
-from ir3de_core import ExpertError, IR3DERouter, NotFittedError, RoutingDecision
-from ir3de_llamaindex.events import DECISION_KEY, IR3DERoutingEvent
+from ir3de_llamaindex.events import DECISION_KEY
 
 __all__ = [
+    "REACT_OBSERVATION",
     "calls_tools",
-    "check_experts",
+    "chat_text",
     "conversation",
-    "emit",
     "stamp",
     "tool_caller",
     "tool_options",
 ]
 
 T = TypeVar("T")
-dispatcher = get_dispatcher("ir3de_llamaindex.llms")
-
-
-def check_experts(router: object, experts: object) -> None:
-    """A fitted router and one LLM per router expert, or an error naming the fix."""
-    if not isinstance(router, IR3DERouter):
-        msg = f"router must be a fitted IR3DERouter, got {type(router).__name__}"
-        raise TypeError(msg)
-    if not isinstance(experts, Mapping) or not experts:
-        msg = "IR3DELLM needs at least one expert LLM: experts={'name': llm}"
-        raise ValueError(msg)
-    if not hasattr(router, "statistics_"):
-        msg = "the router is not fitted; fit it (router.fit(prompts, experts)) before IR3DELLM"
-        raise NotFittedError(msg)
-    routed, given = set(router.experts_), set(experts)
-    if routed != given:
-        msg = (
-            f"the router's experts {sorted(routed)} and experts= {sorted(given)} differ; "
-            "give one LLM per router expert"
-        )
-        raise ExpertError(msg)
-
-
-def emit(method: str, decision: RoutingDecision) -> dict[str, Any]:
-    """Emit an `IR3DERoutingEvent` and return the decision as a dict."""
-    record = decision.to_dict()
-    dispatcher.event(IR3DERoutingEvent(method=method, decision=record))
-    return record
+REACT_OBSERVATION = "Observation:"
+"""A ReAct agent sends tool results back as user turns starting with this."""
 
 
 def stamp(response: T, record: dict[str, Any]) -> T:
@@ -96,3 +68,23 @@ def tool_caller(llm: LLM) -> FunctionCallingLLM:
         msg = f"{type(llm).__name__} is not a FunctionCallingLLM and cannot call tools"
         raise TypeError(msg)
     return llm
+
+
+def chat_text(
+    messages: Sequence[ChatMessage], route_on: Literal["last_user", "conversation"]
+) -> str:
+    """The text a chat is routed on (see `IR3DELLM.route_on`), or a ValueError."""
+    if route_on == "last_user":
+        for message in reversed(messages):
+            content = (message.content or "").strip()
+            if (
+                message.role == MessageRole.USER
+                and content
+                and not content.startswith(REACT_OBSERVATION)
+            ):
+                return content
+    text = "\n".join(m.content for m in messages if m.content and m.content.strip())
+    if not text:
+        msg = "the conversation has no text to route on; send at least one text message"
+        raise ValueError(msg)
+    return text

@@ -9,7 +9,9 @@ from llama_index.core.instrumentation.events.base import BaseEvent
 __all__ = ["DECISION_KEY", "IR3DERoutingEvent"]
 
 DECISION_KEY = "ir3de_decision"
-"""Key of the decision (``RoutingDecision.to_dict()``) in a response's ``additional_kwargs``."""
+"""Key of the decision (``RoutingDecision.to_dict()``) in a response's ``additional_kwargs``:
+the expert that answered, the policy ``rule`` that chose it, ``predicted_quality``, ``cost``,
+``lam``, ``threshold``, every expert's score, probability and cost, and ``fallback_from``."""
 
 
 class IR3DERoutingEvent(BaseEvent):
@@ -17,8 +19,11 @@ class IR3DERoutingEvent(BaseEvent):
 
     Attributes:
         method: the LLM method called (``"chat"``, ``"astream_chat_with_tools"``...).
-        decision: ``RoutingDecision.to_dict()``: the expert that answered, every expert's score,
-            the confidence and ``fallback_from`` (experts that failed first).
+        decision: ``RoutingDecision.to_dict()`` as the call ended: ``expert`` (the one that
+            answered), ``rule`` (``best``, ``cost``, ``default``, ``unsure``, ``forced``),
+            ``predicted_quality``, ``cost``, ``lam``, ``threshold``, every expert's score,
+            probability and cost, the confidence and ``fallback_from`` (experts that failed
+            first).
     """
 
     method: str

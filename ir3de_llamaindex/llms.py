@@ -1,16 +1,15 @@
-"""`IR3DELLM`: one LlamaIndex LLM that routes every call to the best of several expert LLMs.
+"""`IR3DELLM`: one LlamaIndex LLM that routes every call to one of several expert LLMs.
 
-The route is decided inside each call, where the conversation is visible, and the expert that
-answered also parses its own tool calls (its name travels in the response). A failing expert is
-replaced by the next-best one, and the decision records it.
+The route is decided inside each call, where the conversation is visible, by the router's
+`RoutingPolicy` (argmax, quality − λ·cost, a threshold with a default expert), and the expert
+that answered also parses its own tool calls (its name travels in the response). An expert that
+fails transiently is replaced by the policy's next choice, and the decision records it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -28,13 +27,14 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from llama_index.core.tools.types import BaseTool
 
-from ir3de_core import IR3DERouter, RoutingDecision
-from ir3de_core.fallback import acall_with_fallback, call_with_fallback
+from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
+from ir3de_core.experts import check_experts
+from ir3de_core.fallback import FailurePredicate, is_transient
+from ir3de_llamaindex._dispatch import Dispatcher
 from ir3de_llamaindex._llm_support import (
     calls_tools,
-    check_experts,
+    chat_text,
     conversation,
-    emit,
     stamp,
     tool_caller,
     tool_options,
@@ -44,8 +44,6 @@ from ir3de_llamaindex.events import DECISION_KEY
 
 __all__ = ["IR3DELLM"]
 
-T = TypeVar("T")
-REACT_OBSERVATION = "Observation:"
 PIN_KEY = "ir3de_expert"  # set by `_prepare_chat_with_tools` so `chat` keeps the same expert
 
 
@@ -53,9 +51,12 @@ class IR3DELLM(FunctionCallingLLM):
     """Route each call to one of several expert LLMs with a fitted IR3DE router.
 
     ``chat``/``complete``, their streaming and async forms and the ``*_with_tools`` methods
-    delegate to the chosen expert. The decision (``RoutingDecision.to_dict()``) is stored in the
-    response's ``additional_kwargs["ir3de_decision"]`` (on every streamed chunk) and emitted as an
-    `IR3DERoutingEvent`. A stream falls back only before its first chunk.
+    delegate to the expert `policy` chooses. The decision as it ended
+    (``RoutingDecision.to_dict()``: the expert that answered, its rule, predicted quality, cost,
+    λ, threshold and ``fallback_from``) is stored in the response's
+    ``additional_kwargs["ir3de_decision"]`` (on every streamed chunk) and emitted as an
+    `IR3DERoutingEvent`. A failure `fallback_on` accepts makes the policy decide again without
+    the failed expert; a stream falls back only before its first chunk.
 
     `metadata` is conservative: the smallest context window and output budget of the experts,
     and function calling only when every expert supports it.
@@ -74,12 +75,23 @@ class IR3DELLM(FunctionCallingLLM):
     ``Observation:`` turns are skipped, so an agent keeps its expert through its tool loop);
     ``"conversation"``: every message's text."""
     max_attempts: int = Field(default=2, ge=1, description="Experts tried per call.")
-    """Experts tried per call: the chosen one, then the next-best on failure."""
+    """Experts tried per call: the chosen one, then the policy's next choices on failure."""
+    policy: RoutingPolicy | None = Field(
+        default=None, description="How scores become a decision; None: the router's policy_."
+    )
+    """The `RoutingPolicy` of every call (prices and λ, threshold and default expert); None
+    uses the router's ``policy_``. Experts that cannot call tools are not available to tool
+    calls."""
+    fallback_on: FailurePredicate = Field(
+        default=is_transient, exclude=True, description="Which failures move to another expert."
+    )
+    """Which exceptions move a call to the policy's next choice (default `is_transient`:
+    timeouts, connection errors, HTTP 408/409/425/429 and 5xx); others propagate unchanged."""
 
     def __init__(self, **data: Any) -> None:
         # Checked before pydantic runs: a model_validator would wrap NotFittedError in a
         # ValidationError, and callers should be able to catch the core's own exceptions.
-        check_experts(data.get("router"), data.get("experts"))
+        check_experts(data.get("router"), data.get("experts"), what="LLM")
         super().__init__(**data)
 
     @classmethod
@@ -102,7 +114,8 @@ class IR3DELLM(FunctionCallingLLM):
             experts: expert LLMs by name.
             examples: example prompts per expert name (each expert needs at least one).
             featurizer: the router's featurizer (``"hashing"`` needs no model).
-            **kwargs: further `IR3DELLM` fields (``route_on``, ``max_attempts``).
+            **kwargs: further `IR3DELLM` fields (``policy``, ``route_on``, ``max_attempts``,
+                ``fallback_on``).
         """
         prompts = [p for name in examples for p in examples[name]]
         labels = [name for name in examples for _ in examples[name]]
@@ -123,24 +136,29 @@ class IR3DELLM(FunctionCallingLLM):
             system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
         )
 
+    @property
+    def active_policy(self) -> RoutingPolicy:
+        """The policy deciding the calls: `policy`, or the router's ``policy_`` when None."""
+        return self.policy if self.policy is not None else self.router.policy_
+
     def route(self, messages: str | Sequence[ChatMessage]) -> RoutingDecision:
         """The decision for a prompt or a conversation, without calling any expert."""
         text = messages if isinstance(messages, str) else self._chat_text(messages)
-        return self._decide(text, set(self.experts))
+        return self._dispatcher().decide(text)
 
     # ------------------------------------------------------------------ chat and complete
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Chat with the chosen expert."""
         pinned = kwargs.pop(PIN_KEY, None)
         text = self._chat_text(messages)
-        response, record = self._dispatch(
+        response, record = self._dispatcher().call(
             "chat", text, lambda llm: llm.chat(messages, **kwargs), pinned=pinned
         )
         return stamp(response, record)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         """Complete with the chosen expert (routed on the prompt)."""
-        response, record = self._dispatch(
+        response, record = self._dispatcher().call(
             "complete", prompt, lambda llm: llm.complete(prompt, formatted=formatted, **kwargs)
         )
         return stamp(response, record)
@@ -148,7 +166,7 @@ class IR3DELLM(FunctionCallingLLM):
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         """Stream from the chosen expert."""
         pinned = kwargs.pop(PIN_KEY, None)
-        stream, record = self._dispatch(
+        stream, record = self._dispatcher().call(
             "stream_chat",
             self._chat_text(messages),
             lambda llm: peek(llm.stream_chat(messages, **kwargs)),
@@ -160,7 +178,7 @@ class IR3DELLM(FunctionCallingLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         """Stream a completion from the chosen expert."""
-        stream, record = self._dispatch(
+        stream, record = self._dispatcher().call(
             "stream_complete",
             prompt,
             lambda llm: peek(llm.stream_complete(prompt, formatted=formatted, **kwargs)),
@@ -170,8 +188,11 @@ class IR3DELLM(FunctionCallingLLM):
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Async chat with the chosen expert."""
         pinned = kwargs.pop(PIN_KEY, None)
-        response, record = await self._adispatch(
-            "achat", self._chat_text(messages), lambda llm: llm.achat(messages, **kwargs), pinned
+        response, record = await self._dispatcher().acall(
+            "achat",
+            self._chat_text(messages),
+            lambda llm: llm.achat(messages, **kwargs),
+            pinned=pinned,
         )
         return stamp(response, record)
 
@@ -179,7 +200,7 @@ class IR3DELLM(FunctionCallingLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         """Async completion with the chosen expert."""
-        response, record = await self._adispatch(
+        response, record = await self._dispatcher().acall(
             "acomplete", prompt, lambda llm: llm.acomplete(prompt, formatted=formatted, **kwargs)
         )
         return stamp(response, record)
@@ -194,7 +215,7 @@ class IR3DELLM(FunctionCallingLLM):
             return await apeek(await llm.astream_chat(messages, **kwargs))
 
         text = self._chat_text(messages)
-        stream, record = await self._adispatch("astream_chat", text, call, pinned)
+        stream, record = await self._dispatcher().acall("astream_chat", text, call, pinned=pinned)
         return astamped(stream, DECISION_KEY, record)
 
     async def astream_complete(
@@ -205,7 +226,7 @@ class IR3DELLM(FunctionCallingLLM):
         async def call(llm: LLM) -> CompletionResponseAsyncGen:
             return await apeek(await llm.astream_complete(prompt, formatted=formatted, **kwargs))
 
-        stream, record = await self._adispatch("astream_complete", prompt, call)
+        stream, record = await self._dispatcher().acall("astream_complete", prompt, call)
         return astamped(stream, DECISION_KEY, record)
 
     # ------------------------------------------------------------------ tools
@@ -221,7 +242,7 @@ class IR3DELLM(FunctionCallingLLM):
     ) -> ChatResponse:
         """Chat with tools through the chosen expert (routed on the conversation)."""
         options = tool_options(chat_history, verbose, allow_parallel_tool_calls, tool_required)
-        response, record = self._dispatch(
+        response, record = self._dispatcher().call(
             "chat_with_tools",
             self._chat_text(conversation(user_msg, chat_history)),
             lambda llm: tool_caller(llm).chat_with_tools(
@@ -243,7 +264,7 @@ class IR3DELLM(FunctionCallingLLM):
     ) -> ChatResponse:
         """Async chat with tools through the chosen expert."""
         options = tool_options(chat_history, verbose, allow_parallel_tool_calls, tool_required)
-        response, record = await self._adispatch(
+        response, record = await self._dispatcher().acall(
             "achat_with_tools",
             self._chat_text(conversation(user_msg, chat_history)),
             lambda llm: tool_caller(llm).achat_with_tools(
@@ -265,7 +286,7 @@ class IR3DELLM(FunctionCallingLLM):
     ) -> ChatResponseGen:
         """Stream a chat with tools from the chosen expert."""
         options = tool_options(chat_history, verbose, allow_parallel_tool_calls, tool_required)
-        stream, record = self._dispatch(
+        stream, record = self._dispatcher().call(
             "stream_chat_with_tools",
             self._chat_text(conversation(user_msg, chat_history)),
             lambda llm: peek(
@@ -297,7 +318,9 @@ class IR3DELLM(FunctionCallingLLM):
             return await apeek(stream)
 
         text = self._chat_text(conversation(user_msg, chat_history))
-        stream, record = await self._adispatch("astream_chat_with_tools", text, call, tools=True)
+        stream, record = await self._dispatcher().acall(
+            "astream_chat_with_tools", text, call, tools=True
+        )
         return astamped(stream, DECISION_KEY, record)
 
     def _prepare_chat_with_tools(
@@ -312,7 +335,7 @@ class IR3DELLM(FunctionCallingLLM):
     ) -> dict[str, Any]:
         """The chosen expert's own request, pinned to it so that `chat` sends it there."""
         text = self._chat_text(conversation(user_msg, chat_history))
-        expert = self._decide(text, self._available(tools=True)).expert
+        expert = self._dispatcher().decide(text, tools=True).expert
         prepared = tool_caller(self.experts[expert])._prepare_chat_with_tools_compat(
             tools,
             user_msg=user_msg,
@@ -332,81 +355,16 @@ class IR3DELLM(FunctionCallingLLM):
         name = response.additional_kwargs.get(DECISION_KEY, {}).get("expert")
         expert = self.experts.get(name) if isinstance(name, str) else None
         if expert is None:
-            expert = self.experts[
-                sorted(self._available(tools=True), key=list(self.experts).index)[0]
-            ]
+            expert = self.experts[self._dispatcher().available(tools=True)[0]]
         return tool_caller(expert).get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
 
     # ------------------------------------------------------------------ routing
     def _chat_text(self, messages: Sequence[ChatMessage]) -> str:
-        if self.route_on == "last_user":
-            for message in reversed(messages):
-                content = (message.content or "").strip()
-                if message.role == MessageRole.USER and content and not _is_observation(content):
-                    return content
-        text = "\n".join(m.content for m in messages if m.content and m.content.strip())
-        if not text:
-            msg = "the conversation has no text to route on; send at least one text message"
-            raise ValueError(msg)
-        return text
+        return chat_text(messages, self.route_on)
 
-    def _available(self, *, tools: bool = False, pinned: str | None = None) -> set[str]:
-        names = {n for n, llm in self.experts.items() if not tools or calls_tools(llm)}
-        if not names:
-            msg = "no expert can call tools; give IR3DELLM function-calling experts for tools"
-            raise ValueError(msg)
-        if pinned is not None:
-            names &= {pinned}
-        return names
-
-    def _decide(self, text: str, available: set[str]) -> RoutingDecision:
-        decision = self.router.route([text])[0]
-        if decision.expert not in available:  # e.g. the best expert cannot call tools
-            best = next(e for e in decision.ranking() if e in available)
-            decision = dataclasses.replace(decision, expert=best)
-        return decision
-
-    def _dispatch(
-        self,
-        method: str,
-        text: str,
-        call: Callable[[LLM], T],
-        *,
-        tools: bool = False,
-        pinned: str | None = None,
-    ) -> tuple[T, dict[str, Any]]:
-        available = self._available(tools=tools, pinned=pinned)
-        decision = self._decide(text, available)
-        result, used = call_with_fallback(
-            decision,
-            lambda name: call(self.experts[name]),
-            max_attempts=self.max_attempts,
-            available=available,
+    def _dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            self.router, self.experts, self.active_policy, self.max_attempts, self.fallback_on
         )
-        return result, emit(method, used)
-
-    async def _adispatch(
-        self,
-        method: str,
-        text: str,
-        call: Callable[[LLM], Awaitable[T]],
-        pinned: str | None = None,
-        *,
-        tools: bool = False,
-    ) -> tuple[T, dict[str, Any]]:
-        available = self._available(tools=tools, pinned=pinned)
-        decision = await asyncio.to_thread(self._decide, text, available)
-        result, used = await acall_with_fallback(
-            decision,
-            lambda name: call(self.experts[name]),
-            max_attempts=self.max_attempts,
-            available=available,
-        )
-        return result, emit(method, used)
-
-
-def _is_observation(content: str) -> bool:
-    """A ReAct agent sends tool results back as user turns starting with "Observation:"."""
-    return content.startswith(REACT_OBSERVATION)

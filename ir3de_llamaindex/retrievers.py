@@ -27,7 +27,7 @@ class IR3DEToolRetriever(BaseRetriever):
 
     Args:
         tools: the candidate tools; names must be unique.
-        selector: the selector (its ``top_k``/``threshold`` decide how many tools come back);
+        selector: the selector (its ``top_k`` and policy decide which tools come back);
             None uses ``IR3DESelector(top_k=2)`` trained on the tools' descriptions.
         callback_manager: LlamaIndex callbacks.
         verbose: log retrievals.

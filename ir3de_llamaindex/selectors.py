@@ -1,7 +1,8 @@
 """`IR3DESelector`: a trained selector for RouterQueryEngine, RouterRetriever and tool retrieval.
 
 It spends no LLM call per query: a closed-form ridge router, learned from example queries per
-choice and from the choices' descriptions, scores every choice.
+choice and from the choices' descriptions, scores every choice, and the router's
+`RoutingPolicy` decides (argmax, quality − λ·cost, a threshold with a default choice).
 """
 
 from __future__ import annotations
@@ -12,24 +13,15 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-from llama_index.core.base.base_selector import (
-    BaseSelector,
-    MetadataType,
-    SelectorResult,
-    SingleSelection,
-)
+from llama_index.core.base.base_selector import BaseSelector, MetadataType
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import model_validator
 from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.schema import QueryBundle, QueryType
 from llama_index.core.tools.types import ToolMetadata
-from scipy.special import softmax
 
-from ir3de_core import IR3DERouter, RoutingDecision
-from ir3de_core.featurizers import Featurizer, make_featurizer
+from ir3de_core import IR3DERouter, RoutingPolicy
+from ir3de_core.featurizers import CachedFeaturizer, Featurizer, make_featurizer
 from ir3de_llamaindex._choices import (
-    CachedFeaturizer,
     ChoiceSet,
     ExampleKey,
     check_choices,
@@ -38,73 +30,24 @@ from ir3de_llamaindex._choices import (
     derive_router,
     is_fitted,
 )
+from ir3de_llamaindex._results import IR3DESelectorResult, NoChoiceError, selection_result
 from ir3de_llamaindex.embeddings import EmbeddingFeaturizer
 
 __all__ = ["IR3DESelector", "IR3DESelectorResult", "NoChoiceError"]
 
 FeaturizerSpec = str | dict[str, Any] | Featurizer | BaseEmbedding
-
-
-class IR3DESelectorResult(SelectorResult):
-    """A selection that also carries every choice's score.
-
-    Attributes:
-        selections: the chosen choices, best first (``inds``/``reasons`` as in LlamaIndex).
-        names: each choice's name, or ``#i`` when it has none; shape (n_choices,).
-        scores: each choice's router score (higher is better); shape (n_choices,).
-        probabilities: softmax of `scores` at the router's confidence temperature.
-        confidence: the router's confidence in its top choice, in [0, 1].
-        no_match: true when no choice reached the threshold and the default choice was used.
-    """
-
-    names: list[str]
-    scores: list[float]
-    probabilities: list[float]
-    confidence: float
-    no_match: bool = False
-
-    @model_validator(mode="after")
-    def _check_indices(self) -> IR3DESelectorResult:
-        n = len(self.names)
-        if len(self.scores) != n or len(self.probabilities) != n:
-            msg = (
-                f"got {n} names, {len(self.scores)} scores, {len(self.probabilities)} probabilities"
-            )
-            raise ValueError(msg)
-        inds = self.inds
-        if any(not 0 <= i < n for i in inds) or len(set(inds)) != len(inds):
-            msg = f"selected indices {inds} must be distinct and within the {n} choices"
-            raise ValueError(msg)
-        return self
-
-    @property
-    def scores_by_name(self) -> dict[str, float]:
-        """Every choice's score keyed by its name."""
-        return dict(zip(self.names, self.scores, strict=True))
-
-    @property
-    def selected_names(self) -> list[str]:
-        """Names of the selected choices, best first."""
-        return [self.names[i] for i in self.inds]
-
-
-class NoChoiceError(ValueError):
-    """No choice reached the selector's threshold and no default choice was configured.
-
-    Attributes:
-        result: the scores of every choice (with no selection).
-    """
-
-    def __init__(self, message: str, result: IR3DESelectorResult) -> None:
-        super().__init__(message)
-        self.result = result
+CACHE_SIZE = 4096
+"""Texts whose feature rows a selector's featurizer cache remembers."""
 
 
 class IR3DESelector(BaseSelector):
     """Select among LlamaIndex choices with an IR3DE router; no LLM call per query.
 
     The router is trained per set of choices (cached; retrained when the choices change) on the
-    example queries given for each choice and on the choices' descriptions.
+    example queries given for each choice and on the choices' descriptions. Its scores go to a
+    `RoutingPolicy`, which decides; `threshold` and `default_choice` are that policy's threshold
+    (on confidence) and default. A selector has no implicit default: when the policy names
+    none, a decision below the threshold is ``unsure`` and raises `NoChoiceError`.
 
     Args:
         examples: example queries per choice, keyed by choice name (or index for unnamed choices).
@@ -117,11 +60,15 @@ class IR3DESelector(BaseSelector):
         router_params: further `IR3DERouter` settings (``alpha``, ``confidence_temperature``...).
         use_descriptions: also learn from the description of choices that have examples (a choice
             without examples always learns from its description).
-        top_k: most choices selected (1 for single selection).
-        threshold: least probability a choice needs to be selected; None selects the top `top_k`.
-        default_choice: name or index chosen when no choice reaches `threshold`; None raises
-            `NoChoiceError` instead.
+        top_k: most choices selected: the policy's decision, then the most probable others that
+            reach the threshold (1 for single selection).
+        threshold: least probability the decided choice needs; sets the policy's threshold.
+        default_choice: name or index chosen when the decision is below the threshold; sets the
+            policy's default. None (and no default in `policy`) raises `NoChoiceError` instead.
         cache_size: routers kept for recently seen sets of choices.
+        policy: how scores become a decision, with choice names as experts (prices, ``lam``,
+            ``threshold``, ``default``), or its dict; None uses the router's ``policy_``. `threshold` and
+            `default_choice`, when given, replace its threshold and default.
     """
 
     def __init__(
@@ -136,6 +83,7 @@ class IR3DESelector(BaseSelector):
         threshold: float | None = None,
         default_choice: str | int | None = None,
         cache_size: int = 16,
+        policy: RoutingPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if top_k < 1:
             msg = f"top_k must be ≥ 1, got {top_k}"
@@ -155,6 +103,7 @@ class IR3DESelector(BaseSelector):
         self._top_k = top_k
         self._threshold = threshold
         self._default_choice = default_choice
+        self._policy = _as_policy(policy)
         self._cache_size = cache_size
         self._routers: OrderedDict[tuple[Any, ...], IR3DERouter] = OrderedDict()
         self._lock = threading.Lock()
@@ -169,6 +118,7 @@ class IR3DESelector(BaseSelector):
         top_k: int = 1,
         threshold: float | None = None,
         default_choice: str | int | None = None,
+        policy: RoutingPolicy | Mapping[str, Any] | None = None,
         **router_params: Any,
     ) -> IR3DESelector:
         """A selector trained from `examples` and descriptions.
@@ -178,8 +128,9 @@ class IR3DESelector(BaseSelector):
             embed_model: a LlamaIndex embedding model to featurize with (overrides `featurizer`).
             featurizer: see the class; ``"hashing"`` needs no model and no network.
             top_k: most choices selected.
-            threshold: least probability a selected choice needs.
-            default_choice: chosen when nothing reaches the threshold; None raises instead.
+            threshold: least probability the decided choice needs.
+            default_choice: chosen when the decision is below the threshold; None raises.
+            policy: the decision policy (see the class).
             **router_params: `IR3DERouter` settings such as ``alpha``.
         """
         return cls(
@@ -189,6 +140,7 @@ class IR3DESelector(BaseSelector):
             top_k=top_k,
             threshold=threshold,
             default_choice=default_choice,
+            policy=policy,
         )
 
     @classmethod
@@ -205,7 +157,11 @@ class IR3DESelector(BaseSelector):
 
     # ------------------------------------------------------------------ public API
     def select(self, choices: Sequence[MetadataType], query: QueryType) -> IR3DESelectorResult:
-        """Score every choice for the query and select the best (up to `top_k`)."""
+        """Score every choice for the query and select the policy's decision (up to `top_k`).
+
+        Raises:
+            NoChoiceError: the decision is below the threshold and there is no default choice.
+        """
         check_choices(choices)
         check_query(query)
         return super().select(choices, query)  # type: ignore[return-value]
@@ -230,18 +186,21 @@ class IR3DESelector(BaseSelector):
 
     def router_for(self, choices: Sequence[MetadataType]) -> IR3DERouter:
         """The (cached) router that scores these choices; its experts are the choice names."""
-        check_choices(choices)
-        metadatas = [
-            c if isinstance(c, ToolMetadata) else ToolMetadata(description=c) for c in choices
-        ]
-        return self._router_for(ChoiceSet.of(metadatas))
+        return self._router_for(_choice_set(choices))
+
+    def policy_for(self, choices: Sequence[MetadataType]) -> RoutingPolicy:
+        """The policy that decides between these choices (experts are the choice names)."""
+        choice_set = _choice_set(choices)
+        return self._policy_for(choice_set, self._router_for(choice_set))
 
     # ------------------------------------------------------------------ internals
     def _select(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> IR3DESelectorResult:
         choice_set = ChoiceSet.of(choices)
         check_query(query)
-        decision = self._router_for(choice_set).route([query.query_str])[0]
-        return self._result(choice_set, decision)
+        router = self._router_for(choice_set)
+        policy = self._policy_for(choice_set, router)
+        decision = router.route([query.query_str], policy=policy)[0]
+        return selection_result(choice_set.labels, decision, self._top_k)
 
     async def _aselect(
         self, choices: Sequence[ToolMetadata], query: QueryBundle
@@ -265,62 +224,42 @@ class IR3DESelector(BaseSelector):
                 self._routers.popitem(last=False)
         return router
 
-    def _result(self, choice_set: ChoiceSet, decision: RoutingDecision) -> IR3DESelectorResult:
-        labels = list(choice_set.labels)
-        scores = np.array([decision.scores[label] for label in labels], dtype=np.float64)
-        temperature = float(self._template.confidence_temperature)
-        probabilities = softmax(scores / temperature)
-        order = [labels.index(name) for name in decision.ranking()]
-        kept = [i for i in order[: self._top_k] if self._passes(float(probabilities[i]))]
-        selections = [_selection(i, labels[i], scores[i], probabilities[i]) for i in kept]
-        result = IR3DESelectorResult(
-            selections=selections,
-            names=labels,
-            scores=scores.tolist(),
-            probabilities=probabilities.tolist(),
-            confidence=decision.confidence,
-        )
-        return result if kept else self._no_match(result)
+    def _policy_for(self, choice_set: ChoiceSet, router: IR3DERouter) -> RoutingPolicy:
+        """The given policy (or the router's) with `threshold` and `default_choice` applied.
 
-    def _passes(self, probability: float) -> bool:
-        return self._threshold is None or probability >= self._threshold
-
-    def _no_match(self, result: IR3DESelectorResult) -> IR3DESelectorResult:
-        best = int(np.argmax(result.scores))
-        summary = f"best was {result.names[best]!r} at p={result.probabilities[best]:.3f}"
-        if self._default_choice is None:
-            msg = (
-                f"no choice reached the threshold {self._threshold} ({summary}); lower the "
-                "threshold or set default_choice"
-            )
-            raise NoChoiceError(msg, result)
-        index = self._default_index(result.names)
-        reason = f"IR3DE: no choice reached p≥{self._threshold} ({summary}); default choice"
-        return result.model_copy(
-            update={"selections": [SingleSelection(index=index, reason=reason)], "no_match": True}
-        )
-
-    def _default_index(self, names: list[str]) -> int:
-        default = self._default_choice
-        if isinstance(default, int) and not isinstance(default, bool) and 0 <= default < len(names):
-            return default
-        if isinstance(default, str) and default in names:
-            return names.index(default)
-        msg = f"default_choice {default!r} is not one of the choices {names} (by name or index)"
-        raise ValueError(msg)
+        For a selector "no default" means no default, not the router's best single choice:
+        without one, a query below the threshold is flagged (``unsure``) and `NoChoiceError`
+        is raised.
+        """
+        policy = self._policy if self._policy is not None else router.policy_
+        changes: dict[str, Any] = {}
+        if self._threshold is not None:
+            changes.update(threshold=self._threshold, threshold_on="confidence")
+        if self._default_choice is not None:
+            changes["default"] = choice_set.label_of(self._default_choice)
+        elif policy.default is None:
+            changes["unsure"] = "flag"
+        return policy.replace(**changes)
 
 
-def _selection(index: int, label: str, score: float, probability: float) -> SingleSelection:
-    reason = f"IR3DE: {label!r} scored {score:.3f} (p={probability:.3f})"
-    return SingleSelection(index=index, reason=reason)
+def _as_policy(policy: RoutingPolicy | Mapping[str, Any] | None) -> RoutingPolicy | None:
+    return None if policy is None else RoutingPolicy.of(policy)
+
+
+def _choice_set(choices: Sequence[MetadataType]) -> ChoiceSet:
+    check_choices(choices)
+    metadatas = [c if isinstance(c, ToolMetadata) else ToolMetadata(description=c) for c in choices]
+    return ChoiceSet.of(metadatas)
 
 
 def _resolve(featurizer: FeaturizerSpec) -> Featurizer | str | dict[str, Any]:
     """One featurizer instance shared by every retraining (so a model loads once), cached when
     it is stateless; featurizers that learn state (TF-IDF hashing) are rebuilt per fit."""
     if isinstance(featurizer, BaseEmbedding):
-        return CachedFeaturizer(EmbeddingFeaturizer(featurizer))
+        return CachedFeaturizer(EmbeddingFeaturizer(featurizer), max_size=CACHE_SIZE)
     instance = make_featurizer(featurizer)
     if hasattr(instance, "fit"):
         return instance.get_config()
-    return CachedFeaturizer(instance) if CachedFeaturizer.can_wrap(instance) else instance
+    if CachedFeaturizer.can_wrap(instance):
+        return CachedFeaturizer(instance, max_size=CACHE_SIZE)
+    return instance

@@ -1,14 +1,16 @@
-"""IR3DELLM with recorded experts: routing, the recorded decision, fallback, tools, bad input."""
+"""IR3DELLM with recorded experts: routing, the policy, the recorded decision, fallback, tools."""
 
 from __future__ import annotations
 
+import httpx
+import openai
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.llms import MockLLM
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai_like import OpenAILike
 
-from ir3de_core import ExpertError, IR3DERouter, NotFittedError
+from ir3de_core import ExpertError, IR3DERouter, NotFittedError, RoutingPolicy
 from ir3de_core.fallback import ExpertsFailedError
 from ir3de_llamaindex import DECISION_KEY, IR3DELLM
 from tests.llamaindex.corpus import EXAMPLES
@@ -29,6 +31,14 @@ def routed(**experts: object) -> IR3DELLM:
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
+
+
+def http_error(status: int) -> openai.APIStatusError:
+    """The error the OpenAI client raises for an HTTP `status` from an expert's server."""
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    response = httpx.Response(status, request=request)
+    kind = openai.BadRequestError if status == 400 else openai.InternalServerError
+    return kind(f"HTTP {status}", response=response, body=None)
 
 
 def test_chat_goes_to_the_topic_expert_and_records_the_decision() -> None:
@@ -196,11 +206,157 @@ def test_bad_input_is_rejected_with_the_fix() -> None:
     with pytest.raises(NotFittedError, match="router is not fitted"):
         IR3DELLM(router=IR3DERouter("hashing"), experts={"astronomy": a})
     router = routed(astronomy=a, cooking=c).router
-    with pytest.raises(ExpertError, match="give one LLM per router expert"):
+    with pytest.raises(ExpertError, match=r"routes to \['cooking'\] but experts has no LLM"):
         IR3DELLM(router=router, experts={"astronomy": a})
-    with pytest.raises(ValueError, match="at least one expert"):
+    with pytest.raises(ExpertError, match=r"LLMs for \['travel'\], which the router never"):
+        IR3DELLM(router=router, experts={"astronomy": a, "cooking": c, "travel": c})
+    with pytest.raises(TypeError, match="experts must map each expert name"):
         IR3DELLM(router=router, experts={})
+    with pytest.raises(TypeError, match="router must be a fitted IR3DERouter"):
+        IR3DELLM(router="router.json", experts={"astronomy": a})
     llm = IR3DELLM(router=router, experts={"astronomy": a, "cooking": c})
     with pytest.raises(ValueError, match="no text to route on"):
         llm.chat([ChatMessage(role=MessageRole.USER, content="  ")])
     assert IR3DELLM.class_name() == "IR3DELLM"
+
+
+# ---------------------------------------------------------------------------- the policy
+def test_a_cost_aware_policy_is_honoured_and_recorded() -> None:
+    space, space_log = recorded("astronomy")
+    cook, cook_log = recorded("cooking")
+    base = routed(astronomy=space, cooking=cook)
+    p_cooking = base.route(COOKING_Q).probabilities["cooking"]  # 0.72: cooking is best
+    policy = RoutingPolicy(prices={"astronomy": 0.0, "cooking": 1.0}, price_unit="query", lam=1.0)
+    llm = IR3DELLM(router=base.router, experts=base.experts, policy=policy)
+    assert llm.active_policy is policy
+    with routing_events() as events:
+        response = llm.chat(user(COOKING_Q))
+    decision = response.additional_kwargs[DECISION_KEY]
+    assert p_cooking - 1.0 < 1.0 - p_cooking  # quality − λ·cost is higher for astronomy
+    assert (decision["expert"], decision["rule"]) == ("astronomy", "cost")
+    assert decision["costs"] == {"astronomy": 0.0, "cooking": 1.0}
+    assert decision["cost"] == 0.0
+    assert decision["lam"] == 1.0
+    assert decision["predicted_quality"] is None  # a domain router predicts no quality
+    assert decision["probabilities"]["cooking"] == pytest.approx(p_cooking)
+    assert events[0].decision == decision
+    assert len(space_log.calls) == 1 and cook_log.calls == []
+    half = IR3DELLM(router=base.router, experts=base.experts, policy=policy.replace(lam=0.2))
+    assert half.route(COOKING_Q).expert == "cooking"  # 0.72 − 0.2 > 0.28: still worth it
+    assert half.route(COOKING_Q).rule == "cost"
+
+
+def test_below_the_threshold_the_default_expert_answers() -> None:
+    space, space_log = recorded("astronomy")
+    llm = routed(astronomy=space, cooking=recorded("cooking")[0])
+    confidence = llm.route(COOKING_Q).confidence
+    assert 0.5 < confidence < 0.9
+    unsure = RoutingPolicy(threshold=0.9, default="astronomy")
+    strict = IR3DELLM(router=llm.router, experts=llm.experts, policy=unsure)
+    with routing_events() as events:
+        response = strict.chat(user(COOKING_Q))
+    decision = response.additional_kwargs[DECISION_KEY]
+    assert (decision["expert"], decision["rule"], decision["threshold"]) == (
+        "astronomy",
+        "default",
+        0.9,
+    )
+    assert events[0].decision["rule"] == "default"
+    assert response.message.content == "astronomy answers"
+    assert len(space_log.calls) == 1
+    confident = strict.route(SPACE_Q)
+    assert (confident.expert, confident.rule) == ("astronomy", "best")
+    assert strict.route(user(SPACE_Q)).confidence > 0.9
+
+
+def test_without_a_policy_the_routers_policy_decides() -> None:
+    llm = routed(astronomy=recorded("astronomy")[0], cooking=recorded("cooking")[0])
+    assert llm.policy is None and llm.active_policy == RoutingPolicy()
+    llm.router.set_policy(RoutingPolicy(threshold=0.9, default="astronomy"))
+    assert llm.active_policy.threshold == 0.9
+    response = llm.chat(user(COOKING_Q))
+    assert response.additional_kwargs[DECISION_KEY]["rule"] == "default"
+    assert (
+        IR3DELLM(router=llm.router, experts=llm.experts, policy={"lam": 0.0})
+        .route(COOKING_Q)
+        .expert
+        == "cooking"
+    )  # a policy given as a dict replaces the router's
+    with pytest.raises(ValueError, match="lam must be a finite number"):
+        IR3DELLM(router=llm.router, experts=llm.experts, policy={"lam": -1.0})
+
+
+def test_a_pinned_tool_request_is_forced_and_not_moved() -> None:
+    broken, _ = recorded("cooking", fail=ConnectionError("down"))
+    space, space_log = recorded("astronomy")
+    llm = routed(astronomy=space, cooking=broken)
+    prepared = llm._prepare_chat_with_tools([FunctionTool.from_defaults(add)], user_msg=SPACE_Q)
+    with routing_events() as events:
+        response = llm.chat(**{**prepared, "messages": user(COOKING_Q)})  # cooking would win
+    decision = response.additional_kwargs[DECISION_KEY]
+    assert (decision["expert"], decision["rule"]) == ("astronomy", "forced")
+    assert decision["probabilities"]["cooking"] > decision["probabilities"]["astronomy"]
+    assert events[0].decision["rule"] == "forced"
+    pinned = llm._prepare_chat_with_tools([FunctionTool.from_defaults(add)], user_msg=COOKING_Q)
+    assert pinned["ir3de_expert"] == "cooking"
+    with pytest.raises(ExpertsFailedError) as info:  # prepared for cooking: no other expert
+        llm.chat(**pinned)
+    assert list(info.value.errors) == ["cooking"]
+    assert len(space_log.calls) == 1
+
+
+# ---------------------------------------------------------------------------- fallback
+def test_fallback_is_the_policy_deciding_again_without_the_failed_expert() -> None:
+    broken, _ = recorded("cooking", fail=http_error(503))
+    space, space_log = recorded("astronomy")
+    trip, trip_log = recorded("travel")
+    names = ("astronomy", "cooking", "travel")
+    base = IR3DELLM.from_examples(
+        {"astronomy": space, "cooking": broken, "travel": trip}, {n: EXAMPLES[n] for n in names}
+    )
+    p = base.route(COOKING_Q).probabilities
+    assert p["cooking"] > p["astronomy"] > p["travel"]  # the next-best score is astronomy
+    prices = {"astronomy": 1.0, "cooking": 0.0, "travel": 0.0}
+    policy = RoutingPolicy(prices=prices, price_unit="query", lam=0.5)
+    llm = IR3DELLM(router=base.router, experts=base.experts, policy=policy)
+    assert llm.route(COOKING_Q).expert == "cooking"
+    response = llm.chat(user(COOKING_Q))
+    decision = response.additional_kwargs[DECISION_KEY]
+    assert p["astronomy"] - 0.5 < p["travel"]  # but the policy prefers travel once cooking fails
+    assert (decision["expert"], decision["rule"]) == ("travel", "cost")
+    assert decision["fallback_from"] == ["cooking"]
+    assert space_log.calls == [] and len(trip_log.calls) == 1
+
+
+@pytest.mark.parametrize("error", [http_error(400), ValueError("bad tool schema")])
+async def test_a_non_transient_error_is_not_retried(error: Exception) -> None:
+    broken, _ = recorded("cooking", fail=error)
+    space, space_log = recorded("astronomy")
+    llm = routed(astronomy=space, cooking=broken)
+    with routing_events() as events, pytest.raises(type(error)) as info:
+        llm.chat(user(COOKING_Q))
+    assert info.value is error  # propagated unchanged
+    with pytest.raises(type(error)):
+        await llm.achat(user(COOKING_Q))
+    with pytest.raises(type(error)):
+        list(llm.stream_chat(user(COOKING_Q)))
+    assert space_log.calls == [] and events == []
+
+
+def test_fallback_on_decides_which_failures_move_to_another_expert() -> None:
+    space, space_log = recorded("astronomy")
+    bad_request, _ = recorded("cooking", fail=http_error(400))
+    base = routed(astronomy=space, cooking=bad_request)
+    tolerant = IR3DELLM(
+        router=base.router,
+        experts=base.experts,
+        fallback_on=lambda e: isinstance(e, openai.APIError),
+    )
+    response = tolerant.chat(user(COOKING_Q))
+    assert response.additional_kwargs[DECISION_KEY]["fallback_from"] == ["cooking"]
+    assert len(space_log.calls) == 1
+    down, _ = recorded("cooking", fail=ConnectionError("down"))
+    never = IR3DELLM(router=base.router, experts={"astronomy": space, "cooking": down}, fallback_on=lambda e: False)  # fmt: skip
+    with pytest.raises(ConnectionError, match="down"):
+        never.chat(user(COOKING_Q))
+    assert len(space_log.calls) == 1

@@ -9,6 +9,7 @@ recorded replies in test_agents.py; here the forced first tool call is real.
 
 from __future__ import annotations
 
+import openai
 import pytest
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.agent.workflow import ReActAgent
@@ -16,6 +17,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai_like import OpenAILike
 
+from ir3de_core import RoutingPolicy
 from ir3de_llamaindex import DECISION_KEY, IR3DELLM, IR3DEEmbedding
 from tests.llamaindex.corpus import DOCUMENTS, EXAMPLES
 from tests.llamaindex.recorded import routing_events
@@ -92,6 +94,35 @@ def test_an_unreachable_expert_falls_back_to_the_real_one(llm_base_url: str) -> 
     decision = response.additional_kwargs[DECISION_KEY]
     assert decision["expert"] == "astronomy"
     assert decision["fallback_from"] == ["cooking"]
+
+
+def test_a_request_the_server_rejects_is_not_retried_elsewhere(routed: IR3DELLM) -> None:
+    too_long = COOKING_Q + " knead" * 3000  # over the server's 2048-token context: HTTP 400
+    with routing_events() as events, pytest.raises(openai.BadRequestError) as info:
+        routed.chat(user(too_long))
+    assert info.value.status_code == 400
+    assert events == []  # no expert answered, and no other expert was tried
+
+
+def test_a_cost_aware_policy_routes_real_calls(routed: IR3DELLM) -> None:
+    prices = {"astronomy": 0.0, "cooking": 1.0}
+    policy = RoutingPolicy(prices=prices, price_unit="query", lam=1.0)
+    thrifty = IR3DELLM(router=routed.router, experts=routed.experts, policy=policy)
+    with routing_events() as events:
+        response = thrifty.chat(user(COOKING_Q))
+    assert response.message.content
+    decision = response.additional_kwargs[DECISION_KEY]
+    assert (decision["expert"], decision["rule"], decision["cost"]) == ("astronomy", "cost", 0.0)
+    assert decision["probabilities"]["cooking"] > decision["probabilities"]["astronomy"]
+    assert events[0].decision == decision
+    careful = IR3DELLM(
+        router=routed.router,
+        experts=routed.experts,
+        policy=RoutingPolicy(threshold=1.0, default="astronomy"),
+    )
+    reply = careful.chat(user(COOKING_Q))
+    assert reply.additional_kwargs[DECISION_KEY]["rule"] == "default"
+    assert reply.additional_kwargs[DECISION_KEY]["expert"] == "astronomy"
 
 
 def test_forced_tool_call_is_parsed_by_the_expert_that_made_it(routed: IR3DELLM) -> None:

@@ -12,7 +12,8 @@ from llama_index.core.base.base_selector import SingleSelection
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
 
-from ir3de_core import IR3DERouter, NotFittedError
+from ir3de_core import IR3DERouter, NotFittedError, RoutingPolicy
+from ir3de_core.featurizers import CachedFeaturizer
 from ir3de_llamaindex import IR3DESelector, IR3DESelectorResult, NoChoiceError
 from tests.llamaindex.corpus import EXAMPLES, LABELLED_QUERIES, NAMES
 
@@ -21,6 +22,9 @@ KEYWORD_EXAMPLES = {
     "cooking": ["recipe bake oven flour", "bake bread oven recipe"],
     "travel": ["flight visa passport luggage", "airport flight passport hotel"],
 }
+
+
+NAMES_3 = tuple(KEYWORD_EXAMPLES)
 
 
 @pytest.fixture
@@ -76,16 +80,90 @@ def test_no_match_raises_with_the_scores_or_uses_the_default(three: list[ToolMet
     with pytest.raises(NoChoiceError, match="lower the threshold or set default_choice") as info:
         selector.select(three, "weather tomorrow")
     assert info.value.result.inds == []
+    assert info.value.result.rule == "unsure"
     assert len(info.value.result.scores) == 3
+    assert max(info.value.result.probabilities) < 0.99
     fallback = IR3DESelector(examples=KEYWORD_EXAMPLES, threshold=0.99, default_choice="travel")
     result = fallback.select(three, "weather tomorrow")
     assert result.no_match is True
+    assert result.rule == "default"
     assert result.selected_names == ["travel"]
+    assert "default choice 'travel'" in result.reason
     by_index = IR3DESelector(examples=KEYWORD_EXAMPLES, threshold=0.99, default_choice=0)
     assert by_index.select(three, "weather tomorrow").ind == 0
     unknown = IR3DESelector(examples=KEYWORD_EXAMPLES, threshold=0.99, default_choice="nope")
     with pytest.raises(ValueError, match="default_choice 'nope' is not one of the choices"):
         unknown.select(three, "weather tomorrow")
+
+
+def test_a_cost_aware_policy_decides_the_selection(three: list[ToolMetadata]) -> None:
+    query = "which oven temperature to bake bread"
+    cost = np.array([0.0, 1.0, 0.0])
+    policy = RoutingPolicy(
+        prices=dict(zip(NAMES_3, cost, strict=True)), price_unit="query", lam=1.0
+    )
+    result = IR3DESelector(examples=KEYWORD_EXAMPLES, policy=policy).select(three, query)
+    p = np.array(result.probabilities)
+    assert np.argmax(p) == 1 and p[1] > 0.9  # cooking is by far the most probable ...
+    expected = int(np.argmax(p - 1.0 * cost))  # ... but not worth its price at λ = 1
+    assert expected != 1
+    assert (result.inds, result.rule, result.no_match) == ([expected], "cost", False)
+    assert result.confidence == pytest.approx(p[expected])
+    assert "by rule 'cost'" in result.reason
+    cheap = IR3DESelector(examples=KEYWORD_EXAMPLES, policy=policy.replace(lam=0.1))
+    assert cheap.select(three, query).selected_names == ["cooking"]
+
+
+def test_a_policy_threshold_sends_unsure_queries_to_its_default(three: list[ToolMetadata]) -> None:
+    selector = IR3DESelector(
+        examples=KEYWORD_EXAMPLES, top_k=3, policy=RoutingPolicy(threshold=0.99, default="travel")
+    )
+    unsure = selector.select(three, "weather tomorrow")  # p = 0.38, 0.29, 0.33
+    assert (unsure.selected_names, unsure.rule, unsure.no_match) == (["travel"], "default", True)
+    sure = selector.select(three, "bake bread oven recipe flour")  # p(cooking) = 0.999
+    assert (sure.selected_names, sure.rule, sure.no_match) == (["cooking"], "best", False)
+    no_default = IR3DESelector(examples=KEYWORD_EXAMPLES, policy=RoutingPolicy(threshold=0.99))
+    assert no_default.router_for(three).prior_ == "astronomy"  # the router has a prior ...
+    with pytest.raises(NoChoiceError) as info:  # ... but a selector has no implicit default
+        no_default.select(three, "weather tomorrow")
+    assert info.value.result.rule == "unsure"
+
+
+def test_the_default_comes_first_then_others_that_reach_the_threshold(
+    three: list[ToolMetadata],
+) -> None:
+    prices = {"astronomy": 0.0, "cooking": 1.0, "travel": 0.0}
+    policy = RoutingPolicy(prices=prices, price_unit="query", lam=1.0, threshold=0.5)
+    selector = IR3DESelector(examples=KEYWORD_EXAMPLES, policy=policy, top_k=3, default_choice=0)
+    result = selector.select(three, "which oven temperature to bake bread")
+    # the cheap choice (travel, p = 0.05) is below 0.5: the default answers, and cooking
+    # (p = 0.91) is the only other choice that reaches the threshold
+    assert (result.selected_names, result.rule, result.no_match) == (
+        ["astronomy", "cooking"],
+        "default",
+        True,
+    )
+
+
+def test_arguments_set_the_policys_threshold_and_default(three: list[ToolMetadata]) -> None:
+    router = IR3DESelector(examples=KEYWORD_EXAMPLES).router_for(three)
+    router.set_policy(RoutingPolicy(threshold=0.99, default="cooking", lam=0.0))
+    from_router = IR3DESelector(router=router)
+    assert from_router.policy_for(three) == router.policy_  # None: the router's policy
+    assert from_router.select(three, "weather tomorrow").selected_names == ["cooking"]
+    overridden = IR3DESelector(router=router, threshold=0.2, default_choice=2)
+    assert overridden.policy_for(three) == RoutingPolicy(threshold=0.2, default="travel")
+    assert overridden.select(three, "weather tomorrow").rule == "best"
+    built = IR3DESelector(examples=KEYWORD_EXAMPLES, threshold=0.9, default_choice="travel")
+    assert built.policy_for(three) == RoutingPolicy(threshold=0.9, default="travel")
+    as_dict = IR3DESelector(
+        examples=KEYWORD_EXAMPLES, policy={"threshold": 0.9, "default": "travel"}
+    )
+    assert as_dict.policy_for(three) == built.policy_for(three)
+    with pytest.raises(TypeError, match="policy must be a RoutingPolicy, its dict or None"):
+        IR3DESelector(policy=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown policy field"):
+        IR3DESelector(policy={"treshold": 0.5})
 
 
 def test_routers_are_cached_per_choice_set_and_retrained_when_choices_change(
@@ -110,7 +188,6 @@ def test_featurizations_of_choices_are_cached_for_stateless_featurizers(
     three: list[ToolMetadata],
 ) -> None:
     from ir3de_core.featurizers import Featurizer
-    from ir3de_llamaindex._choices import CachedFeaturizer
 
     calls: list[list[str]] = []
 
@@ -135,7 +212,10 @@ def test_featurizations_of_choices_are_cached_for_stateless_featurizers(
     embedded_once = sum(len(c) for c in calls)
     selector.select(three[:2], "bake bread")  # retrains on texts already seen: nothing new
     assert sum(len(c) for c in calls) == embedded_once
-    assert isinstance(selector.router_for(three).featurizer, CachedFeaturizer)
+    cache = selector.router_for(three).featurizer
+    assert isinstance(cache, CachedFeaturizer)  # the core's one featurizer cache
+    assert cache.max_size == 4096
+    assert cache.cache_size == embedded_once
 
 
 def test_a_pretrained_router_is_adapted_to_the_choices_without_being_changed() -> None:
