@@ -29,7 +29,7 @@ def check_experts(router: Any, experts: Any, *, what: str = "model") -> None:
         msg = f"router must be a fitted IR3DERouter, got {type(router).__name__}"
         raise TypeError(msg)
     if not isinstance(experts, Mapping) or not experts:
-        msg = f"experts must map each expert name to a {what}: experts={{'name': {what}}}"
+        msg = f"experts must map each expert name to its {what}: experts={{'name': {what}}}"
         raise TypeError(msg)
     if not hasattr(router, "state_"):
         msg = "the router is not fitted; fit it (router.fit(prompts, labels)) or load a saved one"

@@ -2,7 +2,7 @@
 
 Fallback is the policy deciding again without the experts that failed: the next expert is the
 one the same rules (cost, threshold, default) choose among the rest. Only transient failures
-(timeouts, lost connections, HTTP 408/409/429 and 5xx) move to another expert by default: a
+(timeouts, lost connections, HTTP 408/409/425/429 and 5xx) move to another expert by default: a
 request that fails for its own reasons (HTTP 400, a context-length error) would fail there too.
 """
 

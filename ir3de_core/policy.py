@@ -8,7 +8,8 @@ A policy is a small, validated value saved with the router. Its rules, applied i
    prices the experts and λ > 0 (λ is set directly or calibrated to a budget);
 3. ``default``: when the chosen expert's confidence (or predicted quality) is below `threshold`,
    the `default` expert answers instead (the router's best single expert when `default` is
-   None); ``unsure`` marks such a prompt when no default expert is available.
+   None); ``unsure`` marks such a prompt when the policy flags instead (``unsure="flag"``) or
+   no default expert is available.
 
 Every rule sees only the experts available now: fallback after a failure is deciding again
 without the experts that failed.
@@ -31,6 +32,7 @@ __all__ = ["CHARS_PER_TOKEN", "Choices", "PriceUnit", "RoutingPolicy", "best_und
 
 PriceUnit = Literal["1k_tokens", "query"]
 ThresholdOn = Literal["confidence", "quality"]
+Unsure = Literal["default", "flag"]
 CHARS_PER_TOKEN = 4.0
 """Characters per token when a prompt's length in tokens is estimated for per-token prices."""
 
@@ -87,6 +89,8 @@ class RoutingPolicy:
         threshold_on: ``"confidence"`` (the chosen expert's probability) or ``"quality"``
             (its predicted quality, quality mode).
         default: the expert of unsure prompts; None: the router's best single expert.
+        unsure: ``"default"`` sends unsure prompts to the default expert; ``"flag"`` keeps the
+            best expert and marks the decision ``unsure`` (for callers that refuse to guess).
     """
 
     prices: dict[str, float] | None = None
@@ -97,6 +101,7 @@ class RoutingPolicy:
     threshold: float | None = None
     threshold_on: ThresholdOn = "confidence"
     default: str | None = None
+    unsure: Unsure = "default"
     RULES: ClassVar[tuple[Rule, ...]] = _RULES
 
     def __post_init__(self) -> None:
@@ -108,6 +113,7 @@ class RoutingPolicy:
             object.__setattr__(self, "prices", checked)
         _choice("price_unit", self.price_unit, ("1k_tokens", "query"))
         _choice("threshold_on", self.threshold_on, ("confidence", "quality"))
+        _choice("unsure", self.unsure, ("default", "flag"))
         object.__setattr__(self, "output_tokens", _number("output_tokens", self.output_tokens))
         object.__setattr__(self, "lam", _number("lam", self.lam))
         if self.budget is not None:
@@ -141,7 +147,12 @@ class RoutingPolicy:
         """A policy from a policy, its dict, or None (the default: the best score)."""
         if value is None:
             return cls()
-        return value if isinstance(value, RoutingPolicy) else cls.from_dict(value)
+        if isinstance(value, RoutingPolicy):
+            return value
+        if not isinstance(value, Mapping):
+            msg = f"policy must be a RoutingPolicy, its dict or None, got {type(value).__name__}"
+            raise TypeError(msg)
+        return cls.from_dict(value)
 
     def replace(self, **changes: Any) -> RoutingPolicy:
         """A copy with some fields changed (validated again)."""
@@ -279,7 +290,9 @@ class RoutingPolicy:
         return table.costs
 
     def _default_column(self, table: ExpertScores, mask: NDArray[np.bool_]) -> int | None:
-        """The column of the default expert, None when it is unknown or unavailable."""
+        """The column of the default expert, None when flagging, unknown or unavailable."""
+        if self.unsure == "flag":
+            return None
         name = self.default if self.default is not None else table.prior
         if name is None:
             return None

@@ -193,3 +193,10 @@ def test_choices_stay_within_available_experts(data, draw) -> None:
     for decision in policy.decide(scores, available=available):
         assert decision.expert in available
         assert 0.0 <= decision.confidence <= 1.0 + 1e-12
+
+
+def test_flagging_policy_never_guesses_a_default() -> None:
+    decisions = RoutingPolicy(threshold=0.5, unsure="flag").decide(table(prior="mid"))
+    assert (decisions[3].expert, decisions[3].rule) == ("dear", "unsure")
+    with pytest.raises(ValueError, match="unsure"):
+        RoutingPolicy(unsure="guess")  # type: ignore[arg-type]
