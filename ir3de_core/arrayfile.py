@@ -141,9 +141,9 @@ def _checked_members(
         with archive.open(info) as member:
             version = np.lib.format.read_magic(member)
             if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(member)
             else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(member)
             header = member.tell()
         want = {"shape": list(spec.get("shape", [])), "dtype": spec.get("dtype")}
         if {"shape": list(shape), "dtype": dtype.str} != want or dtype.hasobject:
