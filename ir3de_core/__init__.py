@@ -3,6 +3,7 @@
 from ir3de_core._version import __version__
 from ir3de_core.decision import Contribution, ExpertScores, RoutingDecision
 from ir3de_core.exceptions import (
+    DataError,
     ExpertError,
     IR3DEError,
     MissingDependencyError,
@@ -26,6 +27,7 @@ from ir3de_core.statistics import SufficientStatistics
 
 __all__ = [
     "Contribution",
+    "DataError",
     "ExpertError",
     "ExpertScores",
     "FitPart",

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core._optional import require
+from ir3de_core.data.files import parse_json
 from ir3de_core.data.records import Record
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.featurizers import make_featurizer
@@ -109,8 +110,10 @@ def _worker_spec(spec: WorkerSpec) -> FitSpec:
 def _as_record(item: Any, score_columns: tuple[str, ...] | None) -> Record:
     if isinstance(item, Record):
         return item
-    if isinstance(item, str | bytes):
-        item = json.loads(item)
+    if isinstance(item, bytes):
+        item = item.decode("utf-8")
+    if isinstance(item, str):  # a JSON line; the first line of a file may carry a UTF-8 BOM
+        item = parse_json(item.removeprefix("\ufeff"), "a JSON line of the Dask input")
     if not isinstance(item, dict):
         msg = f"expected records as JSON lines, dicts or Record, got {type(item).__name__}"
         raise TypeError(msg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sklearn.exceptions import NotFittedError
 
 __all__ = [
+    "DataError",
     "ExpertError",
     "IR3DEError",
     "MissingDependencyError",
@@ -15,6 +16,11 @@ __all__ = [
 
 class IR3DEError(Exception):
     """Base class of ir3de's own errors."""
+
+
+class DataError(IR3DEError, ValueError):
+    """Routing data is unreadable or malformed; the message names the file, the line (or row,
+    or item) and the field, and what to do."""
 
 
 class ModelFileError(IR3DEError, ValueError):

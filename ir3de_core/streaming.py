@@ -1,6 +1,8 @@
 """Reading records from files one chunk at a time, each chunk tagged with where to resume.
 
-JSONL is read in binary with byte offsets, so a resumed fit seeks straight to where it stopped.
+JSONL is read in binary with byte offsets, so a resumed fit seeks straight to where it stopped;
+it is read by `ir3de_core.data.loaders.read_jsonl`, the reader `load_records` uses, so both accept
+and refuse the same files (a leading BOM skipped, errors named by ``file:line``).
 CSV (RouterBench) streams too and resumes by skipping the records already consumed. A RouterDC
 ``.json`` file is one JSON list: it is read whole, so memory grows with that file (convert large
 data to canonical JSONL, one record per line, to stream it).
@@ -8,7 +10,6 @@ data to canonical JSONL, one record per line, to stream it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ir3de_core.checkpoint import Position
-from ir3de_core.data.loaders import DataFormat, detect_format, iter_records
+from ir3de_core.data.loaders import DataFormat, detect_format, iter_records, read_jsonl
 from ir3de_core.data.records import Record
 
 __all__ = ["ProgressBar", "file_format", "iter_chunks", "iter_positioned"]
@@ -44,24 +45,8 @@ def iter_positioned(
 
 
 def _jsonl(path: Path, start: Position) -> Iterator[tuple[Record, Position]]:
-    offset, line = start.offset, start.line
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        for raw in handle:
-            offset += len(raw)
-            line += 1
-            if not raw.strip():
-                continue
-            where = f"{path}:{line}"
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                msg = f"{where}: not valid JSON ({e})"
-                raise ValueError(msg) from e
-            if not isinstance(obj, dict):
-                msg = f"{where}: expected a JSON object, got {type(obj).__name__}"
-                raise ValueError(msg)
-            yield Record.from_dict(obj, where=where), Position(start.file, offset, line)
+    for item in read_jsonl(path, offset=start.offset, line=start.line):
+        yield item.record, Position(start.file, item.offset, item.line)
 
 
 def iter_chunks(

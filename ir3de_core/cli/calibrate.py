@@ -19,6 +19,7 @@ from ir3de_core.calibration import (
     lambda_path,
     operating_point,
 )
+from ir3de_core.cli.paths import check_output_file
 from ir3de_core.data import CostTable, cost_table, load_records
 from ir3de_core.decision import ExpertScores
 from ir3de_core.metrics import aiq
@@ -105,6 +106,7 @@ def _row(point: OperatingPoint) -> list[object]:
 
 def calibrate(args: argparse.Namespace) -> int:
     """``ir3de calibrate``: print the λ–cost–quality table, calibrate and save the policy."""
+    check_output_file(args.json, "--json")
     router = IR3DERouter.load(args.model)
     if router.target != "quality":
         msg = "calibrate needs a quality-mode router (fit with --target quality)"

@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ir3de_core.cli.paths import check_input_file, check_output_dir, check_output_file
 from ir3de_core.data import expand_paths, load_records
+from ir3de_core.data.files import decode_lines, iter_lines, parse_json
+from ir3de_core.data.records import Record
 from ir3de_core.evaluation import evaluate_choices
 from ir3de_core.report import format_table
 from ir3de_core.router import IR3DERouter
+from ir3de_core.settings import RouterSettings
 from ir3de_core.training import fit_stream
 
 __all__ = ["demo", "evaluate", "experts_add", "experts_list", "experts_remove", "fit", "route"]
@@ -31,16 +36,30 @@ def featurizer_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
+_SETTING_OPTIONS = {"target": "--target", "aggregation": "--aggregation",
+                    "entropy_top_k": "--entropy-top-k", "alpha": "--alpha"}  # fmt: skip
+
+
+def router_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """`fit`'s router settings, each checked by `RouterSettings`; an error names the option."""
+    settings = {name: getattr(args, name) for name in _SETTING_OPTIONS}
+    for name, value in settings.items():
+        try:
+            RouterSettings(**{name: value})
+        except ValueError as e:
+            msg = f"{_SETTING_OPTIONS[name]}: {e}"
+            raise ValueError(msg) from None
+    return settings
+
+
 def fit(args: argparse.Namespace) -> int:
-    """``ir3de fit``: stream the records in chunks (or fit on Dask), solve once, save."""
-    router = IR3DERouter(
-        featurizer_config(args),
-        target=args.target,
-        aggregation=args.aggregation,
-        entropy_top_k=args.entropy_top_k,
-        alpha=args.alpha,
-        missing_scores="ignore",
-    )
+    """``ir3de fit``: stream the records in chunks (or fit on Dask), solve once, save.
+
+    The options and the output paths are checked before any data is read.
+    """
+    check_output_dir(args.out, "--out")
+    check_output_dir(args.checkpoint, "--checkpoint")
+    router = IR3DERouter(featurizer_config(args), **router_settings(args), missing_scores="ignore")
     if args.dask_scheduler is not None or args.dask_local is not None:
         n_records = _fit_on_dask(router, args)
     else:
@@ -94,19 +113,33 @@ def _local_files(path: str, split: str | None) -> list[Path | str]:
 
 
 def _read_prompts(args: argparse.Namespace) -> list[str]:
+    """The prompts given as arguments, then those of ``--input`` (one per line, or JSONL)."""
     prompts = list(args.prompts)
     if args.input:
-        lines = (
-            sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
-        ).splitlines()
-        for text in lines:
-            if text.strip():
-                is_json = text.lstrip().startswith("{")
-                prompts.append(json.loads(text)["prompt"] if is_json else text)
+        name = "<stdin>" if args.input == "-" else args.input
+        for line, text in _input_lines(args.input):
+            if not text.strip():
+                continue
+            if text.lstrip().startswith("{"):
+                obj = parse_json(text.rstrip("\r\n"), name, line)
+                only = {k: v for k, v in obj.items() if k == "prompt"}  # the rest is not used
+                prompts.append(Record.from_dict(only, where=f"{name}:{line}").prompt)
+            else:
+                prompts.append(text.rstrip("\r\n"))
     if not prompts:
         msg = "no prompts given: pass them as arguments or with --input FILE"
         raise ValueError(msg)
     return prompts
+
+
+def _input_lines(value: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines of ``--input`` (``-``: stdin), read like every data file (UTF-8, BOM)."""
+    if value != "-":
+        yield from ((line, text) for line, _, text in iter_lines(Path(value)))
+    elif hasattr(sys.stdin, "buffer"):
+        yield from ((line, text) for line, _, text in decode_lines(sys.stdin.buffer, "<stdin>"))
+    else:  # a text stream without bytes (e.g. replaced in tests)
+        yield from enumerate(sys.stdin, start=1)
 
 
 def route(args: argparse.Namespace) -> int:
@@ -115,6 +148,7 @@ def route(args: argparse.Namespace) -> int:
     Each line leads with the chosen expert, the rule that chose it (``best``, ``cost``,
     ``default``, ...), its predicted quality (quality mode) and its cost (priced policies).
     """
+    check_input_file(args.input, "--input")
     router = IR3DERouter.load(args.model)
     prompts = _read_prompts(args)
     for prompt, decision in zip(prompts, router.route(prompts, explain=args.explain), strict=True):
@@ -126,6 +160,7 @@ def route(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``ir3de evaluate``: per-task accuracy, average, routing accuracy and confusion matrix."""
+    check_output_file(args.json, "--json")
     router = IR3DERouter.load(args.model)
     records = load_records(args.data, format=args.format, split=args.split)
     decisions = router.route([r.prompt for r in records])
@@ -150,7 +185,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if result.unscored:
         print(f"\n{result.unscored} prompts routed to an expert without a score were left out")
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -167,6 +202,7 @@ def experts_list(args: argparse.Namespace) -> int:
 
 def experts_add(args: argparse.Namespace) -> int:
     """``ir3de experts add``: add from the new expert's (or domain's) data alone."""
+    check_output_dir(args.out, "--out")
     router = IR3DERouter.load(args.model)
     records = load_records(args.data, format=args.format, split=args.split)
     prompts = [r.prompt for r in records]
@@ -187,6 +223,7 @@ def experts_add(args: argparse.Namespace) -> int:
 
 def experts_remove(args: argparse.Namespace) -> int:
     """``ir3de experts remove``."""
+    check_output_dir(args.out, "--out")
     router = IR3DERouter.load(args.model).remove_expert(args.name)
     router.save(args.out or args.model)
     print(f"removed {args.name!r}; experts: {', '.join(router.experts_)}")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
 from ir3de_core._version import __version__
 from ir3de_core.cli import calibrate, commands
+from ir3de_core.cli.paths import describe
 from ir3de_core.exceptions import IR3DEError
 
 __all__ = ["build_parser", "main"]
@@ -44,17 +46,36 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=commands.fit)
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer ≥ 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be an integer ≥ 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _fit_scale_options(p: argparse.ArgumentParser) -> None:
     """Streaming, checkpoint and Dask options of `fit`."""
-    p.add_argument("--chunk-size", type=int, default=4096, help="prompts featurized at once")
+    p.add_argument(
+        "--chunk-size", type=_positive_int, default=4096, help="prompts featurized at once"
+    )
     p.add_argument(
         "--checkpoint", help="directory to checkpoint the sums in; rerun with it to resume"
     )
-    p.add_argument("--checkpoint-every", type=int, default=16, help="chunks between checkpoints")
+    p.add_argument(
+        "--checkpoint-every", type=_positive_int, default=16, help="chunks between checkpoints"
+    )
     dask = p.add_mutually_exclusive_group()
     dask.add_argument("--dask-scheduler", metavar="ADDRESS", help="fit on this Dask scheduler")
     dask.add_argument(
-        "--dask-local", type=int, metavar="N", help="fit on a local Dask cluster of N workers"
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="fit on a local Dask cluster of N workers",
     )
     p.add_argument("--blocksize", default="64MiB", help="with Dask: bytes of JSONL per partition")
 
@@ -121,16 +142,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code.
+
+    Every expected error (ir3de's own, a bad value, a file that cannot be read or written)
+    becomes one line ``ir3de <command>: error: ...`` on stderr and exit status 2, like a usage
+    error; an interrupt exits with 130, a closed output pipe (``| head``) quietly with 141.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:
         warnings.simplefilter("ignore")
     try:
         return int(args.run(args) or 0)
-    except (IR3DEError, ValueError, TypeError, FileNotFoundError, KeyError) as e:
-        print(f"ir3de {args.command}: error: {e}", file=sys.stderr)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except KeyboardInterrupt:
+        print(f"ir3de {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (IR3DEError, ValueError, TypeError, OSError, KeyError) as e:
+        print(f"ir3de {args.command}: error: {describe(e)}", file=sys.stderr)
         return 2
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away, send what is left to /dev/null (no exit noise)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":

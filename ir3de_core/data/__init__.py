@@ -1,6 +1,7 @@
 """Routing data: the canonical record, loaders for JSONL, RouterDC and RouterBench, cost tables."""
 
 from ir3de_core.data.cost_table import CostTable, DataReport, cost_table
+from ir3de_core.data.files import DataError
 from ir3de_core.data.loaders import (
     MULTIPLE_CHOICE_TASKS,
     expand_paths,
@@ -15,6 +16,7 @@ from ir3de_core.data.records import Record, scores_table
 __all__ = [
     "MULTIPLE_CHOICE_TASKS",
     "CostTable",
+    "DataError",
     "DataReport",
     "Record",
     "cost_table",

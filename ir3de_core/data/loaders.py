@@ -6,33 +6,42 @@ warning), or the whole row is dropped (counted) when ``drop_incomplete`` is set.
 
 from __future__ import annotations
 
-import ast
-import csv
-import json
-import math
-import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
+from ir3de_core.data.files import (
+    DataError,
+    count_missing,
+    iter_lines,
+    parse_json,
+    read_text,
+    short,
+    warn_missing,
+)
 from ir3de_core.data.records import Record
+from ir3de_core.data.routerbench import load_routerbench, routerbench_text
 
 __all__ = [
     "MULTIPLE_CHOICE_TASKS",
     "DataFormat",
+    "JsonlLine",
+    "detect_format",
     "expand_paths",
     "iter_jsonl",
     "iter_records",
     "load_records",
     "load_routerbench",
     "load_routerdc",
+    "read_jsonl",
     "routerbench_text",
 ]
 
 DataFormat = Literal["auto", "jsonl", "routerdc", "routerbench"]
 MULTIPLE_CHOICE_TASKS = ("mmlu", "cmmlu", "arc", "ceval", "winogrande")
 _SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
+_JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number", float: "number",
+               bool: "boolean", type(None): "null"}  # fmt: skip
 
 
 def expand_paths(paths: Sequence[str | Path], split: str | None = None) -> list[Path]:
@@ -42,13 +51,16 @@ def expand_paths(paths: Sequence[str | Path], split: str | None = None) -> list[
         path = Path(raw)
         if path.is_dir():
             pattern = f"*_{split}.*" if split else "*"
-            found = sorted(p for p in path.glob(pattern) if p.suffix in _SUFFIXES)
+            found = sorted(p for p in path.glob(pattern) if p.suffix in _SUFFIXES and p.is_file())
             if not found:
                 msg = f"no data files matching {pattern!r} in {path}"
                 raise FileNotFoundError(msg)
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            msg = f"data path {path} is neither a file nor a directory"
+            raise DataError(msg)
         else:
             msg = f"data path {path} does not exist"
             raise FileNotFoundError(msg)
@@ -100,36 +112,56 @@ def iter_records(
         raise ValueError(msg)
 
 
+class JsonlLine(NamedTuple):
+    """One record of a JSONL file, where it ends, and how many of its scores were missing."""
+
+    record: Record
+    missing: int
+    offset: int
+    line: int
+
+
+def read_jsonl(path: Path, *, offset: int = 0, line: int = 0) -> Iterator[JsonlLine]:
+    """The records of canonical JSONL `path`, from byte `offset` (after `line` lines) on.
+
+    The one JSONL reader: `iter_jsonl` and the resumable streaming fit both use it.
+
+    Raises:
+        DataError: a line is not UTF-8, not JSON, not an object, or not a valid record; the
+            message names ``file:line`` and the field.
+    """
+    for number, end, text in iter_lines(path, offset=offset, line=line):
+        if not text.strip():
+            continue
+        obj = parse_json(text.rstrip("\r\n"), str(path), number)
+        if not isinstance(obj, dict):
+            msg = (
+                f'{path}:{number}: expected a JSON object such as {{"prompt": "..."}}, '
+                f"got a JSON {_JSON_TYPES.get(type(obj), type(obj).__name__)}"
+            )
+            raise DataError(msg)
+        record = Record.from_dict(obj, where=f"{path}:{number}")
+        yield JsonlLine(record, count_missing(obj.get("scores")), end, number)
+
+
 def iter_jsonl(path: Path, *, drop_incomplete: bool = False) -> Iterator[Record]:
     """Stream canonical JSONL: one object per line (``prompt``, ``scores``, ``costs``, ...)."""
     missing = dropped = 0
     experts: set[str] = set()
     pending: list[Record] = []  # only used when dropping incomplete rows needs all expert names
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                msg = f"{path}:{number}: not valid JSON ({e.msg})"
-                raise ValueError(msg) from e
-            if not isinstance(obj, dict):
-                msg = f"{path}:{number}: expected a JSON object, got {type(obj).__name__}"
-                raise ValueError(msg)
-            missing += _count_missing(obj.get("scores"))
-            record = Record.from_dict(obj, where=f"{path}:{number}")
-            experts.update(record.scores)
-            if drop_incomplete:
-                pending.append(record)
-            else:
-                yield record
+    for item in read_jsonl(path):
+        missing += item.missing
+        experts.update(item.record.scores)
+        if drop_incomplete:
+            pending.append(item.record)
+        else:
+            yield item.record
     for record in pending:
         if set(record.scores) >= experts:
             yield record
         else:
             dropped += 1
-    _warn(path, missing, dropped)
+    warn_missing(path, missing, dropped)
 
 
 def load_routerdc(path: Path, *, task: str | None = None) -> list[Record]:
@@ -140,92 +172,37 @@ def load_routerdc(path: Path, *, task: str | None = None) -> list[Record]:
     so the query counts as correct when the score is > 0: such scores become 1.0 or 0.0. On
     generation tasks (gsm8k, humaneval, mbpp, MATH) the score is the fraction of passing samples
     and is kept as is.
+
+    Raises:
+        DataError: the file is not UTF-8 JSON, not a list, or an item is malformed; the
+            message names the file and the item (``file[i]``) and the field.
     """
     name = task or path.stem.rsplit("_", 1)[0]
     multiple_choice = name.startswith(MULTIPLE_CHOICE_TASKS)
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        msg = f"{path}: not valid JSON ({e.msg}); expected a RouterDC list of objects"
-        raise ValueError(msg) from e
+    items = parse_json(read_text(path), str(path))
     if not isinstance(items, list):
-        msg = f"{path}: expected a JSON list of {{'question', 'scores'}} objects"
-        raise ValueError(msg)
+        msg = (
+            f"{path}: expected a RouterDC JSON list of {{'question', 'scores'}} objects, "
+            f"got a JSON {_JSON_TYPES.get(type(items), type(items).__name__)}"
+        )
+        raise DataError(msg)
     records, missing = [], 0
     for i, item in enumerate(items):
+        where = f"{path}[{i}]"
         if not isinstance(item, dict) or "question" not in item or "scores" not in item:
-            msg = f"{path}[{i}]: expected an object with 'question' and 'scores'"
-            raise ValueError(msg)
-        missing += _count_missing(item["scores"])
+            msg = f"{where}: expected an object with 'question' and 'scores', got {short(item)}"
+            raise DataError(msg)
+        if not isinstance(item["question"], str) or not item["question"].strip():
+            msg = f"{where}: 'question' must be a non-empty string, got {short(item['question'])}"
+            raise DataError(msg)
+        missing += count_missing(item["scores"])
         record = Record.from_dict(
             {"prompt": item["question"], "scores": item["scores"], "domain": name, "task": name},
-            where=f"{path}[{i}]",
+            where=where,
         )
         if multiple_choice:
             scores = {e: 1.0 if s > 0 else 0.0 for e, s in record.scores.items()}
             record = Record(record.prompt, scores, record.costs, record.domain, record.task)
         records.append(record)
-    _warn(path, missing, 0)
+    warn_missing(path, missing, 0)
     return records
-
-
-def load_routerbench(path: Path, *, drop_incomplete: bool = False) -> Iterator[Record]:
-    """Stream a RouterBench CSV: prompt (a Python-style list of turns), ``eval_name``, one score
-    column per model, ``<model>|total_cost`` per model. Empty cells are missing, not zero."""
-    csv.field_size_limit(sys.maxsize)
-    missing = dropped = 0
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        skip = {"sample_id", "prompt", "eval_name", "oracle_model_to_route_to"}
-        models = [  # the unnamed first column is a pandas index, not a model
-            c
-            for c in columns
-            if "|" not in c and c not in skip and c.strip() and not c.startswith("Unnamed")
-        ]
-        if "prompt" not in columns or not models:
-            msg = f"{path}: not a RouterBench CSV (needs 'prompt' and model score columns)"
-            raise ValueError(msg)
-        for number, row in enumerate(reader, start=2):
-            scores = {m: float(row[m]) for m in models if (row.get(m) or "").strip()}
-            costs = {
-                m: float(c) for m in models if (c := (row.get(f"{m}|total_cost") or "").strip())
-            }
-            missing += len(models) - len(scores)
-            if drop_incomplete and len(scores) < len(models):
-                dropped += 1
-                continue
-            task = (row.get("eval_name") or "").strip() or None
-            yield Record.from_dict(
-                {"prompt": routerbench_text(row["prompt"]), "scores": scores, "costs": costs,
-                 "domain": task, "task": task},
-                where=f"{path}:{number}",
-            )  # fmt: skip
-    _warn(path, missing, dropped)
-
-
-def routerbench_text(raw: str) -> str:
-    """RouterBench stores a prompt (and a response) as the repr of a list of turns; join them."""
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            turns = ast.literal_eval(text)  # literals only: never executes code
-        except (ValueError, SyntaxError):
-            return raw
-        if isinstance(turns, list) and all(isinstance(t, str) for t in turns):
-            return "\n".join(turns)
-    return raw
-
-
-def _count_missing(scores: object) -> int:
-    if not isinstance(scores, dict):
-        return 0
-    return sum(1 for v in scores.values() if v is None or (isinstance(v, float) and math.isnan(v)))
-
-
-def _warn(path: Path, missing: int, dropped: int) -> None:
-    if missing or dropped:
-        message = f"{path}: {missing} missing scores left out (not counted as zero)"
-        if dropped:
-            message += f"; {dropped} incomplete rows dropped"
-        warnings.warn(message, UserWarning, stacklevel=3)

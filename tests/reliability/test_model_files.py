@@ -10,6 +10,7 @@ import tracemalloc
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def _edit(directory: Path, **changes: object) -> None:
 class Recorder(BaseHTTPRequestHandler):
     """An OpenAI-compatible embeddings endpoint that records every request it gets."""
 
-    seen: list[dict[str, str]] = []
+    seen: ClassVar[list[dict[str, str]]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
@@ -88,9 +89,7 @@ def test_a_tampered_featurizer_cannot_send_prompts_or_secrets_anywhere(
     assert config["cache_dir"] != str(evil)
     assert Recorder.seen == [] and not evil.exists()
     # the caller decides where prompts go and which variable holds the key
-    mine = IR3DERouter.load(
-        directory, featurizer_options={"base_url": endpoint, "cache_dir": None}
-    )
+    mine = IR3DERouter.load(directory, featurizer_options={"base_url": endpoint, "cache_dir": None})
     mine.route(["my confidential prompt"])
     assert len(Recorder.seen) == 1 and "s3cret-token" not in Recorder.seen[0]["auth"]
     assert not evil.exists()
@@ -112,12 +111,14 @@ def test_featurizer_options_cannot_change_the_features(saved) -> None:
 def _zip_bomb(directory: Path, *, name: str, megabytes: int) -> None:
     """Add a deflate-compressed member of `megabytes` zeros (a few hundred KB on disk)."""
     block = b"\0" * (1 << 20)
-    with zipfile.ZipFile(directory / ARRAYS, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-            header = {"descr": "<f8", "fortran_order": False, "shape": (megabytes << 17,)}
-            np.lib.format.write_array_header_1_0(member, header)
-            for _ in range(megabytes):
-                member.write(block)
+    header = {"descr": "<f8", "fortran_order": False, "shape": (megabytes << 17,)}
+    with (
+        zipfile.ZipFile(directory / ARRAYS, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(f"{name}.npy", "w", force_zip64=True) as member,
+    ):
+        np.lib.format.write_array_header_1_0(member, header)
+        for _ in range(megabytes):
+            member.write(block)
 
 
 def test_a_small_file_that_expands_is_refused_before_it_is_read(saved, tmp_path) -> None:

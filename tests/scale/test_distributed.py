@@ -231,3 +231,19 @@ def test_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install 'ir3de\[dask\]'"):
         dist.read_records("x.jsonl")
+
+
+def test_a_bom_file_fits_like_the_loaders_read_it(
+    client: Any, records_file: Path, lines: list[str], tmp_path: Path
+) -> None:
+    """The one BOM rule holds on Dask too: a leading UTF-8 BOM is skipped, not a JSON error."""
+    with_bom = tmp_path / "bom.jsonl"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + records_file.read_bytes())
+    want = reference_fit(IR3DERouter(HASH, missing_scores="ignore"), lines)
+    bag = dist.read_records(str(with_bom), blocksize=8_000)
+    got = dist.fit(IR3DERouter(HASH, missing_scores="ignore"), bag, client=client, progress=False)
+    assert_same_router(got, want)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(lines[0] + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"JSON line of the Dask input.*not valid JSON"):
+        dist.fit(IR3DERouter(HASH), dist.read_records(str(broken)), client=client, progress=False)

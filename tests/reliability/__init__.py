@@ -1,0 +1,1 @@
+"""Reliability tier: bad input (data files, command-line options, saved models) fails clearly."""
