@@ -1,6 +1,7 @@
 """How `IR3DELLM` decides and calls: the policy chooses among the experts available for the call,
-a transient failure makes the policy decide again without the failed expert, and the decision as
-it ended (the expert that answered) is emitted and recorded."""
+a thread keeps its expert unless the turn is confidently another's, a transient failure makes the
+policy decide again without the failed expert, and the decision as it ended (the expert that
+answered) is emitted and recorded."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from llama_index.core.llms.llm import LLM
 
 from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
 from ir3de_core.fallback import FailurePredicate, acall_with_fallback, call_with_fallback
+from ir3de_llamaindex._conversation import Turn, keep_thread
 from ir3de_llamaindex._llm_support import calls_tools
 from ir3de_llamaindex.events import IR3DERoutingEvent
 
@@ -40,6 +42,8 @@ class Dispatcher:
         policy: decides, and decides again after a failure.
         max_attempts: experts tried per call.
         fallback_on: which exceptions move the call to another expert.
+        switch_confidence: the confidence a turn needs to move a thread to another expert
+            (None: every turn decides afresh).
     """
 
     router: IR3DERouter
@@ -47,6 +51,7 @@ class Dispatcher:
     policy: RoutingPolicy
     max_attempts: int
     fallback_on: FailurePredicate
+    switch_confidence: float | None = None
 
     def available(self, *, tools: bool = False) -> list[str]:
         """The experts a call may go to: those that can call tools when `tools` is true."""
@@ -57,16 +62,22 @@ class Dispatcher:
         return names
 
     def decide(
-        self, text: str, *, tools: bool = False, pinned: str | None = None
+        self, turn: Turn, *, tools: bool = False, pinned: str | None = None
     ) -> RoutingDecision:
-        """The policy's decision for `text` among the available experts (`pinned` is forced)."""
+        """The policy's decision for `turn` among the available experts: `pinned` is forced,
+        else the thread's expert is kept (``sticky``) unless the turn is confidently another's."""
         available = self.available(tools=tools)
-        return self.router.route([text], policy=self.policy, available=available, forced=pinned)[0]
+        decision = self.router.route(
+            [turn.text], policy=self.policy, available=available, forced=pinned
+        )[0]
+        if pinned is not None:
+            return decision
+        return keep_thread(decision, turn, self.policy, available, self.switch_confidence)
 
     def call(
         self,
         method: str,
-        text: str,
+        turn: Turn,
         call: Callable[[LLM], T],
         *,
         tools: bool = False,
@@ -77,7 +88,7 @@ class Dispatcher:
         Returns:
             the expert's result and the final decision as a dict.
         """
-        decision = self.decide(text, tools=tools, pinned=pinned)
+        decision = self.decide(turn, tools=tools, pinned=pinned)
         result, used = call_with_fallback(
             decision,
             lambda name: call(self.experts[name]),
@@ -91,14 +102,14 @@ class Dispatcher:
     async def acall(
         self,
         method: str,
-        text: str,
+        turn: Turn,
         call: Callable[[LLM], Awaitable[T]],
         *,
         tools: bool = False,
         pinned: str | None = None,
     ) -> tuple[T, dict[str, Any]]:
         """Async form of `call` (the router scores in a worker thread)."""
-        decision = await asyncio.to_thread(self.decide, text, tools=tools, pinned=pinned)
+        decision = await asyncio.to_thread(self.decide, turn, tools=tools, pinned=pinned)
         result, used = await acall_with_fallback(
             decision,
             lambda name: call(self.experts[name]),

@@ -9,27 +9,39 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
+from ir3de_llamaindex._conversation import is_user_turn
+from ir3de_llamaindex._queries import query_in_text
 from ir3de_llamaindex.events import DECISION_KEY
 
 __all__ = [
-    "REACT_OBSERVATION",
     "calls_tools",
     "chat_text",
     "conversation",
+    "reply_text",
     "stamp",
     "tool_caller",
-    "tool_options",
 ]
 
 T = TypeVar("T")
-REACT_OBSERVATION = "Observation:"
-"""A ReAct agent sends tool results back as user turns starting with this."""
 
 
 def stamp(response: T, record: dict[str, Any]) -> T:
-    """Record the decision in the response's ``additional_kwargs``."""
+    """Record the decision in the response's ``additional_kwargs``, and in its message's (so
+    that the thread's next turn knows which expert wrote it)."""
     response.additional_kwargs[DECISION_KEY] = record  # type: ignore[attr-defined]
+    message = getattr(response, "message", None)
+    if isinstance(message, ChatMessage):
+        message.additional_kwargs[DECISION_KEY] = record
     return response
+
+
+def reply_text(response: object) -> str | None:
+    """The text of a chat or completion response (the full text on a stream's last chunk)."""
+    message = getattr(response, "message", None)
+    if isinstance(message, ChatMessage):
+        return message.content
+    text = getattr(response, "text", None)
+    return text if isinstance(text, str) else None
 
 
 def conversation(  # the messages a *_with_tools call will send
@@ -41,20 +53,6 @@ def conversation(  # the messages a *_with_tools call will send
     elif user_msg is not None:
         messages.append(user_msg)
     return messages
-
-
-def tool_options(  # the keyword arguments every *_with_tools call forwards
-    chat_history: list[ChatMessage] | None,
-    verbose: bool,
-    allow_parallel_tool_calls: bool,
-    tool_required: bool,
-) -> dict[str, Any]:
-    return {
-        "chat_history": chat_history,
-        "verbose": verbose,
-        "allow_parallel_tool_calls": allow_parallel_tool_calls,
-        "tool_required": tool_required,
-    }
 
 
 def calls_tools(llm: LLM) -> bool:
@@ -73,18 +71,20 @@ def tool_caller(llm: LLM) -> FunctionCallingLLM:
 def chat_text(
     messages: Sequence[ChatMessage], route_on: Literal["last_user", "conversation"]
 ) -> str:
-    """The text a chat is routed on (see `IR3DELLM.route_on`), or a ValueError."""
+    """The text a chat is routed on (see `IR3DELLM.route_on`), or a ValueError.
+
+    A message formatted from one of LlamaIndex's query templates counts as its query.
+    """
     if route_on == "last_user":
         for message in reversed(messages):
-            content = (message.content or "").strip()
-            if (
-                message.role == MessageRole.USER
-                and content
-                and not content.startswith(REACT_OBSERVATION)
-            ):
-                return content
-    text = "\n".join(m.content for m in messages if m.content and m.content.strip())
+            if is_user_turn(message):
+                return _query(message.content or "")
+    text = "\n".join(_query(m.content) for m in messages if m.content and m.content.strip())
     if not text:
         msg = "the conversation has no text to route on; send at least one text message"
         raise ValueError(msg)
     return text
+
+
+def _query(text: str) -> str:
+    return query_in_text(text) or text.strip()

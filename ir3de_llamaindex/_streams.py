@@ -1,9 +1,10 @@
-"""Streams whose first chunk is pulled early (so a failing expert can still be replaced)."""
+"""Streams whose first chunk is pulled early (so a failing expert can still be replaced), and
+whose chunks are stamped with the decision."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["apeek", "astamped", "peek", "stamped"]
@@ -40,17 +41,27 @@ async def _replay(first: T, stream: AsyncIterator[T]) -> AsyncGenerator[T, None]
         yield chunk
 
 
-def stamped(stream: Iterator[T], key: str, value: dict[str, Any]) -> Generator[T, None, None]:
-    """Each chunk with ``additional_kwargs[key] = value``."""
+def stamped(
+    stream: Iterator[T], mark: Callable[[T], object], done: Callable[[T], object]
+) -> Generator[T, None, None]:
+    """Each chunk passed through `mark`; `done` sees the last chunk once the stream ends."""
+    last: T | None = None
     for chunk in stream:
-        chunk.additional_kwargs[key] = value  # type: ignore[attr-defined]
+        mark(chunk)
+        last = chunk
         yield chunk
+    if last is not None:
+        done(last)
 
 
 async def astamped(
-    stream: AsyncIterator[T], key: str, value: dict[str, Any]
+    stream: AsyncIterator[T], mark: Callable[[T], object], done: Callable[[T], object]
 ) -> AsyncGenerator[T, None]:
     """Async form of `stamped`."""
+    last: T | None = None
     async for chunk in stream:
-        chunk.additional_kwargs[key] = value  # type: ignore[attr-defined]
+        mark(chunk)
+        last = chunk
         yield chunk
+    if last is not None:
+        done(last)

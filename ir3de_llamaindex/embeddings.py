@@ -1,7 +1,7 @@
 """Embeddings both ways: an ir3de featurizer as a LlamaIndex embedding, and the reverse.
 
 `IR3DEEmbedding` lets a LlamaIndex index embed with the same local model the router uses (by
-default the bundled all-MiniLM-L6-v2, no network). `EmbeddingFeaturizer` lets the router learn on
+default the bundled all-MiniLM-L6-v2, no network), or with hashed word counts (no model at all). `EmbeddingFeaturizer` lets the router learn on
 top of any LlamaIndex `BaseEmbedding` (for example the one in ``Settings.embed_model``).
 """
 
@@ -24,12 +24,20 @@ __all__ = ["EmbeddingFeaturizer", "IR3DEEmbedding"]
 class IR3DEEmbedding(BaseEmbedding):
     """A LlamaIndex embedding model backed by an ir3de featurizer.
 
-    Queries and documents are embedded the same way (the featurizer has no query prefix).
+    Queries and documents are embedded the same way (the featurizer has no query prefix), and a
+    text always gets the same vector: an index built today is searched with the same map.
 
     Args:
-        featurizer: ``"sentence"`` (bundled all-MiniLM-L6-v2, local), ``"hashing"``, a config dict
-            or a featurizer instance; an instance is shared, not copied, so a router and an index
-            can load the model once.
+        featurizer: ``"sentence"`` (bundled all-MiniLM-L6-v2, local), ``"hashing"`` (hashed
+            word and bigram counts, L2-normalised: no model, no fitting), a config dict or a
+            featurizer instance; an instance is shared, not copied, so a router and an index
+            can load the model once. A featurizer that learns from data must come fitted (for
+            example a fitted router's ``featurizer_``): TF-IDF weights learned on whatever an
+            index embeds first would change with the corpus, and vectors stored earlier would no
+            longer match, so ``"hashing"`` here means ``{"kind": "hashing", "tfidf": False}``.
+
+    Raises:
+        ValueError: the featurizer learns from data and is not fitted.
     """
 
     _featurizer: Featurizer = PrivateAttr()
@@ -37,7 +45,7 @@ class IR3DEEmbedding(BaseEmbedding):
     def __init__(self, featurizer: str | dict[str, Any] | Featurizer = "sentence", **kwargs: Any):
         model_name = kwargs.pop("model_name", None) or _model_name(featurizer)
         super().__init__(model_name=model_name, **kwargs)
-        self._featurizer = make_featurizer(featurizer)
+        self._featurizer = _stable(featurizer)
 
     @classmethod
     def class_name(cls) -> str:
@@ -70,6 +78,23 @@ class IR3DEEmbedding(BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await asyncio.to_thread(self._embed, texts)
+
+
+def _stable(spec: str | dict[str, Any] | Featurizer) -> Featurizer:
+    """The featurizer of `spec`, hashing without TF-IDF unless asked; refused if not fitted."""
+    if spec == "hashing" or (
+        isinstance(spec, dict) and spec.get("kind") == "hashing" and "tfidf" not in spec
+    ):
+        spec = {**(spec if isinstance(spec, dict) else {"kind": "hashing"}), "tfidf": False}
+    featurizer = make_featurizer(spec)
+    if not getattr(featurizer, "is_fitted", True):
+        msg = (
+            f"the {featurizer.get_config()['kind']!r} featurizer learns from data and is not "
+            "fitted, so its vectors would change with the corpus; use 'hashing' (no TF-IDF), "
+            "pass tfidf=False, or pass a fitted featurizer (a fitted router's featurizer_)"
+        )
+        raise ValueError(msg)
+    return featurizer
 
 
 def _model_name(featurizer: object) -> str:

@@ -9,7 +9,8 @@ from llama_index.core.instrumentation.events.base import BaseEvent
 __all__ = ["DECISION_KEY", "IR3DERoutingEvent"]
 
 DECISION_KEY = "ir3de_decision"
-"""Key of the decision (``RoutingDecision.to_dict()``) in a response's ``additional_kwargs``:
+"""Key of the decision (``RoutingDecision.to_dict()``) in a response's ``additional_kwargs`` and
+in its reply message's (how a conversation's next turn knows its expert):
 the expert that answered, the policy ``rule`` that chose it, ``predicted_quality``, ``cost``,
 ``lam``, ``threshold``, every expert's score, probability and cost, and ``fallback_from``."""
 
@@ -20,7 +21,8 @@ class IR3DERoutingEvent(BaseEvent):
     Attributes:
         method: the LLM method called (``"chat"``, ``"astream_chat_with_tools"``...).
         decision: ``RoutingDecision.to_dict()`` as the call ended: ``expert`` (the one that
-            answered), ``rule`` (``best``, ``cost``, ``default``, ``unsure``, ``forced``),
+            answered), ``rule`` (``best``, ``cost``, ``default``, ``unsure``, ``forced``,
+            ``sticky``),
             ``predicted_quality``, ``cost``, ``lam``, ``threshold``, every expert's score,
             probability and cost, the confidence and ``fallback_from`` (experts that failed
             first).

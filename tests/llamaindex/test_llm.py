@@ -197,7 +197,7 @@ def test_route_on_reads_the_last_user_message_or_the_whole_conversation() -> Non
     assert llm.route(chat).expert == "cooking"
     whole = IR3DELLM(router=llm.router, experts=llm.experts, route_on="conversation")
     assert set(whole.route(chat).scores) == {"astronomy", "cooking"}
-    assert whole._chat_text(chat).startswith(SPACE_Q)
+    assert whole._turn(chat).text.startswith(SPACE_Q)
 
 
 def test_bad_input_is_rejected_with_the_fix() -> None:

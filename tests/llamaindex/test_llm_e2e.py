@@ -142,6 +142,18 @@ def test_query_engine_with_the_routed_llm(routed: IR3DELLM, embed_model: IR3DEEm
         response = engine.query(COOKING_Q)
     assert str(response).strip()
     assert [e.decision["expert"] for e in events] == ["cooking"]
+    assert events[0].decision == routed.route(COOKING_Q).to_dict()  # the query, not the prompt
+
+
+def test_a_thread_keeps_its_expert_with_a_real_server(routed: IR3DELLM) -> None:
+    first = routed.chat(user(SPACE_Q))
+    follow_up = "Can you explain it again?"  # cooking at p = 0.61: not enough to move the thread
+    assert routed.route(follow_up).expert == "cooking"
+    thread = [*user(SPACE_Q), first.message, *user(follow_up)]
+    second = routed.chat(thread)  # the server never sees the decision stamped on first.message
+    assert second.message.content
+    decision = second.additional_kwargs[DECISION_KEY]
+    assert (decision["expert"], decision["rule"]) == ("astronomy", "sticky")
 
 
 async def test_react_agent_with_the_routed_llm(routed: IR3DELLM) -> None:
