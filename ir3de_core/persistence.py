@@ -117,6 +117,7 @@ def load_router(
     if signing_key is not None:
         _verify(manifest, signing_key, path)
     try:
+        _check_types(manifest)
         _check_array_specs(manifest)
         arrays = read_checked_npz(
             directory / ARRAYS, checksum=manifest["sha256"], expected=manifest["arrays"],
@@ -142,6 +143,12 @@ def _state(
     }
     if featurizer_state:
         featurizer.load_state_arrays(featurizer_state)  # type: ignore[attr-defined]
+    if not getattr(featurizer, "is_fitted", True):
+        msg = "the featurizer's learned arrays (e.g. TF-IDF weights) are missing"
+        raise ValueError(msg)
+    if featurizer.kind == "openai" and getattr(featurizer, "dimensions", None) is None:
+        msg = "an openai featurizer must record its dimensions (loading never asks the endpoint)"
+        raise ValueError(msg)
     stats = SufficientStatistics.from_arrays(arrays, manifest["groups"], manifest["design"])
     _check_solution(arrays, stats)
     mapping = _expert_map(manifest, stats.names) if manifest["design"] == "shared" else None
@@ -151,6 +158,38 @@ def _state(
     solved = spec.solve_statistics(stats, mapping, policy=policy, prior=prior)
     _check_weights(arrays, solved.solution)
     return solved.replace(solution=RidgeSolution(arrays["coef"], arrays["intercept"]))
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "featurizer": (dict,),
+    "design": (str,),
+    "groups": (list,),
+    "arrays": (dict,),
+    "sha256": (str,),
+    "policy": (dict, type(None)),
+    "policy_param": (dict, type(None)),
+    "expert_map": (dict, type(None)),
+    "prior": (str, type(None)),
+}
+
+
+def _check_types(manifest: dict[str, Any]) -> None:
+    """Each manifest entry has the JSON type ir3de writes (before any entry is used)."""
+    for key, types in _TYPES.items():
+        if key in manifest and not isinstance(manifest[key], types):
+            msg = f"{key!r} is a {type(manifest[key]).__name__}, not what ir3de writes"
+            raise TypeError(msg)
+    if not all(isinstance(g, str) and g for g in manifest["groups"]):
+        msg = "groups must be non-empty names"
+        raise TypeError(msg)
+    for name, spec in manifest["arrays"].items():
+        shape = spec.get("shape") if isinstance(spec, dict) else None
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            msg = f"array {name!r} has no valid shape: {spec!r}"
+            raise TypeError(msg)
 
 
 def _check_array_specs(manifest: dict[str, Any]) -> None:

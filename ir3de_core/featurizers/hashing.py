@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
 from ir3de_core.featurizers.base import validate_texts
+from ir3de_core.featurizers.checks import MAX_FEATURES, count
 from ir3de_core.featurizers.truncation import Truncation, TruncationStrategy
 
 __all__ = ["HashingFeaturizer"]
@@ -22,7 +23,7 @@ class HashingFeaturizer:
     """Hashed word and bigram counts, optionally TF-IDF weighted, L2-normalised.
 
     Args:
-        n_features: number of hash buckets d.
+        n_features: number of hash buckets d (1 to 16,384: the statistics are d×d).
         ngram_max: longest word n-gram counted.
         tfidf: weight counts by inverse document frequency learned in `fit`.
         max_tokens: longest prompt kept, in words (None keeps all).
@@ -40,8 +41,9 @@ class HashingFeaturizer:
         max_tokens: int | None = 512,
         truncation: TruncationStrategy = "head+tail",
     ) -> None:
+        n_features = count("n_features", n_features, high=MAX_FEATURES)
         self._n_features = n_features
-        self.ngram_max = ngram_max
+        self.ngram_max = count("ngram_max", ngram_max, high=5)
         self.tfidf = tfidf
         self.truncation = Truncation(max_tokens, truncation)
         self._vectorizer = HashingVectorizer(

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from ir3de_core._optional import require
 from ir3de_core.featurizers.base import validate_texts
+from ir3de_core.featurizers.checks import MAX_FEATURES, count, positive
 
 __all__ = ["EmbeddingCache", "OpenAIEmbeddingFeaturizer"]
 
@@ -87,11 +88,13 @@ class OpenAIEmbeddingFeaturizer:
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
-        self.batch_size = batch_size
-        self.max_retries = max_retries
-        self.timeout = timeout
+        self.batch_size = count("batch_size", batch_size, high=2048)
+        self.max_retries = count("max_retries", max_retries, low=0, high=20)
+        self.timeout = positive("timeout", timeout)
         self.cache_dir = cache_dir
-        self.dimensions = dimensions
+        self.dimensions = (
+            None if dimensions is None else count("dimensions", dimensions, high=MAX_FEATURES)
+        )
 
     @cached_property
     def client(self):  # type: ignore[no-untyped-def]  # openai.OpenAI

@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.featurizers.checks import count
+
 __all__ = ["Truncation", "TruncationStrategy"]
 
 TruncationStrategy = Literal["head", "tail", "head+tail"]
@@ -31,9 +33,8 @@ class Truncation:
                 f"unknown truncation strategy {self.strategy!r}; use 'head', 'tail' or 'head+tail'"
             )
             raise ValueError(msg)
-        if self.max_tokens is not None and self.max_tokens < 1:
-            msg = f"max_tokens must be ≥ 1 or None, got {self.max_tokens}"
-            raise ValueError(msg)
+        if self.max_tokens is not None:
+            object.__setattr__(self, "max_tokens", count("max_tokens", self.max_tokens))
 
     def keep(self, n: int) -> NDArray[np.intp]:
         """Indices (sorted) of the positions to keep out of `n`."""

@@ -14,6 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ir3de_core import IR3DERouter, ModelFileError
 from ir3de_core.arrayfile import sha256
@@ -185,3 +187,49 @@ def test_signed_routers_prove_their_origin(prompts, domains, tmp_path) -> None:
     unsigned = router.save(tmp_path / "unsigned")
     with pytest.raises(ModelFileError, match="not signed"):
         IR3DERouter.load(unsigned, signing_key=b"k1")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Every key path of a JSON value."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += _paths(item, (*prefix, i))
+    return out
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzzed_manifests_load_or_fail_with_model_file_error(saved, tmp_path_factory, data) -> None:
+    """Any change to any field of router.json: a working router or a ModelFileError, nothing else."""
+    directory = _copy(saved, tmp_path_factory.mktemp("fuzz"))
+    manifest = json.loads((directory / MANIFEST).read_text())
+    path = data.draw(st.sampled_from([p for p in _paths(manifest) if p]))
+    target = manifest
+    for key in path[:-1]:
+        target = target[key]
+    if data.draw(st.booleans()) and isinstance(target, dict):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = data.draw(json_values)
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    try:
+        router = IR3DERouter.load(directory)
+    except ModelFileError:
+        return
+    decision = router.route(["Solve 2x = 4"])[0]
+    assert decision.expert in router.experts_
