@@ -1,14 +1,18 @@
 """Resumable checkpoints of a streaming fit: ``checkpoint.json`` + a numbered ``.npz``, no pickle.
 
 A checkpoint holds the summed `FitPart` so far, the featurizer's learned arrays (the TF-IDF
-weights), the settings it was computed with and where in the input files to resume. Writes are
-atomic: the arrays go to a new ``state-<n>.npz``, then ``checkpoint.json`` (which names that file
-and its SHA-256) is replaced in one ``os.replace``; an interrupted write leaves the previous
-checkpoint intact. Loading checks the format, the checksum, every array's shape and dtype.
+weights), the settings it was computed with, where in the input files to resume and the SHA-256
+of every input byte consumed (`ir3de_core.consumed`). Writes are atomic: the arrays go to a new
+``state-<n>.npz``, then ``checkpoint.json`` (which names that file and its SHA-256) is replaced in
+one ``os.replace``; an interrupted write leaves the previous checkpoint intact. Loading checks
+the format, the checksum, every array's shape and dtype, and a digest of the manifest's content
+stored inside the arrays: a ``checkpoint.json`` edited by hand (``complete: true``, renamed
+statistics, another position) is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -26,8 +30,20 @@ from ir3de_core.statistics import SufficientStatistics
 
 __all__ = ["Checkpoint", "CheckpointError", "Position", "load_checkpoint", "save_checkpoint"]
 
-FORMAT, FORMAT_VERSION, MANIFEST = "ir3de-fit-checkpoint", 1, "checkpoint.json"
+FORMAT, FORMAT_VERSION, MANIFEST = "ir3de-fit-checkpoint", 2, "checkpoint.json"
 _FEATURIZER = "featurizer_"
+_DIGEST = "manifest_sha256"
+_CONTENT = (
+    "settings",
+    "files",
+    "consumed",
+    "learned_from",
+    "position",
+    "complete",
+    "counts",
+    "statistics",
+    "means",
+)
 
 
 class CheckpointError(IR3DEError, ValueError):
@@ -55,7 +71,10 @@ class Checkpoint:
 
     Attributes:
         settings: router settings and featurizer config (JSON) the sums were computed with.
-        files: ``[{"path": str, "size": int}]``, the input files when the checkpoint was written.
+        files: the input files (resolved paths), in reading order.
+        consumed: ``[{"path", "bytes", "sha256"}]``: the hash of every input byte in `part`.
+        learned_from: the same for the first pass of a featurizer that learns from the data
+            (TF-IDF): every byte of every file when its weights were learned.
         position: where to resume.
         part: the summed statistics and score sums so far.
         featurizer_state: the featurizer's learned arrays (e.g. ``{"idf": (d,)}``).
@@ -63,7 +82,9 @@ class Checkpoint:
     """
 
     settings: dict[str, Any]
-    files: list[dict[str, Any]]
+    files: list[str]
+    consumed: list[dict[str, Any]] = field(default_factory=list)
+    learned_from: list[dict[str, Any]] = field(default_factory=list)
     position: Position = field(default_factory=Position)
     part: FitPart = field(default_factory=lambda: FitPart(n_parts=0))
     featurizer_state: dict[str, NDArray[np.float64]] = field(default_factory=dict)
@@ -74,24 +95,29 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
     """Write `checkpoint` to `directory` atomically (created if needed)."""
     directory.mkdir(parents=True, exist_ok=True)
     previous = _current_npz(directory)
-    arrays = _arrays(checkpoint)
-    npz = directory / f"state-{_next_number(directory):06d}.npz"
-    with npz.open("wb") as handle:
-        np.savez(handle, **arrays)  # type: ignore[arg-type]
-        handle.flush()
-        os.fsync(handle.fileno())
     part, stats = checkpoint.part, checkpoint.part.statistics
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "ir3de_version": __version__,
+    content = {
         "settings": checkpoint.settings,
         "files": checkpoint.files,
+        "consumed": checkpoint.consumed,
+        "learned_from": checkpoint.learned_from,
         "position": asdict(checkpoint.position),
         "complete": checkpoint.complete,
         "counts": {"records": part.n_records, "scores": part.n_scores, "parts": part.n_parts},
         "statistics": None if stats is None else {"names": stats.names, "design": stats.design},
         "means": {"domains": part.means.domains, "experts": part.means.experts},
+    }
+    arrays = {**_arrays(checkpoint), _DIGEST: _digest(content)}
+    npz = directory / f"state-{_next_number(directory):06d}.npz"
+    with npz.open("wb") as handle:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
+        handle.flush()
+        os.fsync(handle.fileno())
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ir3de_version": __version__,
+        **content,
         "npz": npz.name,
         "sha256": sha256(npz),
         "arrays": array_specs(arrays),
@@ -108,6 +134,11 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
         return None
     manifest = _read_manifest(path)
     arrays = _read_arrays(directory, manifest)
+    stored = arrays.pop(_DIGEST, None)
+    content = {k: manifest[k] for k in _CONTENT}
+    if stored is None or not np.array_equal(stored, _digest(json.loads(json.dumps(content)))):
+        msg = f"{path} was edited after it was written; delete {directory} to start the fit afresh"
+        raise CheckpointError(msg)
     try:
         stats = None
         if manifest["statistics"] is not None:
@@ -129,7 +160,9 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
         }
         return Checkpoint(
             settings=manifest["settings"],
-            files=manifest["files"],
+            files=list(manifest["files"]),
+            consumed=list(manifest["consumed"]),
+            learned_from=list(manifest["learned_from"]),
             position=Position(**manifest["position"]),
             part=part,
             featurizer_state=state,
@@ -152,10 +185,15 @@ def _arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _digest(content: dict[str, Any]) -> NDArray[np.uint8]:
+    """SHA-256 of the manifest's content (canonical JSON), as 32 bytes."""
+    text = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return np.frombuffer(hashlib.sha256(text).digest(), dtype=np.uint8).copy()
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
-    required = ("settings", "files", "position", "complete", "counts", "statistics", "means")
     return read_manifest(
-        path, FORMAT, (FORMAT_VERSION,), (*required, "npz", "sha256", "arrays"),
+        path, FORMAT, (FORMAT_VERSION,), (*_CONTENT, "npz", "sha256", "arrays"),
         error=CheckpointError, what="an ir3de fit checkpoint",
         fix=f"delete {path.parent} and refit",
     )  # fmt: skip

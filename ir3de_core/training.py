@@ -17,13 +17,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ir3de_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ir3de_core.consumed import ConsumedInput
 from ir3de_core.data.loaders import DataFormat, expand_paths
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, make_featurizer
 from ir3de_core.fitting import FitSpec
 from ir3de_core.parts import DocumentFrequencies, FitPart, needs_document_frequencies
 from ir3de_core.router import IR3DERouter
-from ir3de_core.streaming import ProgressBar, iter_chunks, iter_positioned
+from ir3de_core.streaming import ProgressBar, file_format, iter_chunks, iter_positioned
 
 __all__ = ["StreamResult", "fit_records", "fit_stream"]
 
@@ -101,19 +102,21 @@ def fit_stream(
     files = expand_paths(paths, split)
     spec = router.fit_spec()
     directory = Path(checkpoint) if checkpoint is not None else None
-    state = _start(directory, _settings_json(spec), files)
+    consumed = ConsumedInput(files, [file_format(p, format) == "jsonl" for p in files])
+    state = _start(directory, _settings_json(spec), files, consumed)
     if state.featurizer_state:
         spec = FitSpec.from_json(spec.to_json(), state.featurizer_state)
     elif needs_document_frequencies(spec.featurizer):
         frequencies = _frequencies(spec.featurizer, files, format, chunk_size, progress)
         spec = router.fit_spec(frequencies=frequencies)
-        state = replace(state, featurizer_state=spec.state_arrays())
+        whole = ConsumedInput(files, [False] * len(files)).entries(len(files) - 1, 0)
+        state = replace(state, featurizer_state=spec.state_arrays(), learned_from=whole)
         if directory is not None:
             save_checkpoint(directory, state)
     resumed = state.part.n_records
     if not state.complete:
         state = _accumulate(spec, files, format, state, directory, chunk_size,
-                            checkpoint_every, progress)  # fmt: skip
+                            checkpoint_every, progress, consumed)  # fmt: skip
     router.fit_part(state.part, spec)
     return StreamResult(router, state.part.n_records, resumed)
 
@@ -123,8 +126,10 @@ def _settings_json(spec: FitSpec) -> dict[str, Any]:
     return dict(json.loads(json.dumps(spec.to_json(), sort_keys=True)))
 
 
-def _start(directory: Path | None, settings: dict[str, Any], files: list[Path]) -> Checkpoint:
-    listing = [{"path": str(p.resolve()), "size": p.stat().st_size} for p in files]
+def _start(
+    directory: Path | None, settings: dict[str, Any], files: list[Path], consumed: ConsumedInput
+) -> Checkpoint:
+    listing = [str(p.resolve()) for p in files]
     fresh = Checkpoint(settings=settings, files=listing)
     if directory is None:
         return fresh
@@ -146,11 +151,36 @@ def _start(directory: Path | None, settings: dict[str, Any], files: list[Path]) 
         raise CheckpointError(msg)
     if found.files != listing:
         msg = (
-            f"the checkpoint in {directory} was written for other input files, or they changed "
-            f"since ({[f['path'] for f in found.files]}): use the same files, or delete it"
+            f"the checkpoint in {directory} was written for other input files "
+            f"({found.files}): use the same files, or delete it"
         )
         raise CheckpointError(msg)
+    changed = consumed.mismatch(found.consumed)
+    if changed is None and found.learned_from:  # TF-IDF weights of exactly these files
+        changed = ConsumedInput(files, [False] * len(files)).mismatch(
+            found.learned_from, whole=True
+        )
+    if changed is None:
+        changed = _grown_behind(found, files)
+    if changed is not None:
+        msg = (
+            f"the checkpoint in {directory} summed bytes of {changed} that have changed since "
+            "(the file was edited, replaced, or grew after it was read): delete the checkpoint "
+            "to start afresh"
+        )
+        raise CheckpointError(msg)
+    if found.complete and found.consumed and files[-1].stat().st_size > found.consumed[-1]["bytes"]:
+        return replace(found, complete=False)  # the last file grew: read on from where we stopped
     return found  # equal featurizer settings: the sums have the featurizer's width
+
+
+def _grown_behind(found: Checkpoint, files: list[Path]) -> str | None:
+    """A file read to its end before the resume position that has grown since (its new bytes
+    would never be read), else None."""
+    for index, entry in enumerate(found.consumed[:-1]):
+        if files[index].stat().st_size != entry["bytes"]:
+            return str(files[index])
+    return None
 
 
 def _frequencies(
@@ -179,6 +209,7 @@ def _accumulate(
     chunk_size: int,
     every: int,
     progress: bool,
+    consumed: ConsumedInput,
 ) -> Checkpoint:
     bar = ProgressBar(files, format, desc="fit", start=state.position,
                       done=state.part.n_records, enabled=progress)  # fmt: skip
@@ -189,9 +220,11 @@ def _accumulate(
         part = part + spec.records_part(chunk)
         bar.update(len(chunk), position)
         if directory is not None and n % every == 0:
-            save_checkpoint(directory, replace(state, position=position, part=part))
+            read = consumed.entries(position.file, position.offset)
+            save_checkpoint(directory, replace(state, position=position, part=part, consumed=read))
     bar.close()
     final = replace(state, position=position, part=part, complete=True)
     if directory is not None:
-        save_checkpoint(directory, final)
+        read = consumed.entries(position.file, position.offset)
+        save_checkpoint(directory, replace(final, consumed=read))
     return final

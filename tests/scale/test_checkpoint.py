@@ -104,7 +104,7 @@ def test_tampered_shapes_are_refused(records_file: Path, tmp_path: Path) -> None
     spec = json.loads(manifest.read_text())
     spec["statistics"]["names"] = spec["statistics"]["names"][:-1]
     manifest.write_text(json.dumps(spec))
-    with pytest.raises(CheckpointError, match="inconsistent"):
+    with pytest.raises(CheckpointError, match="edited after it was written"):
         fit_stream(IR3DERouter(HASH), [records_file], progress=False, checkpoint=directory)
 
 
@@ -115,14 +115,64 @@ def test_mismatched_featurizer_is_refused(records_file: Path, tmp_path: Path) ->
         fit_stream(IR3DERouter(other), [records_file], progress=False, checkpoint=directory)
 
 
-def test_changed_input_is_refused(records_file: Path, tmp_path: Path) -> None:
+def test_input_edited_in_place_is_refused(records_file: Path, tmp_path: Path) -> None:
+    """Same size, other bytes: the sums would be stale (a size check does not see it)."""
     copy = tmp_path / "records.jsonl"
     copy.write_bytes(records_file.read_bytes())
     directory = _checkpointed(copy, tmp_path / "ck")
-    with copy.open("a") as handle:
-        handle.write(records_file.read_text().splitlines()[0] + "\n")
-    with pytest.raises(CheckpointError, match="other input files, or they changed"):
+    data = bytearray(copy.read_bytes())
+    at = data.index(b'"domain": "') + len(b'"domain": "')
+    data[at : at + 1] = b"X" if data[at : at + 1] != b"X" else b"Y"
+    copy.write_bytes(bytes(data))
+    assert copy.stat().st_size == records_file.stat().st_size
+    with pytest.raises(CheckpointError, match="changed since"):
         fit_stream(IR3DERouter(HASH), [copy], progress=False, checkpoint=directory)
+
+
+def test_a_log_that_grew_is_read_on_from_the_checkpoint(records_file: Path, tmp_path: Path) -> None:
+    """Appending to the last input file after a complete fit: the rerun reads only the new lines
+    and equals a fit on the whole file."""
+    copy = tmp_path / "records.jsonl"
+    lines = records_file.read_text().splitlines(keepends=True)
+    copy.write_text("".join(lines[:100]))
+    counts = {**HASH, "tfidf": False}  # TF-IDF weights would have to be learned again
+    fit_stream(IR3DERouter(counts), [copy], progress=False, checkpoint=tmp_path / "ck")
+    fit_stream(IR3DERouter(HASH), [copy], progress=False, checkpoint=tmp_path / "tfidf")
+    with copy.open("a") as handle:
+        handle.write("".join(lines[100:]))
+    grown = fit_stream(IR3DERouter(counts), [copy], progress=False, checkpoint=tmp_path / "ck")
+    assert grown.resumed_from == 100 and grown.n_records == len(lines)
+    want = fit_stream(IR3DERouter(counts), [records_file], progress=False)
+    assert_same_router(grown.router, want.router)
+    with pytest.raises(CheckpointError, match="changed since"):
+        fit_stream(IR3DERouter(HASH), [copy], progress=False, checkpoint=tmp_path / "tfidf")
+
+
+def test_a_checkpoint_edited_to_complete_is_refused(records_file: Path, tmp_path: Path) -> None:
+    def run(**kwargs: object) -> object:
+        return fit_stream(IR3DERouter(HASH), [records_file], progress=False, chunk_size=20,
+                          checkpoint=tmp_path / "ck", checkpoint_every=1, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+
+    real = FitSpec.records_part
+    calls = {"n": 0}
+
+    def flaky(spec: FitSpec, records: list) -> FitPart:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise Interrupted
+        return real(spec, records)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FitSpec, "records_part", flaky)
+        with pytest.raises(Interrupted):
+            run()
+    manifest = tmp_path / "ck" / "checkpoint.json"
+    spec = json.loads(manifest.read_text())
+    assert spec["complete"] is False
+    spec["complete"] = True
+    manifest.write_text(json.dumps(spec))
+    with pytest.raises(CheckpointError, match="edited after it was written"):
+        run()
 
 
 def test_cli_reports_a_bad_checkpoint(
