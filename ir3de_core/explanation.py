@@ -10,10 +10,12 @@ from numpy.typing import NDArray
 
 from ir3de_core.decision import Contribution
 
-__all__ = ["occlusion_margins", "token_margins", "top_contributions"]
+__all__ = ["merge_word_pieces", "occlusion_margins", "token_margins", "top_contributions"]
 
 _WORD = re.compile(r"\S+")
 _MAX_WORDS = 64
+_CONTINUES = "##"  # WordPiece: the piece continues the word before it
+_STARTS = ("\u0120", "\u2581")  # byte-level BPE ("Ġ"), SentencePiece ("▁"): the piece starts one
 
 
 def token_margins(token_scores: NDArray[np.floating], g: int) -> NDArray[np.float64]:
@@ -50,6 +52,40 @@ def occlusion_margins(
     variants = [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
     base = group_scores([" ".join(words)])[0, g]
     return words, base - group_scores(variants)[:, g]
+
+
+def merge_word_pieces(
+    pieces: Sequence[str], margins: NDArray[np.floating]
+) -> tuple[list[str], NDArray[np.float64]]:
+    """Whole words from subword pieces, each with the sum of its pieces' margins.
+
+    WordPiece marks a piece that continues a word (``'par', '##son'`` → ``'parson'``); byte-level
+    BPE (``Ġ``) and SentencePiece (``▁``) mark a piece that starts one instead, and a tokenizer
+    is read as such when any of its pieces has that mark.
+
+    Args:
+        pieces: t token strings, in prompt order.
+        margins: array of shape (t,).
+
+    Returns:
+        (the w words, array of shape (w,) of summed margins).
+    """
+    values = np.asarray(margins, dtype=np.float64)
+    marks_starts = any(p.startswith(_STARTS) for p in pieces)
+    words: list[str] = []
+    index = np.zeros(len(pieces), dtype=np.intp)
+    for i, piece in enumerate(pieces):
+        if marks_starts:
+            starts, text = piece.startswith(_STARTS), piece.lstrip("".join(_STARTS))
+        else:
+            starts = not (piece.startswith(_CONTINUES) and len(piece) > len(_CONTINUES))
+            text = piece if starts else piece[len(_CONTINUES) :]
+        if starts or not words:
+            words.append(text)
+        else:
+            words[-1] += text
+        index[i] = len(words) - 1
+    return words, np.bincount(index, weights=values, minlength=len(words)).astype(np.float64)
 
 
 def top_contributions(

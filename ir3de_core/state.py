@@ -16,7 +16,12 @@ from numpy.typing import NDArray
 from scipy.special import softmax
 
 from ir3de_core.decision import Contribution, ExpertScores
-from ir3de_core.explanation import occlusion_margins, token_margins, top_contributions
+from ir3de_core.explanation import (
+    merge_word_pieces,
+    occlusion_margins,
+    token_margins,
+    top_contributions,
+)
 from ir3de_core.features import TokenBatch, TokenScorer
 from ir3de_core.featurizers import Featurizer, is_token_featurizer
 from ir3de_core.policy import RoutingPolicy
@@ -152,21 +157,40 @@ class RoutedState:
             experts=self.experts,
             scores=scores,
             probabilities=probabilities,
-            quality=probabilities if domain_mode else scores,
+            quality=self._vote_quality(winners, group_scores)
+            if self.votes and domain_mode
+            else probabilities
+            if domain_mode
+            else scores,
             costs=None if costs is None else np.asarray(costs, dtype=np.float64),
             domains=[self.groups[g] for g in winners.tolist()] if domain_mode else None,
             prior=self.prior,
         )
 
+    def _vote_quality(
+        self, winners: NDArray[np.intp], group_scores: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """What a policy weighs for a vote: each expert's best domain's vote share, the winning
+        domain's expert a hair ahead, so the best rule picks the expert of the domain that won
+        the vote (ties broken by the average token score): shape (n, n_experts)."""
+        n, k = group_scores.shape[0], len(self.experts)
+        best = np.zeros((n, k))
+        np.maximum.at(best.T, self.group_expert, group_scores.T)
+        best[np.arange(n), self.group_expert[winners]] += 1e-9
+        return best
+
     def explain(self, prompt: str, expert: str, top: int) -> tuple[Contribution, ...]:
-        """The tokens (or words) of `prompt` that most favour `expert`'s best group."""
+        """The words of `prompt` that most favour `expert`'s best group (a word's weight is the
+        sum of its tokens' margins; without a token featurizer, how much leaving it out costs)."""
         _, group_scores = self.group_scores([prompt])
         columns = np.flatnonzero(self.group_expert == self.experts.index(expert))
         g = int(columns[np.argmax(group_scores[0, columns])])
         if self.token_scorer is not None:
             ids = self.featurizer.token_ids([prompt])[0]  # type: ignore[attr-defined]
-            units = self.featurizer.token_strings(ids)  # type: ignore[attr-defined]
-            margins = token_margins(self.token_scorer.scores[ids], g)
+            pieces = self.featurizer.token_strings(ids)  # type: ignore[attr-defined]
+            units, margins = merge_word_pieces(
+                pieces, token_margins(self.token_scorer.scores[ids], g)
+            )
         else:
             units, margins = occlusion_margins(prompt, g, lambda t: self.group_scores(t)[1])
         return top_contributions(units, margins, top)

@@ -155,16 +155,14 @@ def _start(
             f"({found.files}): use the same files, or delete it"
         )
         raise CheckpointError(msg)
-    changed = consumed.mismatch(found.consumed)
-    if changed is None and found.learned_from:  # TF-IDF weights of exactly these files
-        changed = ConsumedInput(files, [False] * len(files)).mismatch(
-            found.learned_from, whole=True
-        )
-    if changed is None:
-        changed = _grown_behind(found, files)
-    if changed is not None:
+    stale = consumed.mismatch(found.consumed)
+    if stale is None and found.learned_from:  # TF-IDF weights of exactly these files
+        stale = ConsumedInput(files, [False] * len(files)).mismatch(found.learned_from, whole=True)
+    if stale is None:
+        stale = _grown_behind(found, files)
+    if stale is not None:
         msg = (
-            f"the checkpoint in {directory} summed bytes of {changed} that have changed since "
+            f"the checkpoint in {directory} summed bytes of {stale} that have changed since "
             "(the file was edited, replaced, or grew after it was read): delete the checkpoint "
             "to start afresh"
         )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from typing_extensions import Self
 
 from ir3de_core.decision import RoutingDecision
@@ -21,6 +21,7 @@ from ir3de_core.fallback import (
     is_transient,
 )
 from ir3de_langchain._decision import ROUTE_EVENT, route_metadata, route_tags
+from ir3de_langchain._models import chat_model_experts
 from ir3de_langchain._routing import Routing
 
 __all__ = ["FALLBACK_EVENT", "ExpertRouting"]
@@ -35,7 +36,8 @@ class ExpertRouting(Routing[Any, Any]):
     """A routing runnable with expert runnables to call (the base of `IR3DERunnable`)."""
 
     experts: dict[str, Runnable[Any, Any]]
-    """Expert name → the runnable that answers for it (a chat model, a chain, anything)."""
+    """Expert name → the runnable that answers for it (a chat model, a chain, anything, or a
+    ``"provider:model"`` string for `init_chat_model`)."""
     max_attempts: int = 2
     """Experts tried per input, the chosen one first; 1 turns fallback off."""
     timeout: float | None = None
@@ -45,6 +47,12 @@ class ExpertRouting(Routing[Any, Any]):
     HTTP 429 and 5xx); any other exception propagates unchanged."""
     return_decision: bool = False
     """Return ``{"output": ..., "decision": RoutingDecision}`` instead of the bare output."""
+
+    @field_validator("experts", mode="before")
+    @classmethod
+    def _build_named(cls, value: Any) -> Any:
+        """``"provider:model"`` strings become chat models (`init_chat_model`)."""
+        return chat_model_experts(value) if isinstance(value, Mapping) else value
 
     @model_validator(mode="after")
     def _check_experts(self) -> Self:

@@ -14,11 +14,13 @@ from ir3de_core.router import IR3DERouter
 __all__ = [
     "IR3DE_KEY",
     "ROUTE_EVENT",
+    "SWITCH_CONFIDENCE",
+    "check_switch_confidence",
     "decide_conversation",
     "decision_from_metadata",
     "route_metadata",
     "route_tags",
-    "sticky_expert",
+    "thread_expert",
 ]
 
 IR3DE_KEY = "ir3de"
@@ -26,6 +28,9 @@ IR3DE_KEY = "ir3de"
 
 ROUTE_EVENT = "ir3de_route"
 """Name of the custom event dispatched with each decision (see `astream_events`)."""
+
+SWITCH_CONFIDENCE = 0.8
+"""Default confidence a new turn needs to take a conversation to another expert."""
 
 
 def route_metadata(decision: RoutingDecision) -> dict[str, Any]:
@@ -61,20 +66,33 @@ def decision_from_metadata(message: BaseMessage) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def sticky_expert(messages: Sequence[BaseMessage]) -> str | None:
-    """The expert of the tool-calling loop in progress, or None when a new turn starts.
+def thread_expert(messages: Sequence[BaseMessage]) -> tuple[str | None, bool]:
+    """The expert of a conversation so far, and whether a tool-calling loop is in progress.
 
-    A loop is in progress when, after the last human message, an AI message routed by ir3de asked
-    for tool calls: the state lives in the messages, so it works per thread without a store.
+    The expert is that of the last AI message routed by ir3de (its ``response_metadata``), so
+    the state lives in the messages: it works per thread without a store. A loop is in progress
+    when, after the last human message, such a message asked for tool calls.
     """
+    turn = True  # still after the last human message
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
-            return None
+            turn = False
+            continue
         entry = decision_from_metadata(message)
-        if entry is not None and isinstance(message, AIMessage) and message.tool_calls:
-            expert = entry.get("expert")
-            return expert if isinstance(expert, str) else None
-    return None
+        if entry is None:
+            continue
+        expert = entry.get("expert")
+        loop = turn and isinstance(message, AIMessage) and bool(message.tool_calls)
+        return (expert if isinstance(expert, str) else None), loop
+    return None, False
+
+
+def check_switch_confidence(value: float) -> float:
+    """`value` if it is a probability, else a ValueError naming the setting."""
+    if not 0.0 <= value <= 1.0:
+        msg = f"switch_confidence must be in [0, 1], got {value!r}"
+        raise ValueError(msg)
+    return value
 
 
 def decide_conversation(
@@ -86,15 +104,22 @@ def decide_conversation(
     available: Collection[str],
     forced: str | None = None,
     sticky: bool = True,
+    switch_confidence: float = 0.0,
 ) -> RoutingDecision:
     """The policy's decision for one step of a conversation whose routed text is `text`.
 
-    `forced` names the expert (rule ``forced``); otherwise, with `sticky`, the expert of a
-    tool-calling loop in progress keeps it (rule ``sticky``); otherwise the policy chooses among
+    `forced` names the expert (rule ``forced``). Otherwise, with `sticky`, the conversation's
+    expert (see `thread_expert`) keeps it, rule ``sticky``: always inside a tool-calling loop;
+    on a new turn unless the policy chose another expert with a confidence of at least
+    `switch_confidence` (0: every new turn is routed anew). Otherwise the policy chooses among
     `available` (``best``, ``cost``, ``default`` or ``unsure``).
     """
     decision = router.route([text], policy=policy, available=available, forced=forced)[0]
-    held = sticky_expert(messages) if sticky and forced is None else None
-    if held is not None and held in available:
+    if forced is not None or not sticky:
+        return decision
+    held, loop = thread_expert(messages)
+    if held is None or held not in available or (held == decision.expert and not loop):
+        return decision
+    if loop or decision.confidence < switch_confidence:
         return policy.force(decision, held, rule="sticky")
     return decision

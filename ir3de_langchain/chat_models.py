@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 from typing_extensions import Self
 
 from ir3de_core.decision import RoutingDecision
@@ -28,16 +28,24 @@ from ir3de_core.fallback import (
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 from ir3de_langchain._chat_parts import (
+    ExpertByConfig,
     child_callbacks,
     common_profile,
     route_head,
     routed_chunk,
     routed_result,
 )
-from ir3de_langchain._decision import decide_conversation, route_metadata, route_tags
+from ir3de_langchain._decision import (
+    SWITCH_CONFIDENCE,
+    check_switch_confidence,
+    decide_conversation,
+    route_metadata,
+    route_tags,
+)
+from ir3de_langchain._models import chat_model_experts
+from ir3de_langchain._structured import StructuredRouting, with_settings
 from ir3de_langchain._text import RouteOn, messages_text
 from ir3de_langchain._timeout import acall_with_timeout, call_with_timeout
-from ir3de_langchain.runnables import IR3DERunnable
 
 __all__ = ["ChatIR3DE"]
 
@@ -47,15 +55,18 @@ _NOSTREAM = "nostream"  # LangGraph streams our run's tokens; hide the expert's 
 _TOOL_KEYS = ("tools", "tool_choice", "tool_kwargs")
 
 
-class ChatIR3DE(BaseChatModel):
+class ChatIR3DE(ExpertByConfig):
     """A chat model that sends each call to the expert chat model the policy chooses.
 
     The policy (`policy`, else the router's `policy_`) decides from the conversation
     (`route_on`): the best expert, quality − λ·cost when it prices the experts, or the default
-    expert below its threshold. Inside one tool-calling loop the expert that asked for the tools
-    keeps it (`sticky`, rule ``sticky``); ``invoke(..., model="<expert>")`` forces an expert
-    (rule ``forced``). `bind_tools` and `with_structured_output` use the chosen expert's own
-    binding, so provider-specific tool formats keep working. Each answer's `response_metadata`
+    expert below its threshold. A conversation keeps its expert (rule ``sticky``): throughout a
+    tool-calling loop, and on a new turn unless the policy is at least `switch_confidence` sure
+    of another expert. ``invoke(..., model="<expert>")``, ``bind(model=...)`` or
+    ``with_config(configurable={"model": "<expert>"})`` force an expert (rule ``forced``).
+    Experts may be chat models or ``"provider:model"`` strings (`init_chat_model`).
+    `bind_tools` and `with_structured_output` use the chosen expert's own binding, so
+    provider-specific tool formats keep working. Each answer's `response_metadata`
     has ``model_name`` (the expert) and ``ir3de`` (the decision's `to_dict`: expert, rule,
     scores, confidence, cost, fallback). An expert that fails transiently (see `fallback_on`;
     exceeding `timeout` counts) makes the policy decide again without it.
@@ -77,7 +88,10 @@ class ChatIR3DE(BaseChatModel):
     route_on: RouteOn = "last_human"
     """Route on the last human message or on the whole conversation (non-system messages)."""
     sticky: bool = True
-    """Keep the expert of a tool-calling loop in progress instead of routing each step anew."""
+    """Keep the conversation's expert (see `switch_confidence`); False: route every call anew."""
+    switch_confidence: float = SWITCH_CONFIDENCE
+    """A new turn leaves the conversation's expert only for another expert the policy chose
+    with at least this confidence (0: route every turn anew; 1: almost never switch)."""
     max_retries: int = 1
     """Other experts tried after the chosen one fails (0: no fallback)."""
     timeout: float | None = None
@@ -96,9 +110,16 @@ class ChatIR3DE(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    @field_validator("experts", mode="before")
+    @classmethod
+    def _build_named(cls, value: Any) -> Any:
+        """``"provider:model"`` strings become chat models (`init_chat_model`)."""
+        return chat_model_experts(value) if isinstance(value, Mapping) else value
+
     @model_validator(mode="after")
     def _check_experts(self) -> Self:
         check_experts(self.router, self.experts, what="chat model")
+        check_switch_confidence(self.switch_confidence)
         if self.max_retries < 0:
             msg = f"max_retries must be ≥ 0, got {self.max_retries}"
             raise ValueError(msg)
@@ -115,6 +136,7 @@ class ChatIR3DE(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "experts": sorted(self.experts), "route_on": self.route_on, "sticky": self.sticky,
+            "switch_confidence": self.switch_confidence,
             "policy": None if self.policy is None else self.policy.to_dict(),
         }  # fmt: skip
 
@@ -147,8 +169,8 @@ class ChatIR3DE(BaseChatModel):
     ) -> RoutingDecision:
         """The policy's decision for a conversation; its ``rule`` says why.
 
-        ``forced`` by `model`; ``sticky`` inside a tool loop; else ``best``, ``cost``,
-        ``default`` or ``unsure`` by the policy.
+        ``forced`` by `model`; ``sticky`` when the conversation keeps its expert (see
+        `switch_confidence`); else ``best``, ``cost``, ``default`` or ``unsure`` by the policy.
 
         Raises:
             ValueError: when `model` is not an expert, or the conversation has no text to route.
@@ -162,7 +184,7 @@ class ChatIR3DE(BaseChatModel):
             raise ValueError(msg)
         return decide_conversation(
             self.router, text, messages, policy=self.active_policy, available=set(self.experts),
-            forced=model, sticky=self.sticky,
+            forced=model, sticky=self.sticky, switch_confidence=self.switch_confidence,
         )  # fmt: skip
 
     def add_expert(self, name: str, model: BaseChatModel, prompts: Sequence[str]) -> Self:
@@ -191,12 +213,22 @@ class ChatIR3DE(BaseChatModel):
     def with_structured_output(
         self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
-        """A routed runnable over each expert's own `with_structured_output(schema, ...)`."""
+        """A routed runnable over each expert's own `with_structured_output(schema, ...)`.
+
+        The experts are copies holding this model's `temperature`, `max_tokens` and `stop`;
+        with ``include_raw=True`` the ``raw`` message carries the route (``model_name`` and
+        ``ir3de`` in its `response_metadata`).
+        """
+        settings: dict[str, Any] = {
+            "temperature": self.temperature, "max_tokens": self.max_tokens, "stop": self.stop
+        }  # fmt: skip
         experts: dict[str, Runnable[Any, Any]] = {
-            name: model.with_structured_output(schema, include_raw=include_raw, **kwargs)
+            name: with_settings(name, model, settings).with_structured_output(
+                schema, include_raw=include_raw, **kwargs
+            )
             for name, model in self.experts.items()
         }
-        return IR3DERunnable(
+        return StructuredRouting(
             router=self.router, experts=experts, policy=self.policy, route_on=self.route_on,
             max_attempts=self.max_retries + 1, timeout=self.timeout, fallback_on=self.fallback_on,
         )  # fmt: skip

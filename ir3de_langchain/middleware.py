@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -27,7 +26,13 @@ from ir3de_core.fallback import (
 )
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
-from ir3de_langchain._decision import IR3DE_KEY, decide_conversation
+from ir3de_langchain._decision import (
+    IR3DE_KEY,
+    SWITCH_CONFIDENCE,
+    check_switch_confidence,
+    decide_conversation,
+)
+from ir3de_langchain._models import chat_model_experts
 from ir3de_langchain._text import RouteOn, messages_text
 from ir3de_langchain.training import ToolLike, tool_router
 
@@ -43,8 +48,9 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
     """Route the model call of each agent step to the expert the policy chooses (`create_agent`).
 
     The policy (`policy`, else the router's `policy_`) decides: the best expert, quality − λ·cost
-    when it prices the experts, or the default expert below its threshold. Inside a tool-calling
-    loop the expert that asked for the tools keeps the loop (`sticky`, rule ``sticky``). The
+    when it prices the experts, or the default expert below its threshold. A conversation keeps
+    its expert (rule ``sticky``): throughout a tool-calling loop, and on a new turn unless the
+    policy is at least `switch_confidence` sure of another expert. The
     answer's `response_metadata["ir3de"]` holds the decision (`RoutingDecision.to_dict`); an
     expert that fails transiently (see `fallback_on`) makes the policy decide again without it,
     up to `max_attempts` experts.
@@ -66,6 +72,7 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         policy: RoutingPolicy | None = None,
         route_on: RouteOn = "last_human",
         sticky: bool = True,
+        switch_confidence: float = SWITCH_CONFIDENCE,
         max_attempts: int = 2,
         fallback_on: FailurePredicate = is_transient,
     ) -> None:
@@ -76,27 +83,29 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
             experts: exactly one chat model (or ``"provider:model"``) per expert of the router.
             policy: how scores become a decision; None: the router's own `router.policy_`.
             route_on: route on the last human message or on the whole conversation.
-            sticky: keep the expert of a tool-calling loop in progress.
+            sticky: keep the conversation's expert (False: route every step anew).
+            switch_confidence: the confidence a new turn needs to move the conversation to
+                another expert (0: route every turn anew).
             max_attempts: experts tried per step, the chosen one first.
             fallback_on: which failures move a step to another expert (default: transient
                 ones: timeouts, connection errors, HTTP 429 and 5xx).
 
         Raises:
             ExpertError: when `experts` lacks an expert of the router, or has one it lacks.
-            ValueError: when `max_attempts` < 1.
+            ValueError: when `max_attempts` < 1 or `switch_confidence` is not in [0, 1].
         """
         super().__init__()
         check_experts(router, experts, what="model")
+        check_switch_confidence(switch_confidence)
         if max_attempts < 1:
             msg = f"max_attempts must be ≥ 1, got {max_attempts}"
             raise ValueError(msg)
         self.router = router
-        self.experts = {
-            n: init_chat_model(m) if isinstance(m, str) else m for n, m in experts.items()
-        }
+        self.experts: dict[str, BaseChatModel] = chat_model_experts(experts)
         self.policy = policy
         self.route_on = route_on
         self.sticky = sticky
+        self.switch_confidence = switch_confidence
         self.max_attempts = max_attempts
         self.fallback_on = fallback_on
 
@@ -106,10 +115,11 @@ class IR3DEModelMiddleware(AgentMiddleware[Any, Any, Any]):
         return self.policy if self.policy is not None else self.router.policy_
 
     def decide(self, messages: Sequence[BaseMessage]) -> RoutingDecision:
-        """The policy's decision for a step; its ``rule`` is ``sticky`` inside a tool loop."""
+        """The policy's decision for a step; ``sticky`` when the conversation keeps its expert."""
         return decide_conversation(
             self.router, messages_text(messages, self.route_on) or " ?", messages,
             policy=self.active_policy, available=set(self.experts), sticky=self.sticky,
+            switch_confidence=self.switch_confidence,
         )  # fmt: skip
 
     def wrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> ModelResponse[Any]:

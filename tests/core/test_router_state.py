@@ -106,3 +106,15 @@ def test_copy_shares_no_online_sums(prompts, quality_scores) -> None:
     before = twin.statistics_.xtx.copy()
     router.partial_fit([prompts[1]], [{"m": 0.2}])
     np.testing.assert_array_equal(twin.statistics_.xtx, before)
+
+
+def test_a_vote_goes_to_the_expert_of_the_winning_domain(prompts, domains) -> None:
+    """Two domains served by one expert: the vote still decides by domain (ties by the average
+    token score), as the router did before decisions went through the policy."""
+    shared = {"math": "M", "code": "M", "multilingual": "L", "writing": "W"}
+    router = IR3DERouter("tokens", aggregation="vote", expert_map=shared).fit(prompts, domains)
+    state = router.state_
+    winners, _ = state.group_scores(prompts)
+    want = [state.experts[j] for j in state.group_expert[winners]]
+    assert router.predict(prompts).tolist() == want
+    assert [d.expert for d in router.route(prompts)] == want

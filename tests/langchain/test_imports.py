@@ -10,10 +10,12 @@ import ir3de_langchain
 EXPECTED_ALL = [
     "IR3DE_KEY",
     "ROUTE_EVENT",
+    "SWITCH_CONFIDENCE",
     "ChatIR3DE",
     "ExpertTimeoutError",
     "ExpertsFailedError",
     "IR3DEDecider",
+    "IR3DEDecisionModel",
     "IR3DEModelMiddleware",
     "IR3DERunnable",
     "IR3DEToolMiddleware",
