@@ -6,7 +6,7 @@ example queries per choice. Accuracy is on 30 held-out labelled queries; latency
 ``select`` call on queries seen for the first time, after one warm-up call (which for
 IR3DESelector trains the router; reported as setup).
 
-    .venv/bin/python benchmarks/llamaindex_selector.py [--featurizer sentence] [--repeat 2]
+    .venv/bin/python -m benchmarks.llamaindex_selector [--featurizer sentence] [--repeat 2]
 """
 
 from __future__ import annotations

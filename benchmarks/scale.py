@@ -12,7 +12,7 @@ directory, then measures:
 Every worker and the streaming subprocess run one thread (``TOKENIZERS_PARALLELISM=false``,
 BLAS threads 1), so "2 workers" means two cores. Run::
 
-    .venv/bin/python benchmarks/scale.py --prompts 200000 --json /tmp/scale.json
+    .venv/bin/python -m benchmarks.scale --prompts 200000 --json /tmp/scale.json
 """
 
 from __future__ import annotations

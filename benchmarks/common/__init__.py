@@ -1,0 +1,1 @@
+"""Shared by the benchmarks: baselines, the hybrid router, embeddings, feedback, plots."""

@@ -1,4 +1,5 @@
-"""Features computed once: a disk cache of embeddings and a featurizer that looks them up."""
+"""Features computed once: the core's featurizer cache on disk, and a featurizer that looks
+precomputed rows up."""
 
 from __future__ import annotations
 
@@ -11,46 +12,35 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.featurizers import Featurizer, validate_texts
+from ir3de_core.featurizers import CachedFeaturizer, Featurizer, validate_texts
 
-__all__ = ["PrecomputedFeaturizer", "cached_transform"]
+__all__ = ["PrecomputedFeaturizer", "cache_path", "cached"]
 
 
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def cached_transform(
-    featurizer: Featurizer, prompts: Sequence[str], cache_dir: str | Path
-) -> NDArray[np.float32]:
-    """``featurizer.transform(prompts)``, stored in `cache_dir` and reused on the next call.
+def cache_path(featurizer: Featurizer, cache_dir: str | Path) -> Path:
+    """The cache file of `featurizer` in `cache_dir`: ``<kind>-<digest of its config>.npz``.
 
-    The cache file is named by a hash of the featurizer's config and of the prompts, so a change
-    of either computes fresh features.
-
-    Args:
-        featurizer: any featurizer (e.g. the ``sentence`` one).
-        prompts: n prompts.
-        cache_dir: a directory outside the repository (created if needed).
-
-    Returns:
-        array of shape (n, d).
+    A change of any setting (model, truncation, batch size) gives a fresh file.
     """
-    items = validate_texts(prompts)
-    digest = hashlib.sha1(json.dumps(featurizer.get_config(), sort_keys=True).encode())
-    for text in items:
-        digest.update(_key(text).encode())
-    path = Path(cache_dir) / f"features-{digest.hexdigest()[:20]}.npy"
-    if path.is_file():
-        cached = np.load(path)
-        if cached.shape[0] == len(items):
-            return np.asarray(cached, dtype=np.float32)
-    features = np.asarray(featurizer.transform(items), dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, features)
-    tmp.replace(path)
-    return features
+    config = json.dumps(featurizer.get_config(), sort_keys=True).encode("utf-8")
+    return Path(cache_dir) / f"{featurizer.kind}-{hashlib.sha1(config).hexdigest()[:16]}.npz"
+
+
+def cached(featurizer: Featurizer, cache_dir: str | Path | None) -> Featurizer:
+    """`featurizer` behind the core's `CachedFeaturizer`, its rows kept in `cache_dir` (call
+    ``save()`` to write them; None: memory only).
+
+    A featurizer the cache refuses (one that learns state, e.g. ``hashing``, or has token rows)
+    comes back unchanged: it is cheap, or its rows are not a function of the text alone.
+    """
+    if not CachedFeaturizer.can_wrap(featurizer):
+        return featurizer
+    path = None if cache_dir is None else cache_path(featurizer, cache_dir)
+    return CachedFeaturizer(featurizer, path=path)
 
 
 class PrecomputedFeaturizer:

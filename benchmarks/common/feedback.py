@@ -1,8 +1,8 @@
-"""Online feedback: a replay of logged traffic as feedback events, and the rank-one updater.
+"""Online feedback: a replay of logged traffic as feedback events.
 
 `IR3DERouter.partial_fit([prompt], [{expert: score}])` folds one event into the statistics and,
 for quality-mode routers on row features, into the solution by a rank-one (Sherman–Morrison)
-step (`ir3de_core.online.RankOneRidge`, re-exported here), in O(d²) per event.
+step (`ir3de_core.online.RankOneRidge`), in O(d²) per event.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ir3de_core.online import RankOneRidge
-
-__all__ = ["FeedbackStep", "RankOneRidge", "replay_feedback"]
-
-FloatArray = NDArray[np.float64]
+__all__ = ["FeedbackStep", "replay_feedback"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,7 @@ class FeedbackStep:
 
 def replay_feedback(
     update: Callable[[int, int, float], None],
-    predict: Callable[[NDArray[np.intp]], FloatArray],
+    route: Callable[[NDArray[np.intp]], NDArray[np.intp]],
     scores: ArrayLike,
     evaluate: Callable[[], float],
     *,
@@ -55,8 +51,9 @@ def replay_feedback(
     Args:
         update: ``update(prompt_index, expert_column, observed_score)``, e.g. a call to
             ``router.partial_fit([prompt], [{expert: score}])``.
-        predict: the routing utility of each expert for the prompts at the given indices,
-            (m,) → (m, k): predicted quality, or quality − λ·cost for a cost-aware policy.
+        route: the expert column the router chooses for the prompts at the given indices,
+            (m,) → (m,), e.g. ``ir3de_core.calibration.choose(quality, costs, lam)``: the best
+            predicted quality, or quality − λ·cost for a cost-aware policy.
         scores: array of shape (n, k), the logged scores (the "production" outcomes).
         evaluate: the held-out metric of the current router (higher is better).
         every: evaluate after this many events.
@@ -69,7 +66,7 @@ def replay_feedback(
     steps = [FeedbackStep(0, evaluate(), 0.0)]
     elapsed = 0.0
     for t, i in enumerate(order, start=1):
-        column = int(predict(np.array([i]))[0].argmax())
+        column = int(route(np.array([i]))[0])
         if rng.random() < explore:
             column = int(rng.integers(s.shape[1]))
         if np.isnan(s[i, column]):

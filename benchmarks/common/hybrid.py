@@ -83,9 +83,9 @@ class DomainQualityRouter(BaseEstimator):
         self._validate_params()
         self.domains_ = tuple(dict.fromkeys(str(d) for d in labels))
         router = self.domain_router or IR3DERouter("tokens", aggregation="average")
-        self.domain_router_ = router.__class__(**router.get_params(deep=False))
-        self.domain_router_.set_params(expert_map={d: d for d in self.domains_})
-        self.domain_router_.fit(prompts, labels.tolist())
+        own_experts = {d: d for d in self.domains_}  # every domain is a column of p(d | x)
+        settings = {**router.get_params(deep=False), "expert_map": own_experts}
+        self.domain_router_ = type(router)(**settings).fit(prompts, labels.tolist())
         featurizer = make_featurizer(self.quality_featurizer)
         self.quality_routers_: dict[str, IR3DERouter] = {}
         for domain in self.domains_:

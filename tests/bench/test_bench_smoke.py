@@ -1,4 +1,4 @@
-"""Smoke runs of `ir3de bench quality|speed` on a few hundred prompts, so the scripts cannot rot.
+"""Smoke runs of `python -m benchmarks quality|speed` on a few hundred prompts, so they cannot rot.
 
 These check structure and sanity, never speed or a quality target (those are measured by the
 full benchmark, see docs/benchmarks.md). They skip when ../shared/data is absent.
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ir3de_core.bench.quality import QualityOptions, run_quality
-from ir3de_core.bench.speed import SpeedOptions, run_speed
-from ir3de_core.bench.tables import quality_report, speed_report
-from ir3de_core.bench.variants import default_variants, quick
-from ir3de_core.cli.main import main
+from benchmarks.__main__ import main
+from benchmarks.routerdc.quality import QualityOptions, run_quality
+from benchmarks.routerdc.speed import SpeedOptions, run_speed
+from benchmarks.routerdc.tables import quality_report, speed_report
+from benchmarks.routerdc.variants import default_variants, quick
 
 pytestmark = pytest.mark.shared_data
 
@@ -74,7 +74,7 @@ def test_cli_writes_json(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "quality.json"
-    argv = ["-q", "bench", "quality", "--data", str(shared_data / "routerdc"), "--limit", "10",
+    argv = ["-q", "quality", "--data", str(shared_data / "routerdc"), "--limit", "10",
             "--quick", "--no-sentence", "--no-loto", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert "task oracle (chosen on train)" in capsys.readouterr().out
@@ -84,5 +84,5 @@ def test_cli_writes_json(
 def test_cli_says_where_the_data_should_be(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["bench", "speed", "--data", str(tmp_path / "absent")]) == 2
+    assert main(["speed", "--data", str(tmp_path / "absent")]) == 2
     assert "RouterDC data not found" in capsys.readouterr().err

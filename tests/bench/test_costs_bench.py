@@ -1,4 +1,4 @@
-"""`ir3de bench costs` on the real RouterBench data with hashing features (fast, no model).
+"""`python -m benchmarks costs` on the real RouterBench data with hashing features (fast, no model).
 
 Checks what must hold whatever the featurizer: orderings the metrics guarantee, the bad-data
 counts, learning from feedback, and the unseen-LLM table's shape. Quality targets are measured
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ir3de_core.bench.costs import CostBenchOptions, Table, run_costs
-from ir3de_core.bench.costs.bound import letter_answers
-from ir3de_core.bench.costs.feedback import FeedbackOptions
-from ir3de_core.bench.costs.unseen import UnseenOptions
-from ir3de_core.cli.main import main
+from benchmarks.__main__ import main
+from benchmarks.costs import CostBenchOptions, Table, run_costs
+from benchmarks.costs.bound import letter_answers
+from benchmarks.costs.feedback import FeedbackOptions
+from benchmarks.costs.unseen import UnseenOptions
 
 pytestmark = pytest.mark.shared_data
 
@@ -110,12 +110,12 @@ def test_cli_writes_json_and_says_where_data_is_missing(
     options: CostBenchOptions, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "costs.json"
-    code = main(["bench", "costs", "--data", str(options.data), "--part", "baddata",
+    code = main(["costs", "--data", str(options.data), "--part", "baddata",
                  "--featurizer", "hashing", "--quiet", "--json", str(out)])  # fmt: skip
     assert code == 0
     assert json.loads(out.read_text())["tables"][0]["rows"][0] == ["rows read", 508]
-    assert main(["bench", "costs", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
-    said = capsys.readouterr().out
+    assert main(["costs", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    said = capsys.readouterr().err
     assert (
         "nowhere/routerdc not found: pass --data the folder that holds routerbench/, routerdc/"
         in said

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir3de_core import IR3DERouter, SufficientStatistics
 from benchmarks.common.features import PrecomputedFeaturizer
 from benchmarks.common.feedback import replay_feedback
+from ir3de_core import IR3DERouter, SufficientStatistics
+from ir3de_core.calibration import choose
 from ir3de_core.online import RankOneRidge
 from ir3de_core.solver import solve_statistics
 
@@ -39,7 +40,7 @@ def test_replay_improves_held_out_quality() -> None:
     train, x_train, s_train = _world(300, 0)
     test, x_test, s_test = _world(200, 1)
     featurizer = PrecomputedFeaturizer(train + test, np.vstack([x_train, x_test]))
-    router = IR3DERouter(featurizer, target="quality", alpha=1.0)  # type: ignore[arg-type]
+    router = IR3DERouter(featurizer, target="quality", alpha=1.0)
     seed = [0, 1, 2, 3]  # a tiny seed set, mislabelled on purpose: a starts out as the favourite
     router.fit([train[i] for i in seed], [{"a": 1.0, "b": 0.0}] * len(seed))
 
@@ -52,7 +53,7 @@ def test_replay_improves_held_out_quality() -> None:
 
     steps = replay_feedback(
         update,
-        lambda idx: router.decision_function([train[i] for i in idx]),
+        lambda idx: choose(router.decision_function([train[i] for i in idx])),
         s_train,
         held_out,
         every=100,

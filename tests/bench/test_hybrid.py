@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from benchmarks.common.hybrid import DomainQualityRouter
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.featurizers import HashingFeaturizer
-from ir3de_core.hybrid import DomainQualityRouter
 from ir3de_core.router import IR3DERouter
 
 EXPERTS = ["coder", "mathematician", "generalist"]

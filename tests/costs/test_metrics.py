@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -60,13 +58,3 @@ def test_random_preference_apgr_near_half() -> None:
 def test_weak_better_than_strong_is_an_error() -> None:
     with pytest.raises(ValueError, match="not better"):
         apgr(PREFERENCE, WEAK, STRONG)
-
-
-def test_plot_writes_png(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    from ir3de_core.costs import plot_cost_quality
-
-    out = plot_cost_quality(
-        {"router": (COSTS, QUALITY)}, tmp_path / "curve.png", markers={"x": (2.0, 0.6)}
-    )
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

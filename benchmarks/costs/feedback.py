@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.costs.data import BenchSet, accuracy, quality_router
-from ir3de_core.bench.costs.frontier import COST_ALPHA, GPT4, lambda_curve
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import CostTable, aiq, calibrate_budget, hull_quality_at, replay_feedback
+from benchmarks.common.feedback import replay_feedback
+from benchmarks.costs.data import BenchSet, accuracy, quality_router
+from benchmarks.costs.frontier import COST_ALPHA, GPT4, lambda_curve
+from benchmarks.costs.tables import Table
+from ir3de_core.calibration import calibrate_budget, choose
+from ir3de_core.data import CostTable
+from ir3de_core.metrics import aiq, hull_quality_at
 from ir3de_core.router import IR3DERouter
 from ir3de_core.solver import solve_statistics
 
@@ -78,9 +81,11 @@ def feedback_table(bench: BenchSet, options: FeedbackOptions) -> Table:
     def update(i: int, j: int, score: float) -> None:
         router.partial_fit([stream.prompts[i]], [{stream.experts[j]: score}])
 
-    def utility(index: NDArray[np.intp]) -> FloatArray:
+    def route(index: NDArray[np.intp]) -> NDArray[np.intp]:
         quality = router.decision_function([stream.prompts[i] for i in index])
-        return quality if prices is None else quality - prices.lam * prices.stream[index]
+        if prices is None:
+            return choose(quality)
+        return choose(quality, prices.stream[index], prices.lam)
 
     history: list[list[float]] = []
 
@@ -89,7 +94,7 @@ def feedback_table(bench: BenchSet, options: FeedbackOptions) -> Table:
         return history[-1][0]
 
     steps = replay_feedback(
-        update, utility, stream.scores, tracked,
+        update, route, stream.scores, tracked,
         every=max(1, -(-stream.n // options.checkpoints)), explore=options.explore, seed=options.seed,
     )  # fmt: skip
     rows: list[list[object]] = [

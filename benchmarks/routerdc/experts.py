@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ir3de_core.bench.data import RoutingData
-from ir3de_core.hybrid import DomainQualityRouter
+from benchmarks.common.hybrid import DomainQualityRouter
+from benchmarks.routerdc.data import RoutingData
 from ir3de_core.router import IR3DERouter
 
 __all__ = ["expert_update_rows"]

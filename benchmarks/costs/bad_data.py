@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import cost_table
-from ir3de_core.data import Record, load_records
+from benchmarks.costs.tables import Table
+from ir3de_core.data import Record, cost_table, load_records
 
 __all__ = ["bad_data_table"]
 

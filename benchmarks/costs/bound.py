@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.costs.data import BenchSet
-from ir3de_core.bench.costs.frontier import GPT4, Curve, lambda_curve
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import CostTable, cost_to_reach
+from benchmarks.costs.data import BenchSet
+from benchmarks.costs.frontier import GPT4, Curve, lambda_curve
+from benchmarks.costs.tables import Table
+from ir3de_core.data import CostTable
 from ir3de_core.data.loaders import expand_paths, routerbench_text
+from ir3de_core.metrics import cost_to_reach
 
 __all__ = ["TARGET_SHARE", "agreement_points", "bound_tables", "letter_answers"]
 

@@ -1,4 +1,4 @@
-"""`ir3de bench costs`: cost–quality curves, unseen LLMs and online feedback on the shared data.
+"""`python -m benchmarks costs`: cost–quality curves, unseen LLMs and online feedback.
 
 Parts (each prints its tables as it goes and returns them for ``--json``):
 
@@ -9,7 +9,7 @@ Parts (each prints its tables as it goes and returns them for ``--json``):
 - ``feedback``: a replay of a train split as bandit feedback through ``partial_fit``.
 """
 
-from ir3de_core.bench.costs.run import PARTS, CostBenchOptions, run_costs
-from ir3de_core.bench.costs.tables import Table
+from benchmarks.costs.run import PARTS, CostBenchOptions, run_costs
+from benchmarks.costs.tables import Table
 
 __all__ = ["PARTS", "CostBenchOptions", "Table", "run_costs"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.data import RoutingData
+from benchmarks.routerdc.data import RoutingData
 
 __all__ = [
     "ROUTERDC_QUOTED",

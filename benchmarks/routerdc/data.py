@@ -1,24 +1,22 @@
-"""Benchmark data: RouterDC splits as score matrices, validation splits, cached featurizers."""
+"""Benchmark data: RouterDC splits as score matrices, validation splits, a token-id memo."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.data import load_records
 from ir3de_core.data.records import Record
-from ir3de_core.featurizers import Featurizer, TokenEmbeddingFeaturizer
+from ir3de_core.featurizers import TokenEmbeddingFeaturizer
 
 __all__ = [
     "ROUTERDC_TASKS",
-    "CachedFeaturizer",
-    "CachedTokenFeaturizer",
+    "MemoTokenFeaturizer",
     "RoutingData",
     "load_routerdc_split",
     "resolve_routerdc_dir",
@@ -151,62 +149,11 @@ def task_accuracy(data: RoutingData, choices: NDArray[np.integer]) -> dict[str, 
     return out
 
 
-class CachedFeaturizer:
-    """Wraps a featurizer and remembers the features of every text it has seen.
-
-    The benchmark embeds each prompt once and reuses the rows for every router and baseline;
-    with `path`, the rows also persist on disk between runs (an ``.npz`` of sha256 keys and rows).
-
-    Args:
-        base: the featurizer to cache (its config is reported unchanged).
-        path: optional ``.npz`` file to load from and `save` to.
-    """
-
-    kind: ClassVar[str] = "cached"
-
-    def __init__(self, base: Featurizer, path: Path | None = None) -> None:
-        self.base = base
-        self.path = path
-        self._rows: dict[str, NDArray[np.float32]] = {}
-        if path is not None and path.is_file():
-            with np.load(path) as saved:
-                self._rows = dict(zip(saved["keys"].tolist(), saved["rows"], strict=True))
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    @property
-    def n_features(self) -> int:
-        """Feature width d of the base featurizer."""
-        return self.base.n_features
-
-    def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Features of each text: array of shape (n_texts, d); unseen texts go to the base."""
-        keys = [self._key(t) for t in texts]
-        missing = list(
-            dict.fromkeys((k, t) for k, t in zip(keys, texts, strict=True) if k not in self._rows)
-        )
-        if missing:
-            rows = self.base.transform([t for _, t in missing])
-            self._rows.update(zip((k for k, _ in missing), rows, strict=True))
-        return np.stack([self._rows[k] for k in keys])
-
-    def save(self) -> None:
-        """Write the cached rows to `path` (no-op without a path)."""
-        if self.path is None or not self._rows:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = np.array(list(self._rows))
-        np.savez(self.path, keys=keys, rows=np.stack(list(self._rows.values())))
-
-    def get_config(self) -> dict[str, Any]:
-        """The base featurizer's settings."""
-        return self.base.get_config()
-
-
-class CachedTokenFeaturizer(TokenEmbeddingFeaturizer):
+class MemoTokenFeaturizer(TokenEmbeddingFeaturizer):
     """The `tokens` featurizer sharing a memo of each text's full token ids (for tuning grids).
+
+    Not a row cache (`ir3de_core.featurizers.CachedFeaturizer` is that, and refuses token
+    featurizers): the rows still come from the table, only tokenization is done once per text.
 
     Args:
         memo: text → all token ids, shared by featurizers that differ only in truncation.

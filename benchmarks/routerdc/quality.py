@@ -16,24 +16,24 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench import baselines
-from ir3de_core.bench.data import (
-    CachedFeaturizer,
+from benchmarks.routerdc import baselines
+from benchmarks.routerdc.data import (
     RoutingData,
     load_routerdc_split,
     task_accuracy,
     validation_splits,
 )
-from ir3de_core.bench.variants import (
+from benchmarks.routerdc.variants import (
     Features,
     Variant,
-    choose,
     default_variants,
     fit_variant,
     grid_points,
     quick,
+    route_columns,
 )
 from ir3de_core.evaluation import evaluate_choices
+from ir3de_core.featurizers import CachedFeaturizer
 
 __all__ = ["QualityOptions", "Tuned", "run_quality", "tune"]
 
@@ -194,13 +194,13 @@ def variant_row(
     """Tune one IR3DE variant on `splits`, refit on all of train, evaluate once on test."""
 
     def score(p: dict[str, Any], fit: RoutingData, val: RoutingData) -> NDArray[np.intp]:
-        return choose(fit_variant(variant, p, fit, features), val)[0]
+        return route_columns(fit_variant(variant, p, fit, features), val)[0]
 
     tuned = tune(list(grid_points(variant.grid)), splits, score)
     start = time.perf_counter()
     router = fit_variant(variant, tuned.params, train, features)
     seconds = time.perf_counter() - start
-    columns, domains = choose(router, test)
+    columns, domains = route_columns(router, test)
     evaluation = evaluate_choices(
         test.records, [test.experts[j] for j in columns], None if domains is None else list(domains)
     )
@@ -253,12 +253,12 @@ def run_quality(
         "rows": rows, "timings": timings,
     }  # fmt: skip
     if options.loto:
-        from ir3de_core.bench.loto import leave_one_task_out
+        from benchmarks.routerdc.loto import leave_one_task_out
 
         _log(options, "leave-one-task-out")
         result["leave_one_task_out"] = leave_one_task_out(train, test, rows, features, variants)
     if options.plots is not None:
-        from ir3de_core.bench.plots import save_confusion_plots
+        from benchmarks.common.plots import save_confusion_plots
 
         result["plots"] = save_confusion_plots(rows, options.plots)
     timings["total_seconds"] = time.perf_counter() - started

@@ -14,9 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from ir3de_core.bench import baselines
-from ir3de_core.bench.data import RoutingData, task_accuracy
-from ir3de_core.bench.variants import Features, Variant, choose, default_variants, fit_variant
+from benchmarks.routerdc import baselines
+from benchmarks.routerdc.data import RoutingData, task_accuracy
+from benchmarks.routerdc.variants import (
+    Features,
+    Variant,
+    default_variants,
+    fit_variant,
+    route_columns,
+)
 
 __all__ = ["leave_one_task_out"]
 
@@ -85,7 +91,7 @@ def leave_one_task_out(
             if variant.name not in chosen:
                 continue
             router = fit_variant(variant, chosen[variant.name], rest, features)
-            columns, domains = choose(router, held)
+            columns, domains = route_columns(router, held)
             table.setdefault(variant.name, {})[task] = _accuracy(held, columns)
             if domains is not None:
                 counts = Counter(str(d) for d in domains)

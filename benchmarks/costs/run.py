@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ir3de_core.bench.costs.bad_data import bad_data_table
-from ir3de_core.bench.costs.bound import bound_tables
-from ir3de_core.bench.costs.data import BenchSet, load_bench_set
-from ir3de_core.bench.costs.feedback import FeedbackOptions, feedback_table
-from ir3de_core.bench.costs.frontier import frontier_tables
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.bench.costs.unseen import (
+from benchmarks.costs.bad_data import bad_data_table
+from benchmarks.costs.bound import bound_tables
+from benchmarks.costs.data import BenchSet, load_bench_set
+from benchmarks.costs.feedback import FeedbackOptions, feedback_table
+from benchmarks.costs.frontier import frontier_tables
+from benchmarks.costs.tables import Table
+from benchmarks.costs.unseen import (
     UnseenOptions,
     ridge_reference,
     sample_size_table,

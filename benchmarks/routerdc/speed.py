@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ir3de_core.bench import baselines
-from ir3de_core.bench.data import RoutingData, load_routerdc_split
-from ir3de_core.bench.experts import expert_update_rows
-from ir3de_core.bench.variants import Features, Variant, default_variants, fit_variant
+from benchmarks.routerdc import baselines
+from benchmarks.routerdc.data import RoutingData, load_routerdc_split
+from benchmarks.routerdc.experts import expert_update_rows
+from benchmarks.routerdc.variants import Features, Variant, default_variants, fit_variant
 
 __all__ = ["SpeedOptions", "pinned_threads", "run_speed", "time_batch", "time_single"]
 

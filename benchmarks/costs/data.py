@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.costs import CostTable, PrecomputedFeaturizer, cached_transform, cost_table
-from ir3de_core.data import load_records
-from ir3de_core.featurizers import make_featurizer
+from benchmarks.common.features import PrecomputedFeaturizer, cached
+from ir3de_core.data import CostTable, cost_table, load_records
+from ir3de_core.featurizers import CachedFeaturizer, make_featurizer
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
@@ -64,9 +64,11 @@ def load_bench_set(data: Path, name: str, cache: Path, featurizer: dict[str, Any
         notes.append(f"{name}/{split}: {report.rows_in} rows read, {table.n} kept — {problems}")
         tables.append(table)
     train, test = tables
-    encoder = make_featurizer(featurizer)
+    encoder = cached(make_featurizer(featurizer), cache)
     log.info("embedding %s (%d prompts; cached in %s)", name, train.n + test.n, cache)
-    x = [cached_transform(encoder, t.prompts, cache) for t in (train, test)]
+    x = [encoder.transform(t.prompts) for t in (train, test)]
+    if isinstance(encoder, CachedFeaturizer):
+        encoder.save()
     lookup = PrecomputedFeaturizer(train.prompts + test.prompts, np.vstack(x))
     return BenchSet(name, train, test, lookup, notes)
 

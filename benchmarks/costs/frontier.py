@@ -9,33 +9,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.costs.bootstrap import (
+from benchmarks.common.baselines import KNNQualityRouter, MLPQualityRouter
+from benchmarks.common.plots import plot_cost_quality
+from benchmarks.costs.bootstrap import (
     Choices,
     aiq_difference,
     lambda_choices,
     single_choices,
 )
-from ir3de_core.bench.costs.data import (
+from benchmarks.costs.data import (
     BenchSet,
     fit_validation_split,
     pick_alpha,
     quality_router,
 )
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import (
-    Cascade,
-    CostTable,
-    KNNQualityRouter,
-    MLPQualityRouter,
-    aiq,
-    apgr,
-    calibrate_budget,
-    cascade_order,
-    choose,
-    cost_to_reach,
-    cpt,
-    plot_cost_quality,
-)
+from benchmarks.costs.tables import Table
+from ir3de_core.calibration import calibrate_budget, choose
+from ir3de_core.cascade import Cascade, cascade_order
+from ir3de_core.data import CostTable
+from ir3de_core.metrics import aiq, apgr, cost_to_reach, cpt
 from ir3de_core.router import IR3DERouter
 
 __all__ = [

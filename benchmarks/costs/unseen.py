@@ -16,16 +16,17 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.costs.data import (
+from benchmarks.common.baselines import KNNQualityRouter
+from benchmarks.costs.data import (
     BenchSet,
     accuracy,
     pick_alpha,
     quality_router,
     task_average,
 )
-from ir3de_core.bench.costs.tables import Table
-from ir3de_core.costs import KNNQualityRouter, UniRouteRouter
+from benchmarks.costs.tables import Table
 from ir3de_core.router import IR3DERouter
+from ir3de_core.uniroute import UniRouteRouter
 
 __all__ = [
     "RidgeReference",

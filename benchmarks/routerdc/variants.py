@@ -11,24 +11,26 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.bench.data import CachedFeaturizer, CachedTokenFeaturizer, RoutingData
+from benchmarks.common.features import cached
+from benchmarks.common.hybrid import DomainQualityRouter
+from benchmarks.routerdc.data import MemoTokenFeaturizer, RoutingData
 from ir3de_core.featurizers import (
+    Featurizer,
     HashingFeaturizer,
     SentenceFeaturizer,
     TokenEmbeddingFeaturizer,
 )
-from ir3de_core.hybrid import DomainQualityRouter
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
     "Features",
     "Mode",
     "Variant",
-    "choose",
     "default_variants",
     "fit_variant",
     "grid_points",
     "quick",
+    "route_columns",
 ]
 
 Mode = Literal["domain", "quality", "hybrid"]
@@ -48,9 +50,8 @@ class Features:
         self.memo = memo
         self._memo: dict[str, NDArray[np.int64]] = {}
         self._tokens: dict[tuple[int, str], TokenEmbeddingFeaturizer] = {}
-        path = None if cache_dir is None else cache_dir / "sentence-minilm-250-head+tail.npz"
-        self.sentence: CachedFeaturizer | SentenceFeaturizer = (
-            CachedFeaturizer(SentenceFeaturizer(), path) if memo else SentenceFeaturizer()
+        self.sentence: Featurizer = (
+            cached(SentenceFeaturizer(), cache_dir) if memo else SentenceFeaturizer()
         )
 
     def tokens(
@@ -61,7 +62,7 @@ class Features:
         if key not in self._tokens:
             settings: dict[str, Any] = {"max_tokens": max_tokens, "truncation": truncation}
             self._tokens[key] = (
-                CachedTokenFeaturizer(self._memo, **settings)
+                MemoTokenFeaturizer(self._memo, **settings)
                 if self.memo
                 else TokenEmbeddingFeaturizer(**settings)
             )
@@ -111,12 +112,10 @@ def fit_variant(
         return router.fit(data.prompts, labels, data.scores, experts=data.experts)
     if router.target == "domain":
         return router.fit(data.prompts, labels, scores=data.scores, experts=data.experts)
-    # rows as mappings: IR3DERouter.fit ignores `experts` in quality mode (see docs/benchmarks.md)
-    rows = [dict(zip(data.experts, r, strict=True)) for r in data.scores.tolist()]
-    return router.fit(data.prompts, rows)
+    return router.fit(data.prompts, data.scores, experts=data.experts)
 
 
-def choose(
+def route_columns(
     router: Router, data: RoutingData
 ) -> tuple[NDArray[np.intp], NDArray[np.object_] | None]:
     """Chosen expert columns, shape (n,), and predicted domains (domain-aware routers) or None."""
