@@ -1,10 +1,11 @@
 """Online ridge updates: fold feedback events into the solution in O(d²) each (Sherman–Morrison).
 
-A quality-mode router solves, for each expert j, ``min ‖y − Xw − b‖² + α‖w‖²`` (an unpenalised,
-centred intercept). Its normal equations are ``M_j [w; b] = [Σ x y; Σ y]`` with the bordered
-matrix ``M_j = [[Σ x xᵀ + αI, Σ x], [Σ xᵀ, n]]``, which is positive definite once the expert has
-data. An event (x, y, weight) adds ``weight · z zᵀ`` with ``z = [x; 1]`` to ``M_j``, so ``M_j⁻¹``
-follows by Sherman–Morrison in O(d²), and the solution is ``M_j⁻¹`` times the (exact) sums.
+A quality-mode router solves, for each expert j, ``min ‖y − Xw − b‖² + α‖w‖²`` with an
+unpenalised, centred intercept: ``w = (S_j + αI)⁻¹ C_j`` and ``b = ȳ_j − x̄_jᵀ w`` from the
+expert's centred statistics. An event (x, y, weight v) changes them by Welford's update: with
+``δ = x − x̄`` and ``c = vW / (W + v)``, ``S += c δδᵀ`` and ``C += c δ (y − ȳ)``. So
+``P_j = (S_j + αI)⁻¹`` follows by one Sherman–Morrison step with ``u = √c δ``, in O(d²), and
+the weights are ``P_j C_j``: no offset of the features ever enters the update.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ FloatArray = NDArray[np.float64]
 class RankOneRidge:
     """Per-expert ridge weights with an unpenalised intercept, kept current event by event.
 
-    The statistics stay the exact sums (they are updated too), so the weights always equal
+    The statistics stay exact (they are updated too), so the weights always equal
     ``solve_statistics(statistics, alpha=alpha, intercept="centered")`` up to round-off. An
-    expert's inverse ``M_j⁻¹`` is computed the first time it receives an event (O(d³), once),
+    expert's inverse ``P_j`` is computed the first time it receives an event (O(d³), once),
     and recomputed from the sums after `refresh_every` rank-one steps, or when one call brings
     more than d/8 rows for it (then a fresh solve is cheaper than the rank-one steps).
 
@@ -104,18 +105,34 @@ class RankOneRidge:
         if np.isinf(y).any():
             msg = "targets must be finite scores (NaN marks an unscored expert)"
             raise ValueError(msg)
-        present = self.statistics.add_rows_in_place(features, y, sample_weight=weights)
+        if y.shape != (features.shape[0], len(self.names)):
+            msg = f"targets must have shape ({features.shape[0]}, {len(self.names)}), got {y.shape}"
+            raise ValueError(msg)
+        present = ~np.isnan(y)
+        counts = present.sum(axis=0)
         limit = max(1, self.statistics.n_features // 8)
-        for j in np.flatnonzero(present.any(axis=0)).tolist():
-            rows = np.flatnonzero(present[:, j])
-            fresh = j not in self._inverse or rows.size > limit
-            if fresh or self._steps[j] + rows.size > self.refresh_every:
+        touched = np.flatnonzero(counts).tolist()
+        exact = {
+            j for j in touched
+            if j not in self._inverse or counts[j] > limit
+            or self._steps[j] + counts[j] > self.refresh_every
+        }  # fmt: skip
+        if len(exact) == len(touched):  # no rank-one step: add the rows in one go
+            self.statistics.add_rows_in_place(features, y, sample_weight=weights)
+        else:
+            for i in range(features.shape[0]):  # each step sees the sums before its row
+                for j in np.flatnonzero(present[i]).tolist():
+                    if j not in exact:
+                        self._rank_one(j, features[i], float(weights[i]))
+                self.statistics.add_rows_in_place(
+                    features[i : i + 1], y[i : i + 1], sample_weight=weights[i : i + 1]
+                )
+        for j in touched:
+            if j in exact:
                 self._refresh(j)
-                continue
-            for i in rows.tolist():
-                self._rank_one(j, features[i], float(weights[i]))
-            self._steps[j] += rows.size
-            self._set_solution(j, self._inverse[j] @ self._rhs(j))
+            else:
+                self._steps[j] += counts[j]
+                self._set_solution(j)
 
     def decision_function(self, features: ArrayLike) -> FloatArray:
         """Predicted quality of each expert: features (n, d) → array of shape (n, k)."""
@@ -124,31 +141,29 @@ class RankOneRidge:
 
     # ------------------------------------------------------------------ internals
     def _rank_one(self, j: int, x: FloatArray, weight: float) -> None:
-        inverse = self._inverse[j]
-        z = np.append(x, 1.0)
-        u = inverse @ z
-        inverse -= (weight / (1.0 + weight * float(z @ u))) * np.outer(u, u)
-
-    def _rhs(self, j: int) -> FloatArray:
-        """``[Σ x y; Σ y]`` of expert j: shape (d + 1,)."""
-        return np.append(self.statistics.xty[j], self.statistics.sum_y[j])
+        """Welford's update of expert j's scatter as a Sherman–Morrison step on its inverse."""
+        stats, inverse = self.statistics, self._inverse[j]
+        total = float(stats.weight[j])
+        u = np.sqrt(weight * total / (total + weight)) * (x - stats.mean_x[j])
+        pu = inverse @ u
+        inverse -= np.outer(pu, pu) / (1.0 + float(u @ pu))
 
     def _refresh(self, j: int) -> None:
-        """Exact inverse and solution of expert j from its sums."""
+        """Exact inverse and solution of expert j from its statistics."""
         stats, d = self.statistics, self.statistics.n_features
         self._steps[j] = 0
         if stats.weight[j] <= 0:
             self._inverse.pop(j, None)
-            self._set_solution(j, np.zeros(d + 1))
+            self.coef[:, j], self.intercept[j] = np.zeros(d), 0.0
             return
-        bordered = np.empty((d + 1, d + 1))
-        bordered[:d, :d] = stats.xtx[j]
-        bordered.flat[: d * (d + 1) : d + 2] += self.alpha  # the first d diagonal entries
-        bordered[:d, d] = bordered[d, :d] = stats.sum_x[j]
-        bordered[d, d] = stats.weight[j]
-        self._inverse[j] = np.asarray(np.linalg.inv(bordered), dtype=np.float64)
-        self._set_solution(j, self._inverse[j] @ self._rhs(j))
+        system = stats.scatter[j].copy()
+        system.flat[:: d + 1] += self.alpha
+        self._inverse[j] = np.asarray(np.linalg.inv(system), dtype=np.float64)
+        self._set_solution(j)
 
-    def _set_solution(self, j: int, solution: FloatArray) -> None:
-        self.coef[:, j] = solution[:-1]
-        self.intercept[j] = solution[-1]
+    def _set_solution(self, j: int) -> None:
+        """``w = P C`` and ``b = ȳ − x̄ᵀ w`` of expert j."""
+        stats = self.statistics
+        w = self._inverse[j] @ stats.cross[j]
+        self.coef[:, j] = w
+        self.intercept[j] = stats.mean_y[j] - stats.mean_x[j] @ w

@@ -36,7 +36,7 @@ from ir3de_core.statistics import SufficientStatistics
 __all__ = ["ARRAYS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "load_router", "save_router"]
 
 FORMAT = "ir3de-router"
-FORMAT_VERSION = 2  # 2 adds the policy and the prior; version 1 files still load
+FORMAT_VERSION = 2  # 2: centred statistics, the policy and the prior; version 1 still loads
 ARRAYS, MANIFEST = "arrays.npz", "router.json"
 _FEATURIZER_PREFIX = "featurizer_"
 _REQUIRED = ("params", "featurizer", "design", "groups", "arrays", "sha256")
@@ -149,7 +149,7 @@ def _state(
     if featurizer.kind == "openai" and getattr(featurizer, "dimensions", None) is None:
         msg = "an openai featurizer must record its dimensions (loading never asks the endpoint)"
         raise ValueError(msg)
-    stats = SufficientStatistics.from_arrays(arrays, manifest["groups"], manifest["design"])
+    stats = _statistics(manifest, arrays)
     _check_solution(arrays, stats)
     mapping = _expert_map(manifest, stats.names) if manifest["design"] == "shared" else None
     policy = RoutingPolicy.from_dict(manifest.get("policy") or {})
@@ -190,6 +190,20 @@ def _check_types(manifest: dict[str, Any]) -> None:
         ):
             msg = f"array {name!r} has no valid shape: {spec!r}"
             raise TypeError(msg)
+
+
+def _statistics(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> SufficientStatistics:
+    """The saved statistics: centred (version 2), or the uncentred sums of version 1."""
+    names, design = manifest["groups"], manifest["design"]
+    if manifest["format_version"] >= 2:
+        return SufficientStatistics.from_arrays(arrays, names, design)
+    raw = {f: arrays[f"stats_{f}"] for f in ("xtx", "xty", "sum_x", "sum_y", "weight")}
+    for f, value in raw.items():
+        if value.dtype != np.float64:
+            msg = f"stats_{f} has dtype {value.dtype}, expected float64"
+            raise ValueError(msg)
+    counts = {f: arrays[f"stats_{f}"] for f in ("n_rows", "n_prompts")}
+    return SufficientStatistics.from_raw(names, design, **raw, **counts)
 
 
 def _check_array_specs(manifest: dict[str, Any]) -> None:

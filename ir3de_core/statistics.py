@@ -1,17 +1,23 @@
-"""Sufficient statistics of the ridge router: sums that merge, grow and shrink exactly.
+"""Sufficient statistics of the ridge router: centred sums that merge, grow and shrink exactly.
 
 Every row of features ``x`` (a prompt, or one token of a prompt) belongs to one or more *groups*
 (a domain in domain mode, an expert in quality mode) with a target ``y`` for each group. Per group
-we keep the weighted sums ``Σ w x xᵀ``, ``Σ w x y``, ``Σ w x``, ``Σ w y``, ``Σ w`` and row counts.
-Because these are sums, statistics from different data (or machines) add up, and a group can be
-removed without revisiting the data of any other group.
+we keep the total weight ``W = Σ w``, the means ``x̄`` and ``ȳ``, and the centred sums
+``S = Σ w (x − x̄)(x − x̄)ᵀ`` and ``C = Σ w (x − x̄)(y − ȳ)``, plus row and prompt counts.
+Two sets of statistics merge with the pairwise update of Chan, Golub and LeVeque (1979):
+
+    W = Wa + Wb,  δ = x̄b − x̄a,  x̄ = x̄a + δ·Wb/W,  S = Sa + Sb + δδᵀ·WaWb/W
+
+so statistics from different data (or machines) add up, a group can be removed without
+revisiting other data, and — unlike raw sums ``Σ x xᵀ`` centred by subtraction — a feature with a
+large constant offset loses no precision (an offset of 1e7 still matches scikit-learn to 1e-6).
 
 Two designs share this value type:
 
 * ``shared`` (domain mode): a row belongs to exactly one group, with target 1 for it and an
-  implicit 0 for every other group; all groups share one design matrix, ``A = Σ_g A_g``.
+  implicit 0 for every other group; all groups share one design matrix, the merge of all groups.
 * ``per_group`` (quality mode): a row belongs to every expert that has a score for it; each
-  expert has its own design, ``A_j``, so missing scores simply leave the row out of that expert.
+  expert has its own design, so missing scores simply leave the row out of that expert.
 """
 
 from __future__ import annotations
@@ -25,37 +31,64 @@ from numpy.typing import ArrayLike, NDArray
 
 from ir3de_core.exceptions import ExpertError
 
-__all__ = ["Design", "SufficientStatistics"]
+__all__ = ["Design", "SufficientStatistics", "merge_moments"]
 
 Design = Literal["shared", "per_group"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-_FIELDS = ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts")  # the array fields
+_FIELDS = ("weight", "mean_x", "mean_y", "scatter", "cross", "n_rows", "n_prompts")
+_FLOATS = ("weight", "mean_x", "mean_y", "scatter", "cross")
+
+
+def merge_moments(
+    a: tuple[FloatArray, ...], b: tuple[FloatArray, ...]
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Chan's pairwise merge of per-group moments, vectorised over groups.
+
+    Args:
+        a: (weight (k,), mean_x (k, d), mean_y (k,), scatter (k, d, d), cross (k, d)).
+        b: the same for other data.
+
+    Returns:
+        the moments of the union, same shapes. Groups with no weight on both sides stay zero.
+    """
+    wa, ma, ya, sa, ca = a
+    wb, mb, yb, sb, cb = b
+    w = wa + wb
+    safe = np.where(w > 0, w, 1.0)
+    share = np.where(w > 0, wb / safe, 0.0)
+    coupling = np.where(w > 0, wa * wb / safe, 0.0)
+    dx, dy = mb - ma, yb - ya
+    mean_x = ma + dx * share[:, None]
+    mean_y = ya + dy * share
+    scatter = sa + sb + coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
+    cross = ca + cb + (coupling * dy)[:, None] * dx
+    return w, mean_x, mean_y, scatter, cross
 
 
 @dataclass(frozen=True, eq=False)
 class SufficientStatistics:
-    """Per-group sufficient statistics of a weighted linear regression, in float64.
+    """Per-group centred statistics of a weighted linear regression, in float64.
 
     Attributes:
         names: the k group names (domains or experts), in column order.
         design: ``"shared"`` (one design for all groups) or ``"per_group"``.
-        xtx: array of shape (k, d, d), ``Σ w x xᵀ`` over the group's rows.
-        xty: array of shape (k, d), ``Σ w x y``.
-        sum_x: array of shape (k, d), ``Σ w x``.
-        sum_y: array of shape (k,), ``Σ w y``.
-        weight: array of shape (k,), ``Σ w``.
+        weight: array of shape (k,), ``W = Σ w``.
+        mean_x: array of shape (k, d), ``x̄ = Σ w x / W``.
+        mean_y: array of shape (k,), ``ȳ = Σ w y / W``.
+        scatter: array of shape (k, d, d), ``Σ w (x − x̄)(x − x̄)ᵀ``.
+        cross: array of shape (k, d), ``Σ w (x − x̄)(y − ȳ)``.
         n_rows: array of shape (k,), number of rows (tokens or prompts).
         n_prompts: array of shape (k,), number of prompts the rows came from.
     """
 
     names: tuple[str, ...]
     design: Design
-    xtx: FloatArray
-    xty: FloatArray
-    sum_x: FloatArray
-    sum_y: FloatArray
     weight: FloatArray
+    mean_x: FloatArray
+    mean_y: FloatArray
+    scatter: FloatArray
+    cross: FloatArray
     n_rows: IntArray
     n_prompts: IntArray
 
@@ -65,40 +98,83 @@ class SufficientStatistics:
             msg = f"group names must be unique, got {list(self.names)}"
             raise ExpertError(msg)
         expected = {
-            "xtx": (k, d, d),
-            "xty": (k, d),
-            "sum_x": (k, d),
-            "sum_y": (k,),
-            "weight": (k,),
-            "n_rows": (k,),
-            "n_prompts": (k,),
-        }
+            "weight": (k,), "mean_x": (k, d), "mean_y": (k,), "scatter": (k, d, d),
+            "cross": (k, d), "n_rows": (k,), "n_prompts": (k,),
+        }  # fmt: skip
         for field, shape in expected.items():
             if getattr(self, field).shape != shape:
                 msg = f"{field} has shape {getattr(self, field).shape}, expected {shape}"
                 raise ValueError(msg)
 
-    # ------------------------------------------------------------------ construction
+    # ------------------------------------------------------------------ views
     @property
     def n_features(self) -> int:
         """Number of features d."""
-        return int(self.xtx.shape[-1])
+        return int(self.scatter.shape[-1])
 
+    @property
+    def moments(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(weight, mean_x, mean_y, scatter, cross)."""
+        return self.weight, self.mean_x, self.mean_y, self.scatter, self.cross
+
+    @property
+    def sum_x(self) -> FloatArray:
+        """``Σ w x``, shape (k, d)."""
+        return self.weight[:, None] * self.mean_x
+
+    @property
+    def sum_y(self) -> FloatArray:
+        """``Σ w y``, shape (k,)."""
+        return self.weight * self.mean_y
+
+    @property
+    def xtx(self) -> FloatArray:
+        """``Σ w x xᵀ`` (uncentred), shape (k, d, d); for the paper's penalised bias."""
+        m = self.mean_x
+        return self.scatter + self.weight[:, None, None] * (m[:, :, None] * m[:, None, :])
+
+    @property
+    def xty(self) -> FloatArray:
+        """``Σ w x y`` (uncentred), shape (k, d)."""
+        return self.cross + (self.weight * self.mean_y)[:, None] * self.mean_x
+
+    # ------------------------------------------------------------------ construction
     @classmethod
     def empty(cls, names: Sequence[str], n_features: int, design: Design) -> SufficientStatistics:
         """Statistics of no data for the given groups."""
         k, d = len(names), n_features
         return cls(
-            names=tuple(names),
-            design=design,
-            xtx=np.zeros((k, d, d)),
-            xty=np.zeros((k, d)),
-            sum_x=np.zeros((k, d)),
-            sum_y=np.zeros(k),
-            weight=np.zeros(k),
-            n_rows=np.zeros(k, dtype=np.int64),
-            n_prompts=np.zeros(k, dtype=np.int64),
-        )
+            names=tuple(names), design=design, weight=np.zeros(k), mean_x=np.zeros((k, d)),
+            mean_y=np.zeros(k), scatter=np.zeros((k, d, d)), cross=np.zeros((k, d)),
+            n_rows=np.zeros(k, dtype=np.int64), n_prompts=np.zeros(k, dtype=np.int64),
+        )  # fmt: skip
+
+    @classmethod
+    def from_raw(
+        cls,
+        names: Sequence[str],
+        design: Design,
+        *,
+        xtx: ArrayLike,
+        xty: ArrayLike,
+        sum_x: ArrayLike,
+        sum_y: ArrayLike,
+        weight: ArrayLike,
+        n_rows: ArrayLike,
+        n_prompts: ArrayLike,
+    ) -> SufficientStatistics:
+        """Statistics from uncentred sums (routers saved by ir3de 0.1), centred once here."""
+        w = np.asarray(weight, dtype=np.float64)
+        safe = np.where(w > 0, w, 1.0)
+        mean_x = np.asarray(sum_x, dtype=np.float64) / safe[:, None]
+        mean_y = np.asarray(sum_y, dtype=np.float64) / safe
+        outer = mean_x[:, :, None] * mean_x[:, None, :]
+        return cls(
+            names=tuple(names), design=design, weight=w, mean_x=mean_x, mean_y=mean_y,
+            scatter=np.asarray(xtx, dtype=np.float64) - w[:, None, None] * outer,
+            cross=np.asarray(xty, dtype=np.float64) - (w * mean_y)[:, None] * mean_x,
+            n_rows=np.asarray(n_rows, dtype=np.int64), n_prompts=np.asarray(n_prompts, dtype=np.int64),
+        )  # fmt: skip
 
     @classmethod
     def from_rows(
@@ -143,8 +219,9 @@ class SufficientStatistics:
     ) -> SufficientStatistics:
         """Statistics of token rows given only how often (and with what target) each token occurs.
 
-        Token rows are rows of an embedding table E, so ``Σ w x xᵀ = Eᵀ diag(c) E`` where ``c``
-        holds the summed weight of each token id: no per-token row is ever materialised.
+        Token rows are rows of an embedding table E, so ``S = (E − x̄)ᵀ diag(c) (E − x̄)`` over
+        the tokens used, where ``c`` holds the summed weight of each token id: no per-token row
+        is ever materialised.
 
         Args:
             table: array of shape (vocab, d), the embedding table E.
@@ -159,18 +236,24 @@ class SufficientStatistics:
         c = np.asarray(counts, dtype=np.float64)
         cy = np.asarray(target_counts, dtype=np.float64)
         stats = cls.empty(names, E.shape[1], design)
-        cache: dict[bytes, FloatArray] = {}
+        cache: dict[bytes, tuple[FloatArray, FloatArray]] = {}
         for j in range(len(names)):
             used = np.flatnonzero((c[j] != 0) | (cy[j] != 0))
-            rows = E[used].astype(np.float64)
+            w = float(c[j, used].sum())
+            if w <= 0:
+                continue
             key = used.tobytes() + c[j, used].tobytes()
-            if key not in cache:  # experts scored on the same prompts share one Gram matrix
-                cache[key] = rows.T @ (rows * c[j, used, None])
-            stats.xtx[j] = cache[key]
-            stats.xty[j] = cy[j, used] @ rows
-            stats.sum_x[j] = c[j, used] @ rows
-        stats.sum_y[:] = cy.sum(axis=1)
-        stats.weight[:] = c.sum(axis=1)
+            if key not in cache:  # experts scored on the same prompts share one scatter
+                rows = E[used].astype(np.float64)
+                mean = c[j, used] @ rows / w
+                centred = rows - mean
+                cache[key] = (mean, centred.T @ (centred * c[j, used, None]))
+            mean, scatter = cache[key]
+            mean_y = float(cy[j, used].sum()) / w
+            centred_rows = E[used].astype(np.float64) - mean
+            stats.weight[j], stats.mean_x[j], stats.mean_y[j] = w, mean, mean_y
+            stats.scatter[j] = scatter
+            stats.cross[j] = (cy[j, used] - c[j, used] * mean_y) @ centred_rows
         stats.n_rows[:] = np.asarray(n_rows, dtype=np.int64)
         stats.n_prompts[:] = np.asarray(n_prompts, dtype=np.int64)
         return stats
@@ -197,7 +280,7 @@ class SufficientStatistics:
         sample_weight: ArrayLike | None = None,
         prompt_index: ArrayLike | None = None,
     ) -> NDArray[np.bool_]:
-        """Add rows to these sums in place (O(m·d²) for m rows, no copy of the k×d×d sums).
+        """Add rows to these statistics in place (O(m·d²) for m rows, no copy of the k×d×d sums).
 
         For owners of the statistics, e.g. a router folding in feedback events; anyone else
         should use `partial_fit`, which returns new statistics. Arguments as in `from_rows`.
@@ -205,6 +288,30 @@ class SufficientStatistics:
         Returns:
             array of shape (m, k): which (row, group) pairs were added (the non-NaN targets).
         """
+        features, y, w, prompts = self._checked_rows(X, targets, sample_weight, prompt_index)
+        present = ~np.isnan(y)
+        if self.design == "shared" and not np.all(present.sum(axis=1) == 1):
+            msg = "in the shared (domain) design every row needs exactly one group"
+            raise ValueError(msg)
+        for j in range(len(self.names)):
+            rows = present[:, j]
+            if not rows.any():
+                continue
+            batch = _moments(features[rows], y[rows, j], w[rows])
+            merged = merge_moments(self._group(j), batch)
+            for field, value in zip(_FLOATS, merged, strict=True):
+                getattr(self, field)[j] = value[0]
+            self.n_rows[j] += int(rows.sum())
+            self.n_prompts[j] += len(np.unique(prompts[rows]))
+        return present
+
+    def _checked_rows(
+        self,
+        X: ArrayLike,
+        targets: ArrayLike,
+        sample_weight: ArrayLike | None,
+        prompt_index: ArrayLike | None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]]:
         features = np.asarray(X, dtype=np.float64)
         y = np.asarray(targets, dtype=np.float64)
         n, k = features.shape[0], len(self.names)
@@ -219,24 +326,11 @@ class SufficientStatistics:
         if w.shape != (n,) or prompts.shape != (n,):
             msg = f"sample_weight and prompt_index must have shape ({n},)"
             raise ValueError(msg)
-        present = ~np.isnan(y)
-        if self.design == "shared" and not np.all(present.sum(axis=1) == 1):
-            msg = "in the shared (domain) design every row needs exactly one group"
-            raise ValueError(msg)
-        for j in range(k):
-            rows = present[:, j]
-            if not rows.any():
-                continue
-            xj, wj, yj = features[rows], w[rows], y[rows, j]
-            weighted = xj * wj[:, None]
-            self.xtx[j] += weighted.T @ xj
-            self.xty[j] += weighted.T @ yj
-            self.sum_x[j] += weighted.sum(axis=0)
-            self.sum_y[j] += float(wj @ yj)
-            self.weight[j] += float(wj.sum())
-            self.n_rows[j] += int(rows.sum())
-            self.n_prompts[j] += len(np.unique(prompts[rows]))
-        return present
+        return features, y, w, prompts
+
+    def _group(self, j: int) -> tuple[FloatArray, ...]:
+        """Group j's moments as one-group arrays (for `merge_moments`)."""
+        return tuple(getattr(self, f)[j : j + 1] for f in _FLOATS)
 
     def copy(self) -> SufficientStatistics:
         """Statistics with their own copies of every array."""
@@ -246,25 +340,60 @@ class SufficientStatistics:
         """Merge: statistics of the union of both data sets (groups matched by name)."""
         if not isinstance(other, SufficientStatistics):
             return NotImplemented
+        self._check_compatible(other)
+        names = self.names + tuple(n for n in other.names if n not in self.names)
+        mine = self._reindexed(names)
+        theirs = other._reindexed(names)
+        merged = merge_moments(mine.moments, theirs.moments)
+        return replace(
+            mine, **dict(zip(_FLOATS, merged, strict=True)),
+            n_rows=mine.n_rows + theirs.n_rows, n_prompts=mine.n_prompts + theirs.n_prompts,
+        )  # fmt: skip
+
+    def __sub__(self, other: SufficientStatistics) -> SufficientStatistics:
+        """The statistics of this data without `other`'s rows (which must be part of it), by
+        reversing the merge: for cross-validation (total − fold) and replicas' deltas."""
+        if not isinstance(other, SufficientStatistics):
+            return NotImplemented
+        self._check_compatible(other)
+        unknown = sorted(set(other.names) - set(self.names))
+        if unknown:
+            msg = f"cannot remove the rows of groups {unknown} that these statistics do not have"
+            raise ExpertError(msg)
+        theirs = other._reindexed(self.names)
+        w, wb = self.weight, theirs.weight
+        wa = w - wb
+        if (wa < -1e-9 * np.maximum(w, 1.0)).any():
+            msg = "the statistics to subtract weigh more than these: they are not a part of them"
+            raise ValueError(msg)
+        wa = np.where(wa > 0, wa, 0.0)
+        safe = np.where(wa > 0, wa, 1.0)
+        mean_x = np.where(
+            (wa > 0)[:, None],
+            (w[:, None] * self.mean_x - wb[:, None] * theirs.mean_x) / safe[:, None],
+            0.0,
+        )
+        mean_y = np.where(wa > 0, (w * self.mean_y - wb * theirs.mean_y) / safe, 0.0)
+        coupling = np.where(w > 0, wa * wb / np.where(w > 0, w, 1.0), 0.0)
+        dx, dy = theirs.mean_x - mean_x, theirs.mean_y - mean_y
+        scatter = (
+            self.scatter
+            - theirs.scatter
+            - coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
+        )
+        cross = self.cross - theirs.cross - (coupling * dy)[:, None] * dx
+        return replace(
+            self, weight=wa, mean_x=mean_x, mean_y=mean_y, scatter=scatter, cross=cross,
+            n_rows=self.n_rows - theirs.n_rows, n_prompts=self.n_prompts - theirs.n_prompts,
+        )  # fmt: skip
+
+    def _check_compatible(self, other: SufficientStatistics) -> None:
         if other.design != self.design or other.n_features != self.n_features:
             msg = (
                 f"cannot merge statistics of design {self.design!r}/d={self.n_features} with "
                 f"{other.design!r}/d={other.n_features}: fit both with the same featurizer and target"
             )
             raise ValueError(msg)
-        names = self.names + tuple(n for n in other.names if n not in self.names)
-        merged = self._reindexed(names)
-        index = [names.index(n) for n in other.names]
-        return replace(
-            merged,
-            xtx=_add_at(merged.xtx, index, other.xtx),
-            xty=_add_at(merged.xty, index, other.xty),
-            sum_x=_add_at(merged.sum_x, index, other.sum_x),
-            sum_y=_add_at(merged.sum_y, index, other.sum_y),
-            weight=_add_at(merged.weight, index, other.weight),
-            n_rows=_add_at(merged.n_rows, index, other.n_rows),
-            n_prompts=_add_at(merged.n_prompts, index, other.n_prompts),
-        )
 
     def add_expert(self, other: SufficientStatistics) -> SufficientStatistics:
         """Add groups that are not yet present (an error if any name already exists)."""
@@ -293,13 +422,18 @@ class SufficientStatistics:
         """Statistics with every row of group j re-weighted by ``factors[j]`` (shape (k,))."""
         c = np.asarray(factors, dtype=np.float64)
         return replace(
-            self,
-            xtx=self.xtx * c[:, None, None],
-            xty=self.xty * c[:, None],
-            sum_x=self.sum_x * c[:, None],
-            sum_y=self.sum_y * c,
-            weight=self.weight * c,
-        )
+            self, weight=self.weight * c, scatter=self.scatter * c[:, None, None],
+            cross=self.cross * c[:, None],
+        )  # fmt: skip
+
+    def pooled(self) -> tuple[float, FloatArray, FloatArray]:
+        """The shared design's one system: total weight, mean x (d,) and scatter (d, d) of all
+        groups' rows together (the merge of every group)."""
+        k = len(self.names)
+        total: tuple[FloatArray, ...] = self._group(0) if k else ()
+        for j in range(1, k):
+            total = merge_moments(total, self._group(j))
+        return float(total[0][0]), total[1][0], total[3][0]
 
     def _reindexed(self, names: tuple[str, ...]) -> SufficientStatistics:
         """Statistics for `names`: existing groups are copied, new groups are empty."""
@@ -324,12 +458,10 @@ class SufficientStatistics:
         prefix: str = "stats_",
     ) -> SufficientStatistics:
         """Inverse of `to_arrays`; shapes are validated by the constructor."""
-        float_fields = ("xtx", "xty", "sum_x", "sum_y", "weight")
-        int_fields = ("n_rows", "n_prompts")
         values: dict[str, np.ndarray] = {}
-        for f in float_fields + int_fields:
+        for f in _FIELDS:
             array = arrays[prefix + f]
-            dtype = np.float64 if f in float_fields else np.int64
+            dtype = np.float64 if f in _FLOATS else np.int64
             if array.dtype != dtype:
                 msg = f"{prefix + f} has dtype {array.dtype}, expected {np.dtype(dtype)}"
                 raise ValueError(msg)
@@ -337,14 +469,24 @@ class SufficientStatistics:
         return cls(names=tuple(names), design=design, **values)
 
     def equals(self, other: SufficientStatistics, *, atol: float = 0.0) -> bool:
-        """True when names, design and all sums agree (exactly, or within `atol`)."""
+        """True when names, design and all statistics agree (exactly, or within `atol`)."""
         if self.names != other.names or self.design != other.design:
             return False
         mine, theirs = self.to_arrays(), other.to_arrays()
         return all(np.allclose(mine[key], theirs[key], rtol=0.0, atol=atol) for key in mine)
 
 
-def _add_at(base: np.ndarray, index: list[int], values: np.ndarray) -> np.ndarray:
-    out = base.copy()
-    out[index] += values
-    return out
+def _moments(
+    x: FloatArray, y: FloatArray, w: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """One group's moments of m rows x (m, d), targets y (m,), weights w (m,), centred exactly."""
+    total = float(w.sum())
+    if total <= 0:
+        d = x.shape[1]
+        return (np.zeros(1), np.zeros((1, d)), np.zeros(1), np.zeros((1, d, d)), np.zeros((1, d)))
+    mean_x = w @ x / total
+    mean_y = float(w @ y) / total
+    centred = x - mean_x
+    scatter = (centred * w[:, None]).T @ centred
+    cross = centred.T @ (w * (y - mean_y))
+    return (np.array([total]), mean_x[None], np.array([mean_y]), scatter[None], cross[None])

@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ir3de_core import IR3DERouter, ModelFileError
+from ir3de_core.arrayfile import array_specs
 from ir3de_core.arrayfile import sha256 as _sha256
 from ir3de_core.persistence import ARRAYS, MANIFEST
+from ir3de_core.statistics import SufficientStatistics
 
 
 @pytest.fixture(scope="module")
@@ -168,18 +170,38 @@ def test_archive_holds_only_npy_members(saved) -> None:
         assert all(name.endswith(".npy") for name in archive.namelist())
 
 
-def test_version_1_files_still_load(saved, tmp_path, prompts) -> None:
-    """Routers saved by ir3de 0.1 (no policy, no prior) load with the default policy."""
-    router, _ = saved
-    directory = _copy(saved[1], tmp_path)
+def _as_version_1(directory: Path) -> None:
+    """Rewrite a saved router as ir3de 0.1 wrote it: uncentred sums, no policy, no prior."""
+    arrays = _arrays(directory)
+    stats = SufficientStatistics.from_arrays(arrays, _groups(directory), _design(directory))
+    old = {k: v for k, v in arrays.items() if not k.startswith("stats_")}
+    for field in ("xtx", "xty", "sum_x", "sum_y", "weight", "n_rows", "n_prompts"):
+        old[f"stats_{field}"] = getattr(stats, field)
+    np.savez(directory / ARRAYS, **old)
     manifest = json.loads((directory / MANIFEST).read_text())
     for key in ("policy", "policy_param", "prior"):
         manifest.pop(key)
-    manifest["format_version"] = 1
+    manifest.update(format_version=1, arrays=array_specs(old), sha256=_sha256(directory / ARRAYS))
     (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _groups(directory: Path) -> list[str]:
+    return list(json.loads((directory / MANIFEST).read_text())["groups"])
+
+
+def _design(directory: Path) -> str:
+    return str(json.loads((directory / MANIFEST).read_text())["design"])
+
+
+def test_version_1_files_still_load(saved, tmp_path, prompts) -> None:
+    """Routers saved by ir3de 0.1 (uncentred sums, no policy, no prior) load and route alike."""
+    router, _ = saved
+    directory = _copy(saved[1], tmp_path)
+    _as_version_1(directory)
     loaded = IR3DERouter.load(directory)
     assert loaded.policy_.to_dict() == router.policy_.to_dict()
     assert loaded.prior_ in loaded.experts_
+    assert loaded.statistics_.equals(router.statistics_, atol=1e-6)
     assert [d.expert for d in loaded.route(prompts[:10])] == [
         d.expert for d in router.route(prompts[:10])
     ]

@@ -185,10 +185,10 @@ def test_balance_gives_every_group_the_same_total_weight() -> None:
 
 
 def test_shape_validation_names_the_field() -> None:
-    with pytest.raises(ValueError, match="xty has shape"):
+    with pytest.raises(ValueError, match="cross has shape"):
         SufficientStatistics(
-            names=("a",), design="shared", xtx=np.zeros((1, 2, 2)), xty=np.zeros((1, 3)),
-            sum_x=np.zeros((1, 2)), sum_y=np.zeros(1), weight=np.zeros(1),
+            names=("a",), design="shared", weight=np.zeros(1), mean_x=np.zeros((1, 2)),
+            mean_y=np.zeros(1), scatter=np.zeros((1, 2, 2)), cross=np.zeros((1, 3)),
             n_rows=np.zeros(1, dtype=np.int64), n_prompts=np.zeros(1, dtype=np.int64),
         )  # fmt: skip
 
@@ -218,3 +218,89 @@ def test_token_counts_equal_materialised_token_rows() -> None:
         n_rows=rows.n_rows, n_prompts=rows.n_prompts,
     )  # fmt: skip
     assert fast.equals(rows, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- numerics at any offset
+@settings(max_examples=30, deadline=None)
+@given(datasets(), st.floats(0.01, 10.0), st.sampled_from([1e3, 1e6, 1e7]), st.integers(1, 7))
+def test_large_feature_offsets_lose_no_precision(data, alpha, offset, cut) -> None:
+    """A constant offset of 1e7 on every feature: merged parts still solve exactly as
+    scikit-learn (raw sums centred by subtraction were off by 4.4 at 1e7)."""
+    X, Y, w = data
+    shifted = X + offset
+    left = SufficientStatistics.from_rows(
+        shifted[:cut], Y[:cut], NAMES, design="per_group", sample_weight=w[:cut]
+    )
+    right = SufficientStatistics.from_rows(
+        shifted[cut:], Y[cut:], NAMES, design="per_group", sample_weight=w[cut:]
+    )
+    solution = solve_statistics(left + right, alpha=alpha, balance=False)
+    reference = Ridge(alpha=alpha, solver="cholesky").fit(shifted, Y, sample_weight=w)
+    scale = max(1.0, float(np.abs(reference.coef_).max()))
+    np.testing.assert_allclose(solution.coef, reference.coef_.T, rtol=1e-6, atol=1e-6 * scale)
+    np.testing.assert_allclose(
+        solution.intercept, reference.intercept_, rtol=1e-6, atol=1e-6 * offset * scale
+    )
+    np.testing.assert_allclose(
+        shifted @ solution.coef + solution.intercept, reference.predict(shifted), atol=1e-6
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(datasets("shared"), st.sampled_from([0.0, 1e6, 1e7]))
+def test_shared_design_at_large_offsets_equals_sklearn(data, offset) -> None:
+    X, Y, w = data
+    shifted = X + offset
+    stats = SufficientStatistics.from_rows(shifted, Y, NAMES, design="shared", sample_weight=w)
+    solution = solve_statistics(stats, alpha=1.0, balance=False)
+    reference = Ridge(alpha=1.0).fit(shifted, _one_hot(Y), sample_weight=w)
+    np.testing.assert_allclose(
+        shifted @ solution.coef + solution.intercept, reference.predict(shifted), atol=1e-6
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(datasets(), st.integers(1, 7), st.sampled_from([0.0, 1e6]))
+def test_subtracting_a_part_undoes_the_merge(data, cut, offset) -> None:
+    """total − fold = the other folds (cross-validation and replicas' deltas rely on it)."""
+    X, Y, w = data
+    X = X + offset
+    whole = SufficientStatistics.from_rows(X, Y, NAMES, design="per_group", sample_weight=w)
+    part = SufficientStatistics.from_rows(
+        X[:cut], Y[:cut], NAMES, design="per_group", sample_weight=w[:cut]
+    )
+    rest = SufficientStatistics.from_rows(
+        X[cut:], Y[cut:], NAMES, design="per_group", sample_weight=w[cut:]
+    )
+    got = whole - part
+    tol = 1e-6 * max(1.0, offset)
+    np.testing.assert_allclose(got.weight, rest.weight, atol=1e-9)
+    np.testing.assert_allclose(got.mean_x, rest.mean_x, atol=tol)
+    np.testing.assert_allclose(
+        got.scatter, rest.scatter, atol=1e-6 * max(1.0, float(np.abs(rest.scatter).max()))
+    )
+    a = solve_statistics(got, alpha=1.0, balance=False)
+    b = solve_statistics(rest, alpha=1.0, balance=False)
+    np.testing.assert_allclose(X @ a.coef + a.intercept, X @ b.coef + b.intercept, atol=1e-6)
+
+
+def test_subtracting_what_is_not_a_part_is_refused() -> None:
+    a = SufficientStatistics.from_rows(np.eye(2), [[1.0], [1.0]], ("x",), design="per_group")
+    big = SufficientStatistics.from_rows(
+        np.ones((5, 2)), np.ones((5, 1)), ("x",), design="per_group"
+    )
+    with pytest.raises(ValueError, match="not a part"):
+        a - big
+    with pytest.raises(ExpertError, match="do not have"):
+        a - SufficientStatistics.empty(("y",), 2, "per_group")
+
+
+def test_uncentred_sums_of_old_files_convert_exactly() -> None:
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(30, 4)) + 5.0, rng.uniform(size=(30, 3))
+    stats = SufficientStatistics.from_rows(X, Y, NAMES, design="per_group")
+    raw = SufficientStatistics.from_raw(
+        NAMES, "per_group", xtx=stats.xtx, xty=stats.xty, sum_x=stats.sum_x, sum_y=stats.sum_y,
+        weight=stats.weight, n_rows=stats.n_rows, n_prompts=stats.n_prompts,
+    )  # fmt: skip
+    assert raw.equals(stats, atol=1e-9)
