@@ -30,40 +30,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ir3de_core.exceptions import ExpertError
+from ir3de_core.moments import Moments, group_moments, merge_moments, unmerge_moments
 
-__all__ = ["Design", "SufficientStatistics", "merge_moments"]
+__all__ = ["Design", "SufficientStatistics"]
 
 Design = Literal["shared", "per_group"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 _FIELDS = ("weight", "mean_x", "mean_y", "scatter", "cross", "n_rows", "n_prompts")
 _FLOATS = ("weight", "mean_x", "mean_y", "scatter", "cross")
-
-
-def merge_moments(
-    a: tuple[FloatArray, ...], b: tuple[FloatArray, ...]
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Chan's pairwise merge of per-group moments, vectorised over groups.
-
-    Args:
-        a: (weight (k,), mean_x (k, d), mean_y (k,), scatter (k, d, d), cross (k, d)).
-        b: the same for other data.
-
-    Returns:
-        the moments of the union, same shapes. Groups with no weight on both sides stay zero.
-    """
-    wa, ma, ya, sa, ca = a
-    wb, mb, yb, sb, cb = b
-    w = wa + wb
-    safe = np.where(w > 0, w, 1.0)
-    share = np.where(w > 0, wb / safe, 0.0)
-    coupling = np.where(w > 0, wa * wb / safe, 0.0)
-    dx, dy = mb - ma, yb - ya
-    mean_x = ma + dx * share[:, None]
-    mean_y = ya + dy * share
-    scatter = sa + sb + coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
-    cross = ca + cb + (coupling * dy)[:, None] * dx
-    return w, mean_x, mean_y, scatter, cross
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +88,7 @@ class SufficientStatistics:
         return int(self.scatter.shape[-1])
 
     @property
-    def moments(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    def moments(self) -> Moments:
         """(weight, mean_x, mean_y, scatter, cross)."""
         return self.weight, self.mean_x, self.mean_y, self.scatter, self.cross
 
@@ -297,7 +272,7 @@ class SufficientStatistics:
             rows = present[:, j]
             if not rows.any():
                 continue
-            batch = _moments(features[rows], y[rows, j], w[rows])
+            batch = group_moments(features[rows], y[rows, j], w[rows])
             merged = merge_moments(self._group(j), batch)
             for field, value in zip(_FLOATS, merged, strict=True):
                 getattr(self, field)[j] = value[0]
@@ -328,9 +303,10 @@ class SufficientStatistics:
             raise ValueError(msg)
         return features, y, w, prompts
 
-    def _group(self, j: int) -> tuple[FloatArray, ...]:
+    def _group(self, j: int) -> Moments:
         """Group j's moments as one-group arrays (for `merge_moments`)."""
-        return tuple(getattr(self, f)[j : j + 1] for f in _FLOATS)
+        s = slice(j, j + 1)
+        return self.weight[s], self.mean_x[s], self.mean_y[s], self.scatter[s], self.cross[s]
 
     def copy(self) -> SufficientStatistics:
         """Statistics with their own copies of every array."""
@@ -345,9 +321,17 @@ class SufficientStatistics:
         mine = self._reindexed(names)
         theirs = other._reindexed(names)
         merged = merge_moments(mine.moments, theirs.moments)
+        return mine._with_moments(
+            merged, mine.n_rows + theirs.n_rows, mine.n_prompts + theirs.n_prompts
+        )
+
+    def _with_moments(
+        self, moments: Moments, n_rows: IntArray, n_prompts: IntArray
+    ) -> SufficientStatistics:
+        weight, mean_x, mean_y, scatter, cross = moments
         return replace(
-            mine, **dict(zip(_FLOATS, merged, strict=True)),
-            n_rows=mine.n_rows + theirs.n_rows, n_prompts=mine.n_prompts + theirs.n_prompts,
+            self, weight=weight, mean_x=mean_x, mean_y=mean_y, scatter=scatter, cross=cross,
+            n_rows=n_rows, n_prompts=n_prompts,
         )  # fmt: skip
 
     def __sub__(self, other: SufficientStatistics) -> SufficientStatistics:
@@ -361,31 +345,10 @@ class SufficientStatistics:
             msg = f"cannot remove the rows of groups {unknown} that these statistics do not have"
             raise ExpertError(msg)
         theirs = other._reindexed(self.names)
-        w, wb = self.weight, theirs.weight
-        wa = w - wb
-        if (wa < -1e-9 * np.maximum(w, 1.0)).any():
-            msg = "the statistics to subtract weigh more than these: they are not a part of them"
-            raise ValueError(msg)
-        wa = np.where(wa > 0, wa, 0.0)
-        safe = np.where(wa > 0, wa, 1.0)
-        mean_x = np.where(
-            (wa > 0)[:, None],
-            (w[:, None] * self.mean_x - wb[:, None] * theirs.mean_x) / safe[:, None],
-            0.0,
+        rest = unmerge_moments(self.moments, theirs.moments)
+        return self._with_moments(
+            rest, self.n_rows - theirs.n_rows, self.n_prompts - theirs.n_prompts
         )
-        mean_y = np.where(wa > 0, (w * self.mean_y - wb * theirs.mean_y) / safe, 0.0)
-        coupling = np.where(w > 0, wa * wb / np.where(w > 0, w, 1.0), 0.0)
-        dx, dy = theirs.mean_x - mean_x, theirs.mean_y - mean_y
-        scatter = (
-            self.scatter
-            - theirs.scatter
-            - coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
-        )
-        cross = self.cross - theirs.cross - (coupling * dy)[:, None] * dx
-        return replace(
-            self, weight=wa, mean_x=mean_x, mean_y=mean_y, scatter=scatter, cross=cross,
-            n_rows=self.n_rows - theirs.n_rows, n_prompts=self.n_prompts - theirs.n_prompts,
-        )  # fmt: skip
 
     def _check_compatible(self, other: SufficientStatistics) -> None:
         if other.design != self.design or other.n_features != self.n_features:
@@ -429,9 +392,11 @@ class SufficientStatistics:
     def pooled(self) -> tuple[float, FloatArray, FloatArray]:
         """The shared design's one system: total weight, mean x (d,) and scatter (d, d) of all
         groups' rows together (the merge of every group)."""
-        k = len(self.names)
-        total: tuple[FloatArray, ...] = self._group(0) if k else ()
-        for j in range(1, k):
+        if not self.names:
+            d = self.n_features
+            return 0.0, np.zeros(d), np.zeros((d, d))
+        total = self._group(0)
+        for j in range(1, len(self.names)):
             total = merge_moments(total, self._group(j))
         return float(total[0][0]), total[1][0], total[3][0]
 
@@ -474,19 +439,3 @@ class SufficientStatistics:
             return False
         mine, theirs = self.to_arrays(), other.to_arrays()
         return all(np.allclose(mine[key], theirs[key], rtol=0.0, atol=atol) for key in mine)
-
-
-def _moments(
-    x: FloatArray, y: FloatArray, w: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """One group's moments of m rows x (m, d), targets y (m,), weights w (m,), centred exactly."""
-    total = float(w.sum())
-    if total <= 0:
-        d = x.shape[1]
-        return (np.zeros(1), np.zeros((1, d)), np.zeros(1), np.zeros((1, d, d)), np.zeros((1, d)))
-    mean_x = w @ x / total
-    mean_y = float(w @ y) / total
-    centred = x - mean_x
-    scatter = (centred * w[:, None]).T @ centred
-    cross = centred.T @ (w * (y - mean_y))
-    return (np.array([total]), mean_x[None], np.array([mean_y]), scatter[None], cross[None])

@@ -1,4 +1,4 @@
-"""`ir3de`: fit, route, evaluate, calibrate the policy, manage experts, demo."""
+"""`ir3de`: fit, route, evaluate, calibrate the policy, manage experts, demo, serve."""
 
 from __future__ import annotations
 
@@ -130,13 +130,31 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=commands.demo)
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="an OpenAI-compatible gateway that routes each request (needs 'ir3de[serve]')",
+    )
+    p.add_argument("--config", required=True, help="the gateway's TOML file (docs/serving.md)")
+    p.add_argument("--host", help="bind this interface instead of the config's")
+    p.add_argument("--port", type=int, help="listen on this port instead of the config's")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ir3de_serve.server import run_command  # FastAPI and uvicorn are optional
+
+    return run_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ir3de`."""
     parser = argparse.ArgumentParser(prog="ir3de", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ir3de {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_fit, _add_route, _add_evaluate, calibrate.add_parser, _add_experts, _add_demo):
+    adders = (_add_fit, _add_route, _add_evaluate, calibrate.add_parser, _add_experts, _add_demo)
+    for add in (*adders, _add_serve):
         add(sub)
     return parser
 

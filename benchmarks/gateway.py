@@ -1,0 +1,339 @@
+"""Gateway benchmark (issue 15): what `ir3de serve` adds on loopback, and feedback accounting.
+
+Starts a fast fake OpenAI-compatible upstream (a bare ASGI app under uvicorn, canned answers) and
+the real gateway (``ir3de serve --config ...``, one uvicorn worker), each in its own process, and
+drives both from this process with bounded load (a fixed number of requests at a fixed
+concurrency, httpx over keep-alive connections). Phases, all in the same run:
+
+1. ``direct``: the upstream itself (the baseline);
+2. ``gateway``: ``model: "ir3de"`` through the gateway (decide, call, rewrite);
+3. ``gateway, stream``: the same, streamed (8 events per answer);
+4. ``gateway + feedback``: every ``--feedback-every``-th answer is scored with ``POST
+   /v1/feedback`` while the load runs. At the end, the events sent, the events the gateway
+   folded (``/healthz``, ``/metrics``) and the rows added to the saved router's statistics
+   (after a clean shutdown) must all be equal.
+
+The gateway's added latency is its p50/p99 minus the direct p50/p99; the gateway process's CPU
+time per request (from /proc) says what bounds a single worker. Run from a clone::
+
+    .venv/bin/python -m benchmarks.gateway --requests 2000 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ir3de_core import IR3DERouter
+from ir3de_core.demo import demo_records
+
+__all__ = ["Phase", "fake_upstream", "main", "run"]
+
+_ANSWER = {
+    "id": "chatcmpl-fake",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "fake",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
+}
+_COMPLETION = json.dumps(_ANSWER).encode()
+_CHUNK = {**_ANSWER, "object": "chat.completion.chunk"}
+_CHUNK["choices"] = [{"index": 0, "delta": {"content": "ok "}, "finish_reason": None}]
+_STREAM = b"".join([f"data: {json.dumps(_CHUNK)}\n\n".encode()] * 8) + b"data: [DONE]\n\n"
+_MODELS = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode()
+
+
+async def fake_upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A bare ASGI OpenAI-compatible upstream: canned completions, plain or streamed."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            done = message["type"] == "lifespan.shutdown"
+            await send({"type": f"lifespan.{'shutdown' if done else 'startup'}.complete"})
+            if done:
+                return
+    raw, more = b"", True
+    while more:
+        message = await receive()
+        raw += message.get("body", b"")
+        more = message.get("more_body", False)
+    streamed = b'"stream":true' in raw.replace(b" ", b"")
+    body = _MODELS if scope["path"].endswith("/models") else _STREAM if streamed else _COMPLETION
+    kind = b"text/event-stream" if streamed else b"application/json"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass
+class Phase:
+    """One phase's numbers (latencies in milliseconds)."""
+
+    name: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50: float
+    p99: float
+    cpu_ms: float | None = None  # gateway CPU time per request
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            msg = f"{process.args} exited with {process.returncode} before answering"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(
+    url: str,
+    prompts: list[str],
+    *,
+    requests: int,
+    concurrency: int,
+    stream: bool = False,
+    feedback_every: int = 0,
+) -> tuple[list[float], int, int, float]:
+    """Send `requests` chat completions at `concurrency`; returns latencies (ms), errors,
+    feedback events accepted, and the wall time."""
+    latencies: list[float] = []
+    counts = {"errors": 0, "feedback": 0, "next": 0}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while counts["next"] < requests:
+                i = counts["next"]
+                counts["next"] += 1
+                body = {
+                    "model": "ir3de",
+                    "messages": [{"role": "user", "content": prompts[i % len(prompts)]}],
+                    "max_tokens": 16,
+                    **({"stream": True} if stream else {}),
+                }
+                started = time.perf_counter()
+                response = await client.post("/v1/chat/completions", json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    counts["errors"] += 1
+                elif feedback_every and i % feedback_every == 0:
+                    score = {"id": response.json()["id"], "score": (i % 10) / 10}
+                    ok = (await client.post("/v1/feedback", json=score)).status_code == 200
+                    counts["feedback" if ok else "errors"] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return latencies, counts["errors"], counts["feedback"], wall
+
+
+def _measure(
+    name: str, url: str, prompts: list[str], pid: int | None, **load: Any
+) -> tuple[Phase, int]:
+    """One phase of load on `url`; the gateway's CPU time is read from /proc around it."""
+    cpu = None if pid is None else _cpu_seconds(pid)
+    latencies, errors, feedback, wall = asyncio.run(_load(url, prompts, **load))
+    p50, p99 = np.percentile(latencies, [50, 99])
+    cpu_ms = None if cpu is None or pid is None else (_cpu_seconds(pid) - cpu) * 1000
+    phase = Phase(name, load["concurrency"], len(latencies), errors, wall, float(p50), float(p99))
+    phase.cpu_ms = None if cpu_ms is None else cpu_ms / len(latencies)
+    return phase, feedback
+
+
+def _write_setup(folder: Path, upstream: str, port: int) -> tuple[Path, IR3DERouter]:
+    records = demo_records()
+    prompts = [r.prompt for r in records]
+    good = {"math": "a", "code": "b", "multilingual": "a", "writing": "b"}
+    scores = [{e: 0.9 if good[r.domain or "math"] == e else 0.3 for e in "ab"} for r in records]
+    router = IR3DERouter("hashing", target="quality").fit(prompts, scores)
+    router.save(folder / "router")
+    experts = "".join(
+        f'[[experts]]\nname = "{e}"\nbase_url = "{upstream}/v1"\nmodel = "fake"\n\n' for e in "ab"
+    )
+    config = folder / "gateway.toml"
+    config.write_text(
+        f"[server]\nport = {port}\naccess_log = false\ncooldown_seconds = 0\n\n"
+        f'[router]\npath = "router"\nreload_seconds = 2\n\n'
+        f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n\n'
+        + experts,
+        encoding="utf-8",
+    )
+    return config, router
+
+
+def _metric_sum(url: str, name: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def run(requests: int = 2000, concurrency: int = 16, feedback_every: int = 4) -> dict[str, Any]:
+    """Run every phase; returns the phases and the feedback accounting."""
+    prompts = [r.prompt for r in demo_records()]
+    with tempfile.TemporaryDirectory(prefix="ir3de-gateway-bench-") as tmp:
+        folder = Path(tmp)
+        up_port, gw_port = _free_port(), _free_port()
+        upstream_url, gateway_url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
+        config, router = _write_setup(folder, upstream_url, gw_port)
+        rows = int(router.statistics_.n_rows.sum())
+        python = [sys.executable, "-m"]
+        upstream = subprocess.Popen(
+            [*python, "benchmarks.gateway", "--serve-upstream", str(up_port)]
+        )
+        gateway = subprocess.Popen(
+            [*python, "ir3de_core.cli.main", "-q", "serve", "--config", str(config)]
+        )
+        try:
+            _wait(f"{upstream_url}/v1/models", upstream)
+            _wait(f"{gateway_url}/healthz", gateway)
+            phases, sent, folded = _phases(
+                upstream_url, gateway_url, gateway.pid, prompts, requests, concurrency,
+                feedback_every,
+            )  # fmt: skip
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            gateway.wait(60)
+            upstream.send_signal(signal.SIGTERM)
+            upstream.wait(30)
+        saved = int(IR3DERouter.load(folder / "router").statistics_.n_rows.sum()) - rows
+        logged = len((folder / "feedback.jsonl").read_text().splitlines())
+    return {
+        "phases": phases,
+        "feedback": {"sent": sent, **folded, "saved_rows": saved, "logged": logged},
+    }
+
+
+def _phases(
+    upstream: str,
+    gateway: str,
+    pid: int,
+    prompts: list[str],
+    requests: int,
+    concurrency: int,
+    feedback_every: int,
+) -> tuple[list[Phase], int, dict[str, float]]:
+    warm = max(50, requests // 20)
+    for url in (upstream, gateway):
+        asyncio.run(_load(url, prompts, requests=warm, concurrency=concurrency))
+    serial = {"requests": min(requests, 500), "concurrency": 1}
+    loaded = {"requests": requests, "concurrency": concurrency}
+    runs = [
+        ("direct", upstream, None, serial),
+        ("gateway", gateway, pid, serial),
+        ("direct", upstream, None, loaded),
+        ("gateway", gateway, pid, loaded),
+        ("gateway, stream", gateway, pid, {**loaded, "stream": True}),
+        ("gateway + feedback", gateway, pid, {**loaded, "feedback_every": feedback_every}),
+    ]
+    phases, sent = [], 0
+    for name, url, process, load in runs:
+        phase, feedback = _measure(name, url, prompts, process, **load)
+        phases.append(phase)
+        sent += feedback
+    health = httpx.get(f"{gateway}/healthz").json()["feedback"]
+    routing = _metric_sum(gateway, "ir3de_routing_seconds_sum")
+    folded = {
+        "folded": float(health["folded"]),
+        "metric": _metric_sum(gateway, "ir3de_feedback_events_total{"),
+        "routing_ms": 1000 * routing / _metric_sum(gateway, "ir3de_routing_seconds_count"),
+    }
+    return phases, sent, folded
+
+
+def _table(result: dict[str, Any]) -> str:
+    phases: list[Phase] = result["phases"]
+    direct = {p.concurrency: p for p in phases if p.name == "direct"}
+    lines = [
+        "| phase | concurrency | requests | errors | req/s | p50 ms | p99 ms | added p50 ms "
+        "| added p99 ms | gateway CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in phases:
+        base = direct[p.concurrency]
+        added = "| |" if p is base else f"| {p.p50 - base.p50:+.2f} | {p.p99 - base.p99:+.2f} |"
+        cpu = "" if p.cpu_ms is None else f"{p.cpu_ms:.2f}"
+        lines.append(
+            f"| {p.name} | {p.concurrency} | {p.requests} | {p.errors} | {p.rate:.0f} "
+            f"| {p.p50:.2f} | {p.p99:.2f} {added} {cpu} |"
+        )
+    fb = result["feedback"]
+    lines += [
+        "",
+        f"routing (decide) mean: {fb['routing_ms']:.3f} ms → {1000 / fb['routing_ms']:.0f} "
+        "decisions/s on one core",
+        f"feedback: sent {fb['sent']}, folded {fb['folded']:.0f} (/healthz), "
+        f"{fb['metric']:.0f} (/metrics), logged {fb['logged']}, rows added to the saved "
+        f"router {fb['saved_rows']}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway", description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per phase")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--feedback-every", type=int, default=4, help="score every n-th answer")
+    parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_upstream:
+        import uvicorn
+
+        uvicorn.run(fake_upstream, host="127.0.0.1", port=args.serve_upstream,
+                    log_level="warning", access_log=False)  # fmt: skip
+        return 0
+    result = run(args.requests, args.concurrency, args.feedback_every)
+    print(_table(result))
+    fb = result["feedback"]
+    ok = fb["sent"] == fb["folded"] == fb["metric"] == fb["logged"] == fb["saved_rows"]
+    ok = ok and not any(p.errors for p in result["phases"])
+    print("accounting:", "every event folded, no errors" if ok else "MISMATCH OR ERRORS")
+    if args.json:
+        out = {"phases": [vars(p) | {"rate": p.rate} for p in result["phases"]], "feedback": fb}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Errors in OpenAI's format: ``{"error": {"message", "type", "param", "code"}}`` with its status.
+
+Clients written for OpenAI (the SDKs, LangChain, LlamaIndex) read the message from this shape and
+raise their usual exceptions (``BadRequestError`` for 400, ``NotFoundError`` for 404, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ir3de_core.fallback import ExpertsFailedError
+
+__all__ = ["GatewayError", "error_body", "upstream_error"]
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class GatewayError(Exception):
+    """A request the gateway answers with an error.
+
+    Args:
+        status: the HTTP status.
+        message: what went wrong and what to do, for the client.
+        code: a short machine-readable code (e.g. ``model_not_found``).
+        param: the request field at fault, if any.
+        body: the complete error body to send instead (an upstream's own, passed through).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.body = body if body is not None else error_body(status, message, code, param)
+
+
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object for `status`."""
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def upstream_error(error: BaseException) -> GatewayError:
+    """The gateway's answer to an upstream failure that was not (or could not be) fallen back.
+
+    An upstream HTTP error passes through with its status and, when it is OpenAI-shaped, its
+    body; a lost connection is 502 and a timeout 504; several experts failing transiently is
+    502 (504 when they all timed out), naming each failure.
+    """
+    if isinstance(error, ExpertsFailedError) and len(error.errors) == 1:
+        return upstream_error(next(iter(error.errors.values())))
+    if isinstance(error, ExpertsFailedError):
+        timeouts = all(type(e).__name__ == "APITimeoutError" for e in error.errors.values())
+        status = 504 if timeouts else 502
+        tried = "; ".join(f"{name}: {_describe(e)}" for name, e in error.errors.items())
+        message = f"every expert tried failed ({tried})"
+        return GatewayError(status, message, code="upstream_unavailable")
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int) and 400 <= code < 600:
+        body = _json_body(getattr(error, "response", None))
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return GatewayError(code, str(body["error"].get("message", "")), body=body)
+        return GatewayError(code, f"the expert answered {code}: {_describe(error)}")
+    if type(error).__name__ == "APITimeoutError":
+        return GatewayError(504, f"the expert timed out: {_describe(error)}", code="timeout")
+    return GatewayError(502, f"the expert failed: {_describe(error)}", code="upstream_error")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _json_body(response: Any) -> Any:
+    try:
+        return json.loads(response.content) if response is not None else None
+    except (ValueError, AttributeError, TypeError):
+        return None

@@ -1,0 +1,105 @@
+"""The gateway's endpoints: OpenAI's chat completions and models, feedback, health, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ir3de_serve.config import ROUTED_MODEL
+from ir3de_serve.errors import GatewayError, error_body
+from ir3de_serve.gateway import Gateway
+from ir3de_serve.messages import parse_chat, parse_json
+from ir3de_serve.metrics import CONTENT_TYPE
+from ir3de_serve.security import check_key
+from ir3de_serve.upstream import UpstreamStream
+
+__all__ = ["api_routes"]
+
+logger = logging.getLogger("ir3de.serve")
+_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def api_routes(gateway: Gateway) -> APIRouter:
+    """The endpoints of `gateway` (the client key, when set, guards all but ``/healthz``)."""
+    key_env = gateway.config.server.api_key_env
+    key = os.environ[key_env] if key_env else None
+    api = APIRouter()
+    created = int(time.time())
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        try:
+            check_key(key, request.headers.get("authorization"))
+            chat = parse_chat(await request.body(), request.headers, gateway.config.sticky)
+            answer = await gateway.chat(chat)
+        except GatewayError as e:
+            gateway.metrics.requests.labels(str(e.status)).inc()
+            raise
+        gateway.metrics.requests.labels("200").inc()
+        if answer.stream is not None:
+            headers = {**answer.headers(), **_STREAM_HEADERS}
+            events = _events(answer.stream)
+            return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        return Response(answer.body, media_type="application/json", headers=answer.headers())
+
+    @api.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        check_key(key, request.headers.get("authorization"))
+        names = [ROUTED_MODEL, *gateway.config.experts]
+        data = [
+            {"id": n, "object": "model", "created": created, "owned_by": "ir3de"} for n in names
+        ]
+        return {"object": "list", "data": data}
+
+    @api.post("/v1/feedback")
+    async def feedback(request: Request) -> dict[str, Any]:
+        check_key(key, request.headers.get("authorization"))
+        return await gateway.feedback.submit(parse_json(await request.body()))
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        router, _, version = gateway.slot.current
+        experts = list(router.experts_)
+        return {
+            "status": "ok",
+            "router": {"version": version, "path": str(gateway.slot.path), "experts": experts},
+            "experts_up": gateway.health.available(experts),
+            "feedback": gateway.feedback.stats(),
+        }
+
+    @api.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        check_key(key, request.headers.get("authorization"))
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
+
+    return api
+
+
+async def _events(stream: UpstreamStream) -> AsyncIterator[bytes]:
+    """The expert's events, passed on as they come; a stream that breaks ends with an error
+    event (the status is already sent), and the upstream is closed whatever happens."""
+    try:
+        if stream.first:
+            yield stream.first
+        async for event in stream.rest:
+            yield event
+    except Exception as e:
+        logger.warning("an expert's stream broke: %s: %s", type(e).__name__, e)
+        body = error_body(502, f"the expert's stream broke: {type(e).__name__}: {e}")
+        yield f"data: {json.dumps(body)}\n\n".encode()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.close()
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    """The JSON response of a `GatewayError`."""
+    return JSONResponse(error.body, status_code=error.status)

@@ -1,0 +1,30 @@
+"""The gateway benchmark runs end to end (the real ``ir3de serve`` command in a subprocess) and
+its feedback accounting holds: every event sent is folded, logged and saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.gateway import _table, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_smoke() -> None:
+    result = run(requests=60, concurrency=4, feedback_every=3)
+    phases = {(p.name, p.concurrency): p for p in result["phases"]}
+    assert set(phases) == {
+        ("direct", 1),
+        ("gateway", 1),
+        ("direct", 4),
+        ("gateway", 4),
+        ("gateway, stream", 4),
+        ("gateway + feedback", 4),
+    }
+    assert all(p.errors == 0 and p.requests == 60 for p in phases.values())
+    assert all(p.cpu_ms and p.cpu_ms > 0 for (name, _), p in phases.items() if name != "direct")
+    feedback = result["feedback"]
+    assert feedback["sent"] == 20
+    assert feedback["folded"] == feedback["metric"] == feedback["logged"] == 20
+    assert feedback["saved_rows"] == 20
+    assert "decisions/s" in _table(result)
