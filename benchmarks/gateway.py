@@ -39,8 +39,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ir3de_cli.sample import demo_records
 from ir3de_core import IR3DERouter
-from ir3de_core.demo import demo_records
 
 __all__ = ["Phase", "fake_upstream", "main", "run"]
 
@@ -222,7 +222,7 @@ def run(requests: int = 2000, concurrency: int = 16, feedback_every: int = 4) ->
             [*python, "benchmarks.gateway", "--serve-upstream", str(up_port)]
         )
         gateway = subprocess.Popen(
-            [*python, "ir3de_core.cli.main", "-q", "serve", "--config", str(config)]
+            [*python, "ir3de_cli.main", "-q", "serve", "--config", str(config)]
         )
         try:
             _wait(f"{upstream_url}/v1/models", upstream)

@@ -29,8 +29,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ir3de_cli.report import format_table
 from ir3de_core.data import load_routerbench, load_routerdc
-from ir3de_core.report import format_table
 from ir3de_core.router import IR3DERouter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ir3de_cli.sample import demo_records
 from ir3de_core.data.records import Record
-from ir3de_core.demo import demo_records
 from tests.llm_server import llm_python, running_llm_server
 
 REPO = Path(__file__).resolve().parents[1]

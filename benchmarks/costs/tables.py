@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ir3de_core.report import format_table
+from ir3de_cli.report import format_table
 
 __all__ = ["Table"]
 

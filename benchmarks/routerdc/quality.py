@@ -32,7 +32,7 @@ from benchmarks.routerdc.variants import (
     quick,
     route_columns,
 )
-from ir3de_core.evaluation import evaluate_choices
+from ir3de_cli.evaluation import evaluate_choices
 from ir3de_core.featurizers import CachedFeaturizer
 
 __all__ = ["QualityOptions", "Tuned", "run_quality", "tune"]

@@ -1,10 +1,10 @@
-"""Plain-text tables of the benchmark results (through `ir3de_core.report.format_table`)."""
+"""Plain-text tables of the benchmark results (through `ir3de_cli.report.format_table`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ir3de_core.report import format_table
+from ir3de_cli.report import format_table
 
 __all__ = ["quality_report", "speed_report"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ir3de_core.cli.main import main
-from ir3de_core.demo import EXAMPLES, best_aggregation, demo_records, demo_router
+from ir3de_cli.main import main
+from ir3de_cli.sample import EXAMPLES, best_aggregation, demo_records, demo_router
 
 
 @pytest.fixture(scope="module")

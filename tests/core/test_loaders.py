@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ir3de_core.data import Record, load_records, load_routerbench, load_routerdc
-from ir3de_core.evaluation import (
+from ir3de_cli.evaluation import (
     best_single_expert,
     evaluate_choices,
     oracle_choices,
     task_oracle_experts,
 )
+from ir3de_core.data import Record, load_records, load_routerbench, load_routerdc
 
 
 def test_jsonl_round_trip_and_line_numbered_errors(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ir3de_cli.main import main
 from ir3de_core import IR3DERouter
-from ir3de_core.cli.main import main
 
 
 def calibrate(argv: list[str]) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ir3de_cli.main import main
 from ir3de_core.checkpoint import Position
-from ir3de_core.cli.main import main
 from ir3de_core.data import load_records
 from ir3de_core.router import IR3DERouter
 from ir3de_core.streaming import iter_positioned

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ir3de_core.cli import commands
-from ir3de_core.cli.main import main
+from ir3de_cli import commands
+from ir3de_cli.main import main
 from ir3de_core.exceptions import ExpertError
 
 ROWS = [
@@ -176,7 +176,7 @@ def test_a_closed_output_pipe_ends_quietly(tmp_path, model) -> None:
     """``ir3de route ... | head -1``: no traceback, no "Exception ignored" noise."""
     prompts = tmp_path / "many.txt"
     prompts.write_text("".join(f"prompt number {i}\n" for i in range(5000)))
-    argv = [sys.executable, "-m", "ir3de_core.cli.main", "route", "--model", str(model),
+    argv = [sys.executable, "-m", "ir3de_cli.main", "route", "--model", str(model),
             "--input", str(prompts)]  # fmt: skip
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None

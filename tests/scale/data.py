@@ -12,7 +12,7 @@ import numpy as np
 
 from ir3de_core.router import IR3DERouter
 
-DEMO = Path(__file__).resolve().parents[2] / "ir3de_core" / "demo_data" / "prompts.jsonl"
+DEMO = Path(__file__).resolve().parents[2] / "ir3de_cli" / "demo_data" / "prompts.jsonl"
 EXPERTS = ("alpha", "beta", "gamma")
 BEST = {"math": "alpha", "code": "beta", "multilingual": "gamma", "writing": "alpha"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ir3de_cli.main import main
 from ir3de_core.checkpoint import CheckpointError, load_checkpoint
-from ir3de_core.cli.main import main
 from ir3de_core.fitting import FitSpec
 from ir3de_core.parts import FitPart
 from ir3de_core.router import IR3DERouter

@@ -204,7 +204,7 @@ def test_featurizer_is_built_once_per_worker(client: Any, records_file: Path) ->
 def test_cli_fit_on_a_dask_scheduler(
     client: Any, records_file: Path, lines: list[str], tmp_path: Path
 ) -> None:
-    from ir3de_core.cli.main import main
+    from ir3de_cli.main import main
 
     code = main(["-q", "fit", "--data", str(records_file), "--dask-scheduler", client.scheduler.address,
                  "--blocksize", "8000", "--out", str(tmp_path / "r")])  # fmt: skip
@@ -218,7 +218,7 @@ def test_cli_fit_on_a_dask_scheduler(
 def test_cli_refuses_checkpoint_with_dask(
     records_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ir3de_core.cli.main import main
+    from ir3de_cli.main import main
 
     code = main(["-q", "fit", "--data", str(records_file), "--dask-local", "1",
                  "--checkpoint", str(tmp_path), "--out", str(tmp_path / "r")])  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ir3de_core.cli.main import main
+from ir3de_cli.main import main
 from ir3de_core.data import load_records
 from ir3de_core.router import IR3DERouter
 from ir3de_core.training import fit_records, fit_stream

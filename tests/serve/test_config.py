@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ir3de_core.cli.main import main
+from ir3de_cli.main import main
 from ir3de_core.policy import RoutingPolicy
 from ir3de_serve import ConfigError, load_config, parse_config
 
@@ -138,7 +138,7 @@ def test_cli_reports_a_missing_router_in_one_line(tmp_path: Path, capsys) -> Non
 
 def test_the_core_never_imports_the_serve_dependencies() -> None:
     code = (
-        "import sys, ir3de_core, ir3de_core.cli.main; "
+        "import sys, ir3de_core, ir3de_cli.main; "
         "print(sorted(m for m in ('fastapi', 'uvicorn', 'prometheus_client') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ir3de_cli.paths import check_output_file
+from ir3de_cli.report import format_table
 from ir3de_core.calibration import (
     OperatingPoint,
     calibrate_budget,
@@ -19,12 +21,10 @@ from ir3de_core.calibration import (
     lambda_path,
     operating_point,
 )
-from ir3de_core.cli.paths import check_output_file
 from ir3de_core.data import CostTable, cost_table, load_records
 from ir3de_core.decision import ExpertScores
 from ir3de_core.metrics import aiq
 from ir3de_core.policy import RoutingPolicy
-from ir3de_core.report import format_table
 from ir3de_core.router import IR3DERouter
 
 __all__ = ["add_parser", "calibrate"]

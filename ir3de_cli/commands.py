@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ir3de_core.cli.paths import check_input_file, check_output_dir, check_output_file
+from ir3de_cli.evaluation import evaluate_choices
+from ir3de_cli.paths import check_input_file, check_output_dir, check_output_file
+from ir3de_cli.report import format_table
 from ir3de_core.data import expand_paths, load_records
 from ir3de_core.data.files import decode_lines, iter_lines, parse_json
 from ir3de_core.data.records import Record
-from ir3de_core.evaluation import evaluate_choices
-from ir3de_core.report import format_table
 from ir3de_core.router import IR3DERouter
 from ir3de_core.settings import RouterSettings
 from ir3de_core.training import fit_stream
@@ -232,7 +232,7 @@ def experts_remove(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """``ir3de demo``: fit on the bundled prompts and route examples, offline."""
-    from ir3de_core.cli.demo import run_demo
+    from ir3de_cli.demo import run_demo
 
     run_demo(featurizer=args.featurizer, extra_prompts=args.prompt or [])
     return 0

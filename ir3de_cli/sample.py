@@ -1,4 +1,4 @@
-"""`ir3de demo`: fit a router on the bundled sample prompts and route a few examples, offline."""
+"""The bundled sample: 120 prompts in four domains, their experts, and routers fitted on them."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ EXAMPLES = (
 
 def demo_records() -> list[Record]:
     """The bundled sample: 30 hand-written prompts in each of four domains."""
-    text = files("ir3de_core.demo_data").joinpath("prompts.jsonl").read_text(encoding="utf-8")
+    text = files("ir3de_cli.demo_data").joinpath("prompts.jsonl").read_text(encoding="utf-8")
     return [Record.from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]
 
 
 def demo_expert_map() -> dict[str, str]:
     """Domain → example expert model name."""
-    text = files("ir3de_core.demo_data").joinpath("experts.json").read_text(encoding="utf-8")
+    text = files("ir3de_cli.demo_data").joinpath("experts.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ir3de_core.demo import EXAMPLES, best_aggregation, demo_router
+from ir3de_cli.sample import EXAMPLES, best_aggregation, demo_router
 
 __all__ = ["run_demo"]
 

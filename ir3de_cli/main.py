@@ -9,9 +9,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from ir3de_cli import calibrate, commands
+from ir3de_cli.paths import describe
 from ir3de_core._version import __version__
-from ir3de_core.cli import calibrate, commands
-from ir3de_core.cli.paths import describe
 from ir3de_core.exceptions import IR3DEError
 
 __all__ = ["build_parser", "main"]

@@ -1,1 +1,0 @@
-"""The `ir3de` command line."""
