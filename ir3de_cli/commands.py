@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,8 @@ def featurizer_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 _SETTING_OPTIONS = {"target": "--target", "aggregation": "--aggregation",
-                    "entropy_top_k": "--entropy-top-k", "alpha": "--alpha"}  # fmt: skip
+                    "entropy_top_k": "--entropy-top-k", "alpha": "--alpha", "cv": "--cv",
+                    "safe_default": "--no-safe-default"}  # fmt: skip
 
 
 def router_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,8 +79,36 @@ def fit(args: argparse.Namespace) -> int:
         if result.resumed_from:
             print(f"resumed from a checkpoint holding {result.resumed_from} prompts")
     out = router.save(args.out)
+    if router.cv_results_ is not None and not args.quiet:
+        print(tuning_report(router.cv_results_))
     print(f"fitted on {n_records} prompts; experts: {', '.join(router.experts_)}; saved to {out}")
     return 0
+
+
+def tuning_report(results: dict[str, Any]) -> str:
+    """What cross-validation chose: the best α of each aggregation, no signal, the threshold."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in results["candidates"]:
+        name = "no prompt signal" if row["alpha"] == math.inf else row["aggregation"]
+        if name not in best or row["score"] > best[name]["score"]:
+            best[name] = row
+    no_signal = results["alpha"] == math.inf
+    chosen = "no prompt signal" if no_signal else results["aggregation"]
+    rows = [
+        [name, "∞" if row["alpha"] == math.inf else f"{row['alpha']:.4g}", row["score"],
+         "←" if name == chosen else ""]
+        for name, row in best.items()
+    ]  # fmt: skip
+    lines = [
+        f"cross-validation ({results['folds']} folds, {results['n_held_out']} held-out prompts, "
+        f"{results['criterion']}):",
+        format_table(["aggregation", "best α", "score", "chosen"], rows, digits=4),
+    ]
+    if no_signal:
+        lines.append("no prompt signal: every prompt goes to the best single expert")
+    if results["threshold"] is not None:
+        lines.append(f"prompts below confidence {results['threshold']:.3g} go to the safe default")
+    return "\n".join(lines)
 
 
 def _fit_on_dask(router: IR3DERouter, args: argparse.Namespace) -> int:

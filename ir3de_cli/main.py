@@ -25,6 +25,17 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="in directories, read only files named *_<split>.*")
 
 
+def _alpha(text: str) -> float | str:
+    """``--alpha``: a number, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"expected a number or 'auto', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def _add_fit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a router on labelled prompts and save it")
     _data_options(p)
@@ -32,9 +43,26 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--featurizer", default="tokens", choices=["hashing", "tokens", "sentence", "openai"]
     )
-    p.add_argument("--aggregation", default="vote", choices=["vote", "average", "pooled"])
+    p.add_argument(
+        "--aggregation",
+        default="auto",
+        choices=["auto", "vote", "average", "pooled"],
+        help="how token scores make a decision (default: chosen by cross-validation)",
+    )
     p.add_argument("--entropy-top-k", type=int, default=None)
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument(
+        "--alpha",
+        type=_alpha,
+        default="auto",
+        help="ridge penalty, or 'auto' (default): chosen by cross-validation",
+    )
+    p.add_argument("--cv", type=int, default=5, help="folds of the cross-validation")
+    p.add_argument(
+        "--no-safe-default",
+        dest="safe_default",
+        action="store_false",
+        help="do not send unsure prompts to the best single expert",
+    )
     p.add_argument(
         "--max-tokens", type=int, default=None, help="truncate prompts to this many tokens"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.exceptions import NotFittedError
@@ -29,6 +32,24 @@ class FittedAttributes:
             )
             raise NotFittedError(msg)
         return state
+
+    @property
+    def alpha_(self) -> float:
+        """The ridge penalty in use (chosen by cross-validation when ``alpha="auto"``)."""
+        return self._fitted_state().settings.penalty
+
+    @property
+    def aggregation_(self) -> str:
+        """The token aggregation in use (chosen by cross-validation when ``"auto"``)."""
+        return str(self._fitted_state().settings.aggregation)
+
+    @property
+    def cv_results_(self) -> dict[str, Any] | None:
+        """What cross-validation tried and chose (the fields of `ir3de_core.tuning.TuningResult`:
+        ``alpha``, ``aggregation``, ``threshold``, ``candidates`` with each one's held-out
+        ``score``, ...; α = ``inf`` is "no prompt signal"), None when nothing was tuned."""
+        tuning = self._fitted_state().tuning
+        return None if tuning is None else asdict(tuning)
 
     @property
     def coef_(self) -> NDArray[np.float64]:

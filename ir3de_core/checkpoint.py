@@ -24,7 +24,9 @@ from numpy.typing import NDArray
 
 from ir3de_core._version import __version__
 from ir3de_core.arrayfile import array_specs, read_checked_npz, read_manifest, sha256, write_json
+from ir3de_core.data.records import Record
 from ir3de_core.exceptions import IR3DEError
+from ir3de_core.folds import HeldOutSample
 from ir3de_core.parts import FitPart, ScoreMeans
 from ir3de_core.statistics import SufficientStatistics
 
@@ -43,6 +45,8 @@ _CONTENT = (
     "counts",
     "statistics",
     "means",
+    "folds",
+    "sample",
 )
 
 
@@ -106,6 +110,11 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
         "counts": {"records": part.n_records, "scores": part.n_scores, "parts": part.n_parts},
         "statistics": None if stats is None else {"names": stats.names, "design": stats.design},
         "means": {"domains": part.means.domains, "experts": part.means.experts},
+        "folds": {
+            rep: [None if f is None else {"names": f.names, "design": f.design} for f in folds]
+            for rep, folds in part.folds.items()
+        },
+        "sample": [r.to_dict() for r in part.sample.records],
     }
     arrays = {**_arrays(checkpoint), _DIGEST: _digest(content)}
     npz = directory / f"state-{_next_number(directory):06d}.npz"
@@ -154,7 +163,11 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
             msg = f"score sums have shape {means.sums.shape}"
             raise ValueError(msg)
         counts = manifest["counts"]
-        part = FitPart(stats, means, counts["records"], counts["scores"], counts["parts"])
+        part = FitPart(
+            stats, means, counts["records"], counts["scores"], counts["parts"],
+            folds=_folds(manifest["folds"], arrays),
+            sample=HeldOutSample.of([Record.from_dict(r) for r in manifest["sample"]]),
+        )  # fmt: skip
         state = {
             k.removeprefix(_FEATURIZER): v for k, v in arrays.items() if k.startswith(_FEATURIZER)
         }
@@ -173,6 +186,24 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
         raise CheckpointError(msg) from e
 
 
+def _folds(
+    spec: dict[str, list[dict[str, Any] | None]], arrays: dict[str, np.ndarray]
+) -> dict[str, tuple[SufficientStatistics | None, ...]]:
+    """The per-fold statistics of a tuned fit, from the manifest's names and the arrays."""
+    return {
+        rep: tuple(
+            None if f is None
+            else SufficientStatistics.from_arrays(arrays, f["names"], f["design"], _fold(rep, i))
+            for i, f in enumerate(folds)
+        )
+        for rep, folds in spec.items()
+    }  # fmt: skip
+
+
+def _fold(rep: str, index: int) -> str:
+    return f"fold_{rep}_{index}_"
+
+
 def _arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     part = checkpoint.part
     arrays: dict[str, np.ndarray] = {
@@ -181,6 +212,10 @@ def _arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     }
     if part.statistics is not None:
         arrays.update(part.statistics.to_arrays())
+    for rep, folds in part.folds.items():
+        for i, fold in enumerate(folds):
+            if fold is not None:
+                arrays.update(fold.to_arrays(_fold(rep, i)))
     arrays.update({_FEATURIZER + k: v for k, v in checkpoint.featurizer_state.items()})
     return arrays
 

@@ -265,7 +265,7 @@ def partial_fit(
         return fit(router, data, client=client, split_every=split_every, blocksize=blocksize,
                    score_columns=score_columns, progress=progress)  # fmt: skip
     bag = records_bag(data, blocksize=blocksize)
-    worker = WorkerSpec.of(FitSpec(router.settings, router.featurizer_), score_columns)
+    worker = WorkerSpec.of(router.update_spec(), score_columns)
     part = _reduce(bag, _partition_part, worker, client, split_every, progress)
     return router.add_part(part)
 

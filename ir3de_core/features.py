@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,7 +115,11 @@ class TokenScorer:
         coef = solution.coef.astype(np.float32)
         self.scores: NDArray[np.float32] = table @ coef + solution.intercept.astype(np.float32)
         self.winner: NDArray[np.int64] = self.scores.argmax(axis=1)
-        self.entropy: NDArray[np.float64] = token_entropy(self.scores)
+
+    @cached_property
+    def entropy(self) -> NDArray[np.float64]:
+        """Entropy of each token's scores (for votes of the lowest-entropy tokens): (vocab,)."""
+        return token_entropy(self.scores)
 
     def average(self, batch: TokenBatch) -> NDArray[np.float64]:
         """Mean token score of each prompt: array of shape (n, k)."""

@@ -18,16 +18,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.cross_validation import cross_validate
 from ir3de_core.data.records import Record
 from ir3de_core.features import row_statistics, token_statistics
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer
-from ir3de_core.parts import DocumentFrequencies, FitPart, ScoreMeans, with_idf
+from ir3de_core.folds import HeldOutSample, fold_ids
+from ir3de_core.parts import (
+    DocumentFrequencies,
+    FitPart,
+    ScoreMeans,
+    best_single_expert,
+    with_idf,
+)
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.settings import RouterSettings
 from ir3de_core.solver import solve_statistics
 from ir3de_core.state import RoutedState
 from ir3de_core.statistics import SufficientStatistics
 from ir3de_core.targets import domain_targets, score_matrix, validate_expert_map
+from ir3de_core.tuning import aggregations, representation, tuned_policy, untuned
 
 __all__ = ["FitSpec", "record_targets"]
 
@@ -81,20 +90,30 @@ class FitSpec:
         return score_matrix(y, len(prompts), known, missing=self.settings.missing_scores)
 
     def statistics(
-        self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        targets: NDArray[np.float64],
+        names: Sequence[str],
+        representation: str | None = None,
     ) -> SufficientStatistics:
-        """Featurize `prompts` and sum their rows into statistics (targets: (n, k) with NaN)."""
+        """Featurize `prompts` and sum their rows into statistics (targets: (n, k) with NaN),
+        as token rows (``"tokens"``) or one row per prompt (``"rows"``; default: the settings')."""
         design = self.settings.design
-        if self.uses_tokens:
+        tokens = self.uses_tokens if representation is None else representation == "tokens"
+        if tokens:
             return token_statistics(
                 self.featurizer, prompts, targets, names, design=design,
                 per_prompt_weight=self.settings.target == "quality",
             )  # fmt: skip
+        return row_statistics(self.rows(prompts), targets, names, design=design)
+
+    def rows(self, prompts: Sequence[str]) -> NDArray[np.float64]:
+        """One feature row per prompt: array of shape (n, d), checked finite."""
         features = np.asarray(self.featurizer.transform(list(prompts)), dtype=np.float64)
         if not np.isfinite(features).all():
             msg = "the featurizer gave NaN or inf features; check the prompts and the featurizer"
             raise ValueError(msg)
-        return row_statistics(features, targets, names, design=design)
+        return features
 
     def part(
         self,
@@ -104,6 +123,7 @@ class FitSpec:
         scores: Any = None,
         experts: Sequence[str] | None = None,
         known: Sequence[str] | None = None,
+        costs: Any = None,
     ) -> FitPart:
         """The part of n prompts with targets `y` (domain labels, or per-expert scores).
 
@@ -113,22 +133,62 @@ class FitSpec:
             scores: domain mode: per-expert scores, summed per domain to learn the expert map.
             experts: names of the score columns when scores are an array.
             known: group names already known, kept first and in order.
+            costs: each expert's cost per prompt (same forms as scores), to tune cost-aware
+                routing by its held-out cost–quality curve.
         """
         columns = experts if self.settings.target == "quality" else None
         names, targets = self.targets(prompts, y, known if known is not None else columns)
         if not np.any(~np.isnan(targets)):
             msg = "no prompt has a usable target (every score is missing); nothing to fit"
             raise ValueError(msg)
-        means = ScoreMeans()
-        n_scores = 0
+        means, observed = ScoreMeans(), (names, targets)
         if self.settings.target == "domain" and scores is not None:
-            expert_names, matrix = score_matrix(scores, len(prompts), experts, missing="ignore")
-            means = ScoreMeans.from_arrays(list(y), matrix, expert_names)
-            n_scores = int((~np.isnan(matrix)).sum())
-        elif self.settings.target == "quality":
+            observed = score_matrix(scores, len(prompts), experts, missing="ignore")
+            means = ScoreMeans.from_arrays(list(y), observed[1], observed[0])
+        n_scores = int((~np.isnan(observed[1])).sum()) if scores is not None or columns else 0
+        if self.settings.target == "quality":
             n_scores = int((~np.isnan(targets)).sum())
-        stats = self.statistics(prompts, targets, names)
-        return FitPart(stats, means, n_records=len(prompts), n_scores=n_scores)
+        statistics, folds, features = self._sums(prompts, targets, names)
+        sample = HeldOutSample()
+        if folds:
+            labels = list(y) if self.settings.target == "domain" else None
+            sample = _sample(prompts, labels, observed if scores is not None or columns or
+                             self.settings.target == "quality" else None, costs, features)  # fmt: skip
+        return FitPart(statistics, means, n_records=len(prompts), n_scores=n_scores,
+                       folds=folds, sample=sample)  # fmt: skip
+
+    def _sums(
+        self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]
+    ) -> tuple[
+        SufficientStatistics | None,
+        dict[str, tuple[SufficientStatistics | None, ...]],
+        NDArray[np.float64] | None,
+    ]:
+        """The part's statistics: one total, or (to tune settings) one per fold and way of
+        featurizing, with the prompts' feature rows (for the held-out sample) when computed."""
+        if not self.settings.tunes:
+            return self.statistics(prompts, targets, names), {}, None
+        fold = fold_ids(prompts, self.settings.cv)
+        per_fold = [np.flatnonzero(fold == f) for f in range(self.settings.cv)]
+        folds: dict[str, tuple[SufficientStatistics | None, ...]] = {}
+        features = None
+        for rep in dict.fromkeys(
+            representation(a) for a in aggregations(self.settings, self.featurizer)
+        ):
+            if rep == "rows":  # featurized once, summed fold by fold
+                features = self.rows(prompts)
+                folds[rep] = tuple(
+                    row_statistics(features[rows], targets[rows], names,
+                                   design=self.settings.design) if rows.size else None
+                    for rows in per_fold
+                )  # fmt: skip
+            else:
+                folds[rep] = tuple(
+                    self.statistics([prompts[i] for i in rows.tolist()], targets[rows], names,
+                                    rep) if rows.size else None
+                    for rows in per_fold
+                )  # fmt: skip
+        return None, folds, features
 
     def records_part(self, records: Sequence[Record]) -> FitPart:
         """The part of `records` (a chunk of a stream or a Dask partition).
@@ -142,11 +202,13 @@ class FitSpec:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_MISSING_WARNING, category=UserWarning)
             names, targets = self.targets(prompts, record_targets(self.settings, records))
-            stats = self.statistics(prompts, targets, names)
+            statistics, folds, features = self._sums(prompts, targets, names)
         domain_mode = self.settings.target == "domain"
         means = ScoreMeans.from_records(records) if domain_mode else ScoreMeans()
         n_scores = sum(len(r.scores) for r in records)
-        return FitPart(stats, means, n_records=len(records), n_scores=n_scores)
+        sample = HeldOutSample.of(records, features) if folds else HeldOutSample()
+        return FitPart(statistics, means, n_records=len(records), n_scores=n_scores,
+                       folds=folds, sample=sample)  # fmt: skip
 
     # ------------------------------------------------------------------ solving
     def solve(
@@ -166,16 +228,47 @@ class FitSpec:
         Raises:
             ValueError: when the part holds no data.
         """
+        if part.folds:
+            return self._tuned(part, expert_map, policy)
         stats = part.statistics
         if stats is None or not stats.names or not (stats.weight > 0).any():
             msg = "no records with usable targets to fit on"
             raise ValueError(msg)
         mapping = None
         if self.settings.target == "domain":
-            mapping = self._expert_map(part, expert_map)
+            mapping = self._expert_map(stats.names, part.means, expert_map)
         if prior is None:
             prior = self.prior(stats, mapping, part.means)
         return self.solve_statistics(stats, mapping, policy=policy, prior=prior)
+
+    def _tuned(
+        self,
+        part: FitPart,
+        expert_map: Mapping[str, str] | None,
+        policy: RoutingPolicy | None,
+    ) -> RoutedState:
+        """Cross-validate the ``"auto"`` settings on the part's folds, then solve all of it."""
+        anyone = next((t for t in map(part.total, part.folds) if t is not None), None)
+        if anyone is None or not (anyone.weight > 0).any():
+            msg = "no records with usable targets to fit on"
+            raise ValueError(msg)
+        mapping = None
+        if self.settings.target == "domain":
+            mapping = self._expert_map(anyone.names, part.means, expert_map)
+        fewest = int(anyone.n_prompts[anyone.weight > 0].min())
+        if fewest < self.settings.cv:  # a fold would hold out a whole group
+            result = untuned(self.settings, self.featurizer, fewest)
+            totals = part.total(representation(result.aggregation)) or anyone
+        else:
+            result, totals = cross_validate(self.settings, self.featurizer, part, mapping)
+        resolved = FitSpec(
+            self.settings.resolved(result.alpha, result.aggregation, result.temperature),
+            self.featurizer,
+        )
+        chosen = tuned_policy(policy or RoutingPolicy(), result, mapping is not None)
+        prior = self.prior(totals, mapping, part.means)
+        state = resolved.solve_statistics(totals, mapping, policy=chosen, prior=prior)
+        return state.replace(tuning=result)
 
     def solve_statistics(
         self,
@@ -197,7 +290,7 @@ class FitSpec:
             raise ValueError(msg)
         settings = self.settings
         solution = solve_statistics(
-            statistics, alpha=settings.alpha, intercept=settings.intercept,
+            statistics, alpha=settings.penalty, intercept=settings.intercept,
             balance=settings.balance, normalize=settings.normalizes,
         )  # fmt: skip
         mapping = None if expert_map is None else validate_expert_map(expert_map, statistics.names)
@@ -213,14 +306,15 @@ class FitSpec:
         given = self.settings.expert_map or {}
         return {g: given.get(g, g) for g in names}
 
-    def _expert_map(self, part: FitPart, given: Mapping[str, str] | None) -> dict[str, str]:
-        names = part.statistics.names if part.statistics is not None else ()
+    def _expert_map(
+        self, names: Sequence[str], means: ScoreMeans, given: Mapping[str, str] | None
+    ) -> dict[str, str]:
         if given is not None:
             return validate_expert_map(given, names)
         if self.settings.expert_map is not None:
             return validate_expert_map(self.settings.expert_map, names)
-        if part.means.any:
-            return part.means.expert_map(names)
+        if means.any:
+            return means.expert_map(names)
         return self.new_domains(names)
 
     @staticmethod
@@ -229,16 +323,8 @@ class FitSpec:
         expert_map: Mapping[str, str] | None,
         means: ScoreMeans | None = None,
     ) -> str | None:
-        """The best single expert: the highest mean score (quality mode, or domain mode with
-        score `means`), else the expert of the domain with the most prompts."""
-        if expert_map is None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means_y = np.where(stats.weight > 0, stats.sum_y / stats.weight, -np.inf)
-            return stats.names[int(np.argmax(means_y))]
-        best = means.best_overall() if means is not None else None
-        if best is not None and best in set(expert_map.values()):
-            return best
-        return expert_map[stats.names[int(np.argmax(stats.n_prompts))]]
+        """The best single expert (see `ir3de_core.parts.best_single_expert`)."""
+        return best_single_expert(stats, expert_map, means)
 
     # ------------------------------------------------------------------ JSON (Dask workers)
     def to_json(self) -> dict[str, Any]:
@@ -276,3 +362,25 @@ def record_targets(settings: RouterSettings, records: Sequence[Record]) -> list[
             raise ValueError(msg)
         return [r.domain for r in records]
     return [dict(r.scores) for r in records]
+
+
+def _sample(
+    prompts: Sequence[str],
+    labels: Sequence[str] | None,
+    observed: tuple[tuple[str, ...], NDArray[np.float64]] | None,
+    costs: Any,
+    features: NDArray[np.float64] | None,
+) -> HeldOutSample:
+    """The held-out sample of an in-memory part, as records (only the kept ones are built)."""
+    names, matrix = observed if observed is not None else ((), np.zeros((len(prompts), 0)))
+    price = None
+    if costs is not None:
+        price = score_matrix(costs, len(prompts), names, missing="ignore")[1]
+    records = []
+    for i, prompt in enumerate(prompts):
+        scores = {e: float(v) for e, v in zip(names, matrix[i], strict=True) if not np.isnan(v)}
+        spent = {} if price is None else {
+            e: float(v) for e, v in zip(names, price[i], strict=True) if not np.isnan(v)
+        }  # fmt: skip
+        records.append(Record(prompt, scores, spent, None if labels is None else labels[i]))
+    return HeldOutSample.of(records, features)

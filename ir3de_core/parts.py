@@ -13,7 +13,7 @@ IDF that ``HashingFeaturizer.fit`` computes on all the prompts at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +22,14 @@ from numpy.typing import NDArray
 
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, HashingFeaturizer
+from ir3de_core.folds import HeldOutSample
 from ir3de_core.statistics import SufficientStatistics
 
 __all__ = [
     "DocumentFrequencies",
     "FitPart",
     "ScoreMeans",
+    "best_single_expert",
     "needs_document_frequencies",
     "with_idf",
 ]
@@ -125,12 +127,19 @@ class ScoreMeans:
 class FitPart:
     """What a chunk (or a merge of chunks) contributes to a fit.
 
+    A fit with settings to tune by cross-validation (``alpha="auto"``, ``aggregation="auto"``)
+    keeps, instead of one total, the statistics of each fold for each way of featurizing
+    (``"tokens"``: a row per token; ``"rows"``: a row per prompt) and a held-out sample of the
+    records to score the candidates on. Every field adds up.
+
     Attributes:
-        statistics: the chunk's statistics, None for an empty chunk.
+        statistics: the chunk's statistics, None for an empty chunk or a tuned fit.
         means: per-domain score sums (domain mode; empty in quality mode).
         n_records: records seen.
         n_scores: (record, expert) scores seen.
         n_parts: partitions merged into this part (Dask checks it covers every partition).
+        folds: representation → per-fold statistics (tuned fits only).
+        sample: the held-out sample of the records (tuned fits only).
     """
 
     statistics: SufficientStatistics | None = None
@@ -138,20 +147,41 @@ class FitPart:
     n_records: int = 0
     n_scores: int = 0
     n_parts: int = 1
+    folds: dict[str, tuple[SufficientStatistics | None, ...]] = field(default_factory=dict)
+    sample: HeldOutSample = field(default_factory=HeldOutSample)
 
     def __add__(self, other: FitPart) -> FitPart:
         """The part of both chunks' records."""
-        if self.statistics is None or other.statistics is None:
-            stats = self.statistics if other.statistics is None else other.statistics
-        else:
-            stats = self.statistics + other.statistics
+        folds = dict(self.folds)
+        for key, theirs in other.folds.items():
+            mine = folds.get(key)
+            folds[key] = theirs if mine is None else tuple(
+                _added(a, b) for a, b in zip(mine, theirs, strict=True)
+            )  # fmt: skip
         return FitPart(
-            statistics=stats,
+            statistics=_added(self.statistics, other.statistics),
             means=self.means + other.means,
             n_records=self.n_records + other.n_records,
             n_scores=self.n_scores + other.n_scores,
             n_parts=self.n_parts + other.n_parts,
+            folds=folds,
+            sample=self.sample + other.sample,
         )
+
+    def total(self, representation: str) -> SufficientStatistics | None:
+        """The statistics of every fold of one representation together."""
+        out: SufficientStatistics | None = None
+        for stats in self.folds.get(representation, ()):
+            out = _added(out, stats)
+        return out
+
+
+def _added(
+    a: SufficientStatistics | None, b: SufficientStatistics | None
+) -> SufficientStatistics | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a + b
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,3 +245,21 @@ def with_idf(featurizer: Featurizer, frequencies: DocumentFrequencies) -> Featur
         raise ValueError(msg)
     featurizer.load_state_arrays({"idf": frequencies.idf()})  # type: ignore[attr-defined]
     return featurizer
+
+
+def best_single_expert(
+    statistics: SufficientStatistics,
+    expert_map: Mapping[str, str] | None,
+    means: ScoreMeans | None = None,
+) -> str | None:
+    """The best expert without looking at the prompt: the highest mean score (quality mode, or
+    domain mode with score `means`), else the expert of the domain with the most prompts."""
+    if not statistics.names:
+        return None
+    if expert_map is None:
+        mean_y = np.where(statistics.weight > 0, statistics.mean_y, -np.inf)
+        return statistics.names[int(np.argmax(mean_y))]
+    best = means.best_overall() if means is not None else None
+    if best is not None and best in set(expert_map.values()):
+        return best
+    return expert_map[statistics.names[int(np.argmax(statistics.n_prompts))]]

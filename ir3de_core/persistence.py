@@ -32,6 +32,7 @@ from ir3de_core.settings import RouterSettings
 from ir3de_core.solver import RidgeSolution
 from ir3de_core.state import RoutedState
 from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.tuning import TuningResult
 
 __all__ = ["ARRAYS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "load_router", "save_router"]
 
@@ -49,6 +50,7 @@ def save_router(
     state: RoutedState,
     policy_param: dict[str, Any] | None = None,
     *,
+    router_params: dict[str, Any] | None = None,
     signing_key: bytes | None = None,
 ) -> Path:
     """Write `state` to `directory` (created if needed) and return the directory.
@@ -57,6 +59,8 @@ def save_router(
         directory: where ``arrays.npz`` and ``router.json`` go.
         state: the routed state.
         policy_param: the router's ``policy`` setting (what a refit starts from), as JSON.
+        router_params: the router's settings as the user gave them (``"auto"`` included); the
+            state's own settings are the resolved ones.
         signing_key: sign the manifest (HMAC-SHA256) so `load_router` can prove its origin.
     """
     directory.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,8 @@ def save_router(
         "params": state.settings.to_json(),
         "policy": state.policy.to_dict(),
         "policy_param": policy_param,
+        "router_params": router_params,
+        "tuning": None if state.tuning is None else state.tuning.to_json(),
         "prior": state.prior,
         "featurizer": saved_config(state.featurizer.get_config()),
         "design": state.statistics.design,
@@ -94,8 +100,9 @@ def load_router(
     *,
     featurizer_options: Mapping[str, Any] | None = None,
     signing_key: bytes | None = None,
-) -> tuple[RoutedState, dict[str, Any] | None]:
-    """Read what `save_router` wrote: the state and the router's ``policy`` setting.
+) -> tuple[RoutedState, dict[str, Any] | None, RouterSettings]:
+    """Read what `save_router` wrote: the state, the router's ``policy`` setting and its
+    settings as the user gave them.
 
     Args:
         directory: the router's folder.
@@ -123,7 +130,9 @@ def load_router(
             directory / ARRAYS, checksum=manifest["sha256"], expected=manifest["arrays"],
             error=ModelFileError, fix="re-save the router",
         )  # fmt: skip
-        return _state(manifest, arrays, featurizer_options), manifest.get("policy_param")
+        state = _state(manifest, arrays, featurizer_options)
+        user = RouterSettings.from_params(manifest.get("router_params") or manifest["params"])
+        return state, manifest.get("policy_param"), user
     except (KeyError, TypeError, ValueError) as e:
         msg = f"{directory} holds an inconsistent router ({e}); re-save it with `ir3de fit`"
         raise ModelFileError(msg) from e
@@ -156,8 +165,12 @@ def _state(
     prior = manifest.get("prior")
     spec = FitSpec(settings, featurizer)
     solved = spec.solve_statistics(stats, mapping, policy=policy, prior=prior)
-    _check_weights(arrays, solved.solution)
-    return solved.replace(solution=RidgeSolution(arrays["coef"], arrays["intercept"]))
+    _check_weights(arrays, solved.solution, stats)
+    tuning = manifest.get("tuning")
+    return solved.replace(
+        solution=RidgeSolution(arrays["coef"], arrays["intercept"]),
+        tuning=None if tuning is None else TuningResult.from_json(tuning),
+    )
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -169,6 +182,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "sha256": (str,),
     "policy": (dict, type(None)),
     "policy_param": (dict, type(None)),
+    "router_params": (dict, type(None)),
+    "tuning": (dict, type(None)),
     "expert_map": (dict, type(None)),
     "prior": (str, type(None)),
 }
@@ -229,13 +244,36 @@ def _check_solution(arrays: dict[str, np.ndarray], stats: SufficientStatistics) 
         raise ValueError(msg)
 
 
-def _check_weights(arrays: dict[str, np.ndarray], solved: RidgeSolution) -> None:
-    """The saved weights must be the solution of the saved statistics (up to round-off)."""
-    for name, want in (("coef", solved.coef), ("intercept", solved.intercept)):
-        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-        if not np.allclose(arrays[name], want, rtol=1e-6, atol=1e-8 * scale):
-            msg = f"{name} is not the ridge solution of the saved statistics"
+def _check_weights(
+    arrays: dict[str, np.ndarray], solved: RidgeSolution, stats: SufficientStatistics
+) -> None:
+    """The saved weights must predict what the solution of the saved statistics predicts, on
+    the data they summarise (to 1e-6 of the predictions' size): round-off of rank-one updates
+    in directions the data never takes does not matter, replaced weights do."""
+    dw = arrays["coef"] - solved.coef
+    db = arrays["intercept"] - solved.intercept
+    for j in range(dw.shape[1]):
+        weight, mean, spread = _design_of(stats, j)
+        error = _prediction_size(dw[:, j], db[j], mean, spread)
+        size = _prediction_size(solved.coef[:, j], solved.intercept[j], mean, spread)
+        if not error <= 1e-6 * size + 1e-9 or weight < 0:
+            msg = "coef is not the ridge solution of the saved statistics"
             raise ValueError(msg)
+
+
+def _design_of(stats: SufficientStatistics, j: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weight, mean (d,) and covariance (d, d) of the rows column j was fitted on."""
+    if stats.design == "shared":
+        weight, mean, scatter = stats.pooled()
+    else:
+        weight, mean, scatter = float(stats.weight[j]), stats.mean_x[j], stats.scatter[j]
+    return weight, mean, scatter / max(weight, 1e-300)
+
+
+def _prediction_size(w: np.ndarray, b: float, mean: np.ndarray, covariance: np.ndarray) -> float:
+    """Root-mean-square size of ``x·w + b`` over rows with this mean and covariance."""
+    spread = float(w @ covariance @ w)
+    return float(np.sqrt(max(spread, 0.0) + (float(mean @ w) + float(b)) ** 2))
 
 
 def _signature(manifest: Mapping[str, Any], key: bytes) -> str:

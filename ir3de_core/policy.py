@@ -353,8 +353,8 @@ def _threshold(value: Any, on: ThresholdOn) -> float | None:
         msg = f"threshold must be a number or None, got {value!r}"
         raise ValueError(msg)
     threshold = float(value)
-    if on == "confidence" and not 0.0 <= threshold <= 1.0:
-        msg = f"a confidence threshold is a probability in [0, 1], got {value!r}"
+    if on == "confidence" and not (0.0 <= threshold <= 1.0 or threshold == math.inf):
+        msg = f"a confidence threshold is a probability in [0, 1] (or inf: always), got {value!r}"
         raise ValueError(msg)
     return None if threshold == -math.inf else threshold
 

@@ -51,11 +51,15 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
             ``"hashing"``, ``"openai"``, a config dict ``{"kind": ..., **settings}``, or an instance.
         target: ``"domain"`` (one-hot domain labels; the paper) or ``"quality"`` (regress each
             expert's score and route to the highest prediction).
-        aggregation: for token featurizers, ``"vote"`` (majority of token argmaxes), ``"average"``
-            (argmax of the mean token score) or ``"pooled"`` (one mean-pooled row per prompt).
+        aggregation: for token featurizers, ``"vote"`` (majority of token argmaxes; domain mode),
+            ``"average"`` (argmax of the mean token score), ``"pooled"`` (one mean-pooled row per
+            prompt), or ``"auto"`` (the default: chosen by cross-validation).
         entropy_top_k: with ``vote``, only the k tokens whose score distribution has the lowest
             entropy vote; None lets every token vote.
-        alpha: ridge penalty λ.
+        alpha: ridge penalty λ, or ``"auto"`` (the default): chosen by k-fold cross-validation
+            from per-fold statistics, by what routing achieves on the held-out prompts, among a
+            log grid scaled to the data and "no prompt signal" (every prompt to the best single
+            expert, ``alpha_ = inf``). ``inf`` ignores the prompt.
         intercept: ``"centered"`` (unpenalised, as scikit-learn), ``"penalized"`` (the paper's bias
             column inside the penalty) or ``"none"``.
         normalize: scale each expert's weight column to unit norm; ``"auto"`` does so in domain
@@ -65,7 +69,13 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
             domain is its own expert.
         missing_scores: ``"raise"`` on NaN/missing quality scores, or ``"ignore"`` to leave them out
             of that expert's fit (with a warning that counts them).
-        confidence_temperature: softmax temperature turning scores into a confidence (non-vote).
+        confidence_temperature: softmax temperature turning scores into a confidence (non-vote);
+            ``"auto"`` (default) fits it by cross-validation so that confidences are calibrated
+            (the held-out outcomes' likelihood is highest), 0.1 when too few prompts to fold.
+        cv: folds of the cross-validation that chooses the ``"auto"`` settings.
+        safe_default: choose by cross-validation a confidence threshold below which a prompt goes
+            to the best single expert (or the policy's default), when that does better on the
+            held-out prompts; stored in the router's policy.
         policy: how scores become decisions (`RoutingPolicy` or its dict); None: the best score.
             A fitted router's policy is `policy_`; change it with `set_policy`.
     """
@@ -78,15 +88,17 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         featurizer: str | dict[str, Any] | Featurizer = "tokens",
         *,
         target: Target = "domain",
-        aggregation: Aggregation = "vote",
+        aggregation: Aggregation = "auto",
         entropy_top_k: int | None = None,
-        alpha: float = 1.0,
+        alpha: float | Literal["auto"] = "auto",
         intercept: InterceptMode = "centered",
         normalize: bool | Literal["auto"] = "auto",
         balance: bool = True,
         expert_map: Mapping[str, str] | None = None,
         missing_scores: MissingScores = "raise",
-        confidence_temperature: float = 0.1,
+        confidence_temperature: float | Literal["auto"] = "auto",
+        cv: int = 5,
+        safe_default: bool = True,
         policy: RoutingPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         self.featurizer = featurizer
@@ -100,6 +112,8 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         self.expert_map = expert_map
         self.missing_scores = missing_scores
         self.confidence_temperature = confidence_temperature
+        self.cv = cv
+        self.safe_default = safe_default
         self.policy = policy
 
     # ================================================================== fitting
@@ -127,20 +141,25 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         *,
         scores: Any = None,
         experts: Sequence[str] | None = None,
+        costs: Any = None,
     ) -> IR3DERouter:
-        """Fit from prompts and targets.
+        """Fit from prompts and targets, choosing the ``"auto"`` settings by cross-validation.
 
         Args:
             X: n prompts.
             y: domain mode: n domain labels. Quality mode: per-expert scores, an array of shape
                 (n, k) (columns named by `experts`), a DataFrame, or n mappings {expert: score}.
             scores: domain mode only: per-expert scores (same forms as quality `y`) from which the
-                expert of each domain is learned when `expert_map` is None.
+                expert of each domain is learned when `expert_map` is None, and by which the
+                ``"auto"`` settings are chosen.
             experts: names of the score columns when scores are given as an array.
+            costs: each expert's cost per prompt (same forms as scores): quality mode then
+                chooses α by the held-out cost–quality curve (AIQ) instead of quality alone.
         """
         prompts = validate_texts(X)
         spec = self.fit_spec(prompts)
-        return self.fit_part(spec.part(prompts, y, scores=scores, experts=experts), spec)
+        part = spec.part(prompts, y, scores=scores, experts=experts, costs=costs)
+        return self.fit_part(part, spec)
 
     def fit_part(self, part: FitPart, spec: FitSpec) -> IR3DERouter:
         """Fit from a complete `FitPart` computed with `spec` (see `fit_spec`): the end of the
@@ -170,7 +189,7 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         fitting.
         """
         prompts = validate_texts(X)
-        spec = self._update_spec() if hasattr(self, "state_") else self.fit_spec()
+        spec = self.update_spec() if hasattr(self, "state_") else self.fit_spec()
         names, targets = spec.targets(prompts, y)
         return spec.statistics(prompts, targets, names)
 
@@ -188,7 +207,7 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
             return self.fit(X, y)
         prompts = validate_texts(X)
         with self._writing():
-            state, spec = self.state_, self._update_spec()
+            state, spec = self.state_, self.update_spec()
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
             if updates_online(spec, state, names):
                 self._publish(*fold_feedback(state, spec, self._online, prompts, targets))
@@ -200,11 +219,13 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
     def add_part(self, part: FitPart) -> IR3DERouter:
         """Add a part computed with this router's fitted featurizer (e.g. summed on Dask) and
         re-solve, as `partial_fit` would on its records."""
-        if part.statistics is None:
-            return self
         with self._writing():
-            spec = self._update_spec()
-            self._publish(with_statistics(self._fitted_state(), spec, part.statistics))
+            spec = self.update_spec()
+            statistics = part.statistics
+            if statistics is None:  # a part made to tune settings: its folds add up too
+                statistics = part.total("tokens" if spec.uses_tokens else "rows")
+            if statistics is not None:
+                self._publish(with_statistics(self._fitted_state(), spec, statistics))
         return self
 
     def add_expert(
@@ -220,7 +241,7 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         """
         prompts = validate_texts(X)
         with self._writing():
-            state, spec = self._fitted_state(), self._update_spec()
+            state, spec = self._fitted_state(), self.update_spec()
             self._publish(with_expert(state, spec, name, prompts, y, expert))
         return self
 
@@ -228,7 +249,7 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         """Remove an expert (with every domain routed to it) or one domain, without refitting."""
         with self._writing():
             state = self._fitted_state()
-            self._publish(without_expert(state, self._update_spec(), name))
+            self._publish(without_expert(state, self.update_spec(), name))
         return self
 
     # ================================================================== deciding
@@ -313,8 +334,9 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         with self._writing():
             state = self._fitted_state()
             return save_router(
-                Path(directory), state, _policy_json(self.policy), signing_key=signing_key
-            )
+                Path(directory), state, _policy_json(self.policy),
+                router_params=self.settings.to_json(), signing_key=signing_key,
+            )  # fmt: skip
 
     @classmethod
     def load(
@@ -338,10 +360,10 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         Raises:
             ModelFileError: the folder does not hold a valid router (the message says why).
         """
-        state, policy = load_router(
+        state, policy, settings = load_router(
             Path(directory), featurizer_options=featurizer_options, signing_key=signing_key
         )
-        router = cls(state.featurizer.get_config(), **state.settings.to_json(), policy=policy)
+        router = cls(state.featurizer.get_config(), **settings.to_json(), policy=policy)
         router.state_ = state
         return router
 
@@ -362,9 +384,18 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
     def _initial_policy(self) -> RoutingPolicy:
         return RoutingPolicy.of(self.policy)
 
-    def _update_spec(self) -> FitSpec:
-        """The spec of an update: the current settings with the fitted featurizer."""
-        return FitSpec(self.settings, self._fitted_state().featurizer)
+    def update_spec(self) -> FitSpec:
+        """The `FitSpec` of data to add to this fitted router (`add_part`, `partial_fit`): the
+        current settings with the fitted featurizer, and what the fit chose for ``"auto"``."""
+        state, settings = self._fitted_state(), self.settings
+        alpha = state.settings.penalty if settings.alpha == "auto" else settings.penalty
+        aggregation = state.settings.aggregation
+        if settings.aggregation != "auto":
+            aggregation = settings.aggregation
+        temperature = state.settings.temperature
+        if settings.confidence_temperature != "auto":
+            temperature = settings.temperature
+        return FitSpec(settings.resolved(alpha, aggregation, temperature), state.featurizer)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

@@ -208,7 +208,10 @@ def _solve_system(
 
 
 def _ridge_path(gram: FloatArray, rhs: FloatArray, alphas: Sequence[float]) -> list[FloatArray]:
-    """``(gram + αI)⁻¹ rhs`` for every α from one eigendecomposition of the symmetric gram."""
+    """``(gram + αI)⁻¹ rhs`` for every α from one eigendecomposition of the symmetric gram
+    (α = ∞ gives zeros)."""
+    if all(alpha == np.inf for alpha in alphas):
+        return [np.zeros_like(rhs) for _ in alphas]
     values, vectors = np.linalg.eigh(gram)
     values = np.clip(values, 0.0, None)  # a scatter is positive semi-definite; drop round-off
     projected = vectors.T @ rhs

@@ -29,7 +29,10 @@ from ir3de_core.settings import RouterSettings
 from ir3de_core.solver import RidgeSolution
 from ir3de_core.statistics import SufficientStatistics
 
-__all__ = ["RoutedState"]
+__all__ = ["Features", "RoutedState"]
+
+Features = TokenBatch | NDArray[np.float64]
+"""Featurized prompts: their tokens (token aggregations) or one row per prompt, shape (n, d)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +47,8 @@ class RoutedState:
         expert_map: domain → expert (domain mode), else None.
         policy: how scores become decisions.
         prior: the best expert without looking at the prompt (the best single expert).
+        tuning: what cross-validation chose at fit time (`ir3de_core.tuning.TuningResult`),
+            None when nothing was tuned.
         experts: the expert names, in score order (derived).
         group_expert: array of shape (k_groups,), the expert column of each group (derived).
         token_scorer: every vocabulary token's scores, for token aggregations (derived).
@@ -56,6 +61,7 @@ class RoutedState:
     expert_map: Mapping[str, str] | None
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     prior: str | None = None
+    tuning: Any = None
     experts: tuple[str, ...] = field(init=False)
     group_expert: NDArray[np.intp] = field(init=False)
     token_scorer: TokenScorer | None = field(init=False)
@@ -109,24 +115,41 @@ class RoutedState:
             raise ValueError(msg)
         return features
 
+    def featurize(self, prompts: Sequence[str]) -> Features:
+        """What scores are computed from: the prompts' tokens, or one row per prompt."""
+        if self.token_scorer is not None:
+            return TokenBatch.from_ids(self.featurizer.token_ids(prompts))  # type: ignore[attr-defined]
+        return self.row_features(prompts)
+
     def group_scores(self, prompts: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         """Winning group and per-group scores: arrays of shape (n,) and (n, k_groups)."""
-        if self.token_scorer is not None:
-            batch = TokenBatch.from_ids(self.featurizer.token_ids(prompts))  # type: ignore[attr-defined]
-            if self.settings.aggregation == "vote":
-                return self.token_scorer.vote(batch, self.settings.entropy_top_k)
-            scores = self.token_scorer.average(batch)
+        return self.group_scores_of(self.featurize(prompts))
+
+    def group_scores_of(
+        self, features: Features, aggregation: str | None = None
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """`group_scores` of featurized prompts (see `featurize`); token features may be
+        aggregated another way than the settings say (``"vote"`` or ``"average"``)."""
+        if isinstance(features, TokenBatch):
+            if self.token_scorer is None:
+                msg = "token features given to a router that scores rows"
+                raise TypeError(msg)
+            if (aggregation or self.settings.aggregation) == "vote":
+                return self.token_scorer.vote(features, self.settings.entropy_top_k)
+            scores = self.token_scorer.average(features)
         else:
-            scores = self.row_features(prompts) @ self.solution.coef + self.solution.intercept
+            scores = features @ self.solution.coef + self.solution.intercept
         return scores.argmax(axis=1), scores
 
-    def expert_scores(self, group_scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    def expert_scores(
+        self, group_scores: NDArray[np.float64], votes: bool | None = None
+    ) -> NDArray[np.float64]:
         """Per-expert scores, shape (n, n_experts): an expert's vote share is the sum over its
         domains; any other score is the best over its domains."""
         if self.expert_map is None:
             return group_scores
         n, k = group_scores.shape[0], len(self.experts)
-        if self.votes:
+        if self.votes if votes is None else votes:
             out = np.zeros((n, k))
             np.add.at(out.T, self.group_expert, group_scores.T)
             return out
@@ -143,12 +166,22 @@ class RoutedState:
             prompts: n prompts.
             costs: array of shape (n, k), each expert's cost per prompt, or None (unpriced).
         """
-        winners, group_scores = self.group_scores(prompts)
-        scores = self.expert_scores(group_scores)
-        if self.votes:
-            probabilities = scores
-        else:
-            probabilities = softmax(scores / self.settings.confidence_temperature, axis=1)
+        return self.score_of(self.featurize(prompts), costs)
+
+    def score_of(
+        self,
+        features: Features,
+        costs: NDArray[np.float64] | None = None,
+        aggregation: str | None = None,
+    ) -> ExpertScores:
+        """`score` of featurized prompts (see `featurize`; `aggregation` as in
+        `group_scores_of`)."""
+        winners, group_scores = self.group_scores_of(features, aggregation)
+        votes = (
+            self.token_scorer is not None and (aggregation or self.settings.aggregation) == "vote"
+        )
+        scores = self.expert_scores(group_scores, votes)
+        probabilities = scores if votes else softmax(scores / self.settings.temperature, axis=1)
         domain_mode = self.expert_map is not None
         if costs is not None and np.shape(costs) != scores.shape:
             msg = f"costs must have shape {scores.shape} (prompts × experts), got {np.shape(costs)}"

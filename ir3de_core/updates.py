@@ -93,7 +93,7 @@ def updates_online(spec: FitSpec, state: RoutedState, names: Sequence[str]) -> b
         and not spec.uses_tokens
         and settings.intercept == "centered"
         and not settings.normalizes
-        and settings.alpha > 0
+        and settings.penalty > 0
         and tuple(names) == state.statistics.names
     )
 
@@ -111,8 +111,8 @@ def fold_feedback(
     a copy of the statistics). Its sums are updated in place and shared by the returned state;
     the weights are fresh arrays, so a state published earlier never changes.
     """
-    if online is None or online.alpha != spec.settings.alpha:
-        online = RankOneRidge.from_statistics(state.statistics, spec.settings.alpha)
+    if online is None or online.alpha != spec.settings.penalty:
+        online = RankOneRidge.from_statistics(state.statistics, spec.settings.penalty)
     online.add_rows(state.row_features(prompts), targets)
     solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
     stats = online.statistics

@@ -44,7 +44,7 @@ def router_from_descriptions(
     *,
     examples: Mapping[str, Sequence[str]] | None = None,
     featurizer: str | dict[str, Any] = "tokens",
-    aggregation: Aggregation = "average",
+    aggregation: Aggregation = "auto",
     neutral: Sequence[str] = FUNCTION_WORDS,
     **router_kwargs: Any,
 ) -> IR3DERouter:
@@ -61,7 +61,8 @@ def router_from_descriptions(
         descriptions: expert → a description (split into sentences) or a list of texts.
         examples: expert → example prompts it should answer (optional, improves accuracy most).
         featurizer: see `IR3DERouter`; ``"tokens"`` (default) needs no download.
-        aggregation: see `IR3DERouter`; ``"average"`` gives graded scores for every expert.
+        aggregation: see `IR3DERouter`; ``"auto"`` (default) cross-validates it when every
+            expert has at least 5 texts, else takes ``"average"`` (graded scores for everyone).
         neutral: words taught to every expert alike (default `FUNCTION_WORDS`; ``()``: none).
         router_kwargs: other `IR3DERouter` settings.
 

@@ -76,12 +76,12 @@ class NoChoiceError(ValueError):
 
 
 def selection_result(
-    labels: Sequence[str], decision: RoutingDecision, top_k: int
+    labels: Sequence[str], decision: RoutingDecision, top_k: int, threshold: float | None = None
 ) -> IR3DESelectorResult:
     """The selections of a policy's decision between the choices named `labels`.
 
     The decided choice comes first; up to ``top_k - 1`` others follow by probability among those
-    that reach the decision's threshold.
+    that reach the selector's `threshold` (all of them without one).
 
     Raises:
         NoChoiceError: the decision is ``unsure`` (below the threshold, no default choice).
@@ -106,7 +106,6 @@ def selection_result(
         )
         raise NoChoiceError(msg, result)
     first = names.index(decision.expert)
-    threshold = decision.threshold
     others = sorted(
         (i for i in range(len(names)) if i != first),
         key=lambda i: (-probabilities[i], -scores[i]),

@@ -54,9 +54,10 @@ class IR3DESelector(BaseSelector):
         router: a router already fitted on queries labelled with choice names; unknown choices
             are added from their examples or description, experts that are not choices dropped.
             None trains one from `examples` and descriptions with `featurizer` and `router_params`.
-        featurizer: how texts become features when `router` is None: ``"hashing"`` (no model),
-            ``"sentence"`` (local all-MiniLM-L6-v2), a config dict, a featurizer or a LlamaIndex
-            embedding model.
+        featurizer: how texts become features when `router` is None: ``"tokens"`` (the
+            library's default: all-MiniLM-L6-v2's token embedding table, no forward pass),
+            ``"sentence"`` (local all-MiniLM-L6-v2), ``"hashing"``, a config dict, a featurizer or
+            a LlamaIndex embedding model.
         router_params: further `IR3DERouter` settings (``alpha``, ``confidence_temperature``...).
         use_descriptions: also learn from the description of choices that have examples (a choice
             without examples always learns from its description).
@@ -76,7 +77,7 @@ class IR3DESelector(BaseSelector):
         *,
         examples: Mapping[ExampleKey, Sequence[str]] | None = None,
         router: IR3DERouter | None = None,
-        featurizer: FeaturizerSpec = "hashing",
+        featurizer: FeaturizerSpec = "tokens",
         router_params: Mapping[str, Any] | None = None,
         use_descriptions: bool = True,
         top_k: int = 1,
@@ -114,7 +115,7 @@ class IR3DESelector(BaseSelector):
         examples: Mapping[ExampleKey, Sequence[str]] | None = None,
         *,
         embed_model: BaseEmbedding | None = None,
-        featurizer: FeaturizerSpec = "hashing",
+        featurizer: FeaturizerSpec = "tokens",
         top_k: int = 1,
         threshold: float | None = None,
         default_choice: str | int | None = None,
@@ -126,7 +127,7 @@ class IR3DESelector(BaseSelector):
         Args:
             examples: example queries per choice name.
             embed_model: a LlamaIndex embedding model to featurize with (overrides `featurizer`).
-            featurizer: see the class; ``"hashing"`` needs no model and no network.
+            featurizer: see the class; ``"tokens"`` (default) needs no download.
             top_k: most choices selected.
             threshold: least probability the decided choice needs.
             default_choice: chosen when the decision is below the threshold; None raises.
@@ -200,7 +201,7 @@ class IR3DESelector(BaseSelector):
         router = self._router_for(choice_set)
         policy = self._policy_for(choice_set, router)
         decision = router.route([query.query_str], policy=policy)[0]
-        return selection_result(choice_set.labels, decision, self._top_k)
+        return selection_result(choice_set.labels, decision, self._top_k, self._user_threshold)
 
     async def _aselect(
         self, choices: Sequence[ToolMetadata], query: QueryBundle
@@ -227,19 +228,32 @@ class IR3DESelector(BaseSelector):
     def _policy_for(self, choice_set: ChoiceSet, router: IR3DERouter) -> RoutingPolicy:
         """The given policy (or the router's) with `threshold` and `default_choice` applied.
 
-        For a selector "no default" means no default, not the router's best single choice:
-        without one, a query below the threshold is flagged (``unsure``) and `NoChoiceError`
-        is raised.
+        For the selector's own `threshold` "no default" means no default, not the router's best
+        single choice: without `default_choice`, a query below it is flagged (``unsure``) and
+        `NoChoiceError` is raised. Without a selector threshold the router's policy decides as
+        it is (a safe-default threshold it learned sends unsure queries to its best choice).
         """
         policy = self._policy if self._policy is not None else router.policy_
         changes: dict[str, Any] = {}
-        if self._threshold is not None:
-            changes.update(threshold=self._threshold, threshold_on="confidence")
         if self._default_choice is not None:
             changes["default"] = choice_set.label_of(self._default_choice)
-        elif policy.default is None:
+        if self._threshold is not None:
+            changes.update(threshold=self._threshold, threshold_on="confidence")
+        if (
+            self._user_threshold is not None
+            and self._default_choice is None
+            and policy.default is None
+        ):
             changes["unsure"] = "flag"
         return policy.replace(**changes)
+
+    @property
+    def _user_threshold(self) -> float | None:
+        """The threshold the user gave (the selector's, or its policy's); a router's learned
+        safe-default threshold is not one."""
+        if self._threshold is not None:
+            return self._threshold
+        return None if self._policy is None else self._policy.threshold
 
 
 def _as_policy(policy: RoutingPolicy | Mapping[str, Any] | None) -> RoutingPolicy | None:

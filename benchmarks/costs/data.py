@@ -21,6 +21,7 @@ __all__ = [
     "ALPHAS",
     "BenchSet",
     "accuracy",
+    "default_router",
     "fit_validation_split",
     "load_bench_set",
     "pick_alpha",
@@ -88,9 +89,18 @@ def quality_router(
     table: CostTable, featurizer: Any, alpha: float, values: NDArray[np.float64] | None = None
 ) -> IR3DERouter:
     """A quality-mode ridge router fitted on `table` (or, with `values`, a per-expert regressor
-    of those values, e.g. costs)."""
-    router = IR3DERouter(featurizer, target="quality", alpha=alpha, missing_scores="ignore")
+    of those values, e.g. costs) with the hand-chosen `alpha`: one plain fit, nothing tuned."""
+    router = IR3DERouter(
+        featurizer, target="quality", alpha=alpha, missing_scores="ignore", safe_default=False
+    )
     return router.fit(table.prompts, score_rows(table, values))
+
+
+def default_router(table: CostTable, featurizer: Any) -> IR3DERouter:
+    """What ``ir3de fit --target quality`` fits on records with scores and costs: the
+    defaults, α chosen by the held-out AIQ of its own 5-fold cross-validation."""
+    router = IR3DERouter(featurizer, target="quality")
+    return router.fit(table.prompts, score_rows(table), costs=score_rows(table, table.costs))
 
 
 def task_average(table: CostTable, choice: NDArray[np.intp]) -> float:

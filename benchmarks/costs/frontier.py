@@ -19,6 +19,7 @@ from benchmarks.costs.bootstrap import (
 )
 from benchmarks.costs.data import (
     BenchSet,
+    default_router,
     fit_validation_split,
     pick_alpha,
     quality_router,
@@ -73,6 +74,8 @@ def predictors(bench: BenchSet, alpha: float) -> dict[str, Any]:
     train, featurizer = bench.train, bench.featurizer
     ridge = quality_router(train, featurizer, alpha)
     models: dict[str, Any] = {f"ridge, quality mode (α={alpha:g})": ridge}
+    defaults = default_router(train, featurizer)
+    models[f"ridge, defaults (α={_alpha_label(defaults)} by its own CV)"] = defaults
     for k in (5, 10, 40):
         models[f"kNN k={k}"] = KNNQualityRouter(featurizer, n_neighbors=k).fit(
             train.prompts, train.scores, experts=train.experts
@@ -81,6 +84,10 @@ def predictors(bench: BenchSet, alpha: float) -> dict[str, Any]:
         train.prompts, train.scores, experts=train.experts
     )
     return models
+
+
+def _alpha_label(router: IR3DERouter) -> str:
+    return "∞, no signal" if router.alpha_ == float("inf") else f"{router.alpha_:.3g}"
 
 
 def frontier_chain(train: CostTable) -> list[int]:
@@ -194,24 +201,29 @@ def significance_table(
 def budget_table(bench: BenchSet, alpha: float, estimated: FloatArray, gpt4_cost: float) -> Table:
     """λ calibrated by bisection on a held-out quarter of train for budgets, applied to test."""
     fit_part, calibration = fit_validation_split(bench.train, seed=1)
-    model = quality_router(fit_part, bench.featurizer, alpha)
+    models = {
+        f"α={alpha:g}": quality_router(fit_part, bench.featurizer, alpha),
+        "defaults": default_router(fit_part, bench.featurizer),
+    }
     cost_model = quality_router(fit_part, bench.featurizer, COST_ALPHA, values=fit_part.costs)
-    calibration_quality = model.decision_function(calibration.prompts)
     calibration_cost = cost_model.decision_function(calibration.prompts)
-    test = bench.test
-    test_quality, rows = model.decision_function(test.prompts), []
-    for share in (0.1, 0.3, 0.5):
-        budget = share * gpt4_cost
-        point = calibrate_budget(
-            calibration_quality, calibration_cost, budget, scores=calibration.scores
-        )
-        picked = choose(test_quality, estimated, point.lam)
-        realised = test.costs[np.arange(test.n), picked]
-        rows.append([f"{100 * share:.0f}% of GPT-4", budget, f"{point.lam:.4g}", point.cost,
-                     float(realised.mean()), float(test.scores[np.arange(test.n), picked].mean())])  # fmt: skip
+    test, rows = bench.test, []
+    for name, model in models.items():
+        calibration_quality = model.decision_function(calibration.prompts)
+        test_quality = model.decision_function(test.prompts)
+        for share in (0.1, 0.3, 0.5):
+            budget = share * gpt4_cost
+            point = calibrate_budget(
+                calibration_quality, calibration_cost, budget, scores=calibration.scores
+            )
+            picked = choose(test_quality, estimated, point.lam)
+            realised = test.costs[np.arange(test.n), picked]
+            rows.append([name, f"{100 * share:.0f}% of GPT-4", budget, f"{point.lam:.4g}",
+                         point.cost, float(realised.mean()),
+                         float(test.scores[np.arange(test.n), picked].mean())])  # fmt: skip
     return Table(
         "Budgets: λ by bisection on a held-out quarter of train, applied to test",
-        ["budget", "USD/query", "λ", "calibration cost", "test cost", "test quality"],
+        ["router", "budget", "USD/query", "λ", "calibration cost", "test cost", "test quality"],
         rows,
         digits=6,
     )

@@ -35,7 +35,7 @@ from benchmarks.routerdc.variants import (
 from ir3de_cli.evaluation import evaluate_choices
 from ir3de_core.featurizers import CachedFeaturizer
 
-__all__ = ["QualityOptions", "Tuned", "run_quality", "tune"]
+__all__ = ["QualityOptions", "Tuned", "run_quality", "self_tuned", "tune"]
 
 logger = logging.getLogger("ir3de.bench")
 
@@ -78,7 +78,7 @@ class Tuned:
     """The chosen settings of one router and the validation average (%) of every candidate."""
 
     params: dict[str, Any]
-    validation: float
+    validation: float | None
     grid: list[tuple[dict[str, Any], float]]
 
 
@@ -100,6 +100,19 @@ def tune(
         grid.append((params, float(np.mean(values))))
     best = max(grid, key=lambda item: item[1])
     return Tuned(best[0], best[1], grid)
+
+
+def self_tuned(router: Any) -> dict[str, Any]:
+    """What a defaults router chose by its own cross-validation (for the settings table)."""
+    results = getattr(router, "cv_results_", None)
+    if results is None:
+        return {}
+    alpha = results["alpha"]
+    out: dict[str, Any] = {"alpha": "∞ (no signal)" if alpha == float("inf") else f"{alpha:.3g}"}
+    out["aggregation"] = results["aggregation"]
+    if results["threshold"] is not None:
+        out["safe default below"] = f"{results['threshold']:.3g}"
+    return out
 
 
 def _log(options: QualityOptions, message: str) -> None:
@@ -191,22 +204,28 @@ def variant_row(
     features: Features,
     task_oracle_average: float,
 ) -> dict[str, Any]:
-    """Tune one IR3DE variant on `splits`, refit on all of train, evaluate once on test."""
+    """Tune one IR3DE variant on `splits` (a defaults row: nothing), refit on all of train,
+    evaluate once on test."""
 
     def score(p: dict[str, Any], fit: RoutingData, val: RoutingData) -> NDArray[np.intp]:
         return route_columns(fit_variant(variant, p, fit, features), val)[0]
 
-    tuned = tune(list(grid_points(variant.grid)), splits, score)
+    tuned = Tuned({}, None, [])
+    if not variant.defaults:
+        tuned = tune(list(grid_points(variant.grid)), splits, score)
     start = time.perf_counter()
     router = fit_variant(variant, tuned.params, train, features)
     seconds = time.perf_counter() - start
+    if variant.defaults:
+        tuned = Tuned(self_tuned(router), None, [])
     columns, domains = route_columns(router, test)
     evaluation = evaluate_choices(
         test.records, [test.experts[j] for j in columns], None if domains is None else list(domains)
     )
     result = {t: evaluation.tasks[t]["accuracy"] for t in test.task_names}
     result["average"] = float(evaluation.average_accuracy or 0.0)
-    row = _row(variant.name, "ir3de+" if variant.new else "ir3de", result, params=tuned.params,
+    kind = "defaults" if variant.defaults else "ir3de+" if variant.new else "ir3de"
+    row = _row(variant.name, kind, result, params=tuned.params,
                validation=tuned.validation, seconds=seconds)  # fmt: skip
     row["grid"] = [{"params": p, "validation": v} for p, v in tuned.grid]
     if evaluation.routing_accuracy is not None and evaluation.average_accuracy:

@@ -20,7 +20,14 @@ from benchmarks.routerdc.data import RoutingData, load_routerdc_split
 from benchmarks.routerdc.experts import expert_update_rows
 from benchmarks.routerdc.variants import Features, Variant, default_variants, fit_variant
 
-__all__ = ["SpeedOptions", "pinned_threads", "run_speed", "time_batch", "time_single"]
+__all__ = [
+    "SpeedOptions",
+    "fit_time_rows",
+    "pinned_threads",
+    "run_speed",
+    "time_batch",
+    "time_single",
+]
 
 Route = Callable[[Sequence[str]], Any]
 
@@ -142,6 +149,38 @@ def _variant_routes(
     return out
 
 
+def fit_time_rows(fit: RoutingData, features: Features, *, sentence: bool) -> list[dict[str, Any]]:
+    """Seconds of a defaults fit (``"auto"``: folds, the α grid, the aggregation and the safe
+    default, all cross-validated) against one plain fit (α = 1, a fixed aggregation, nothing
+    tuned), featurizing included; the sentence encoder is loaded before timing."""
+    from ir3de_core.router import IR3DERouter
+
+    kinds: list[tuple[str, Any]] = [("tokens", features.tokens())]
+    if sentence:
+        features.sentence.transform(["warm up"])
+        kinds.append(("sentence", features.sentence))
+    labels, rows = fit.tasks.tolist(), []
+    for name, featurizer in kinds:
+        for target in ("domain", "quality"):
+            fixed = "pooled" if name == "sentence" else "vote" if target == "domain" else "average"
+            times = {}
+            for label, params in (
+                ("auto", {}),
+                ("plain", {"alpha": 1.0, "aggregation": fixed, "safe_default": False}),
+            ):
+                router = IR3DERouter(featurizer, target=target, **params)  # type: ignore[arg-type]
+                start = time.perf_counter()
+                if target == "domain":
+                    router.fit(fit.prompts, labels, scores=fit.scores, experts=fit.experts)
+                else:
+                    router.fit(fit.prompts, fit.scores, experts=fit.experts)
+                times[label] = time.perf_counter() - start
+            rows.append({"router": f"{name}, {target}", "auto_seconds": times["auto"],
+                         "plain_seconds": times["plain"],
+                         "ratio": times["auto"] / times["plain"]})  # fmt: skip
+    return rows
+
+
 def _measure(name: str, fit_seconds: float | None, route: Route, prompts: list[str],
              options: SpeedOptions) -> dict[str, Any]:  # fmt: skip
     single = prompts[: options.n_single]
@@ -169,9 +208,11 @@ def run_speed(options: SpeedOptions, variants: Sequence[Variant] | None = None) 
             )  # type: ignore[assignment]
         rows = [_measure(name, s, route, prompts, options) for name, (s, route) in routes.items()]
         experts = expert_update_rows(fit, options.repeats)
+        fit_times = fit_time_rows(fit, features, sentence=options.sentence)
     _add_ratios(rows)
     return {"n_prompts": len(prompts), "n_fit": len(fit), "threads": options.threads,
-            "repeats": options.repeats, "routers": rows, "experts_update": experts}  # fmt: skip
+            "repeats": options.repeats, "routers": rows, "experts_update": experts,
+            "fit_times": fit_times}  # fmt: skip
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:

@@ -42,6 +42,12 @@ def quality_report(result: dict[str, Any]) -> str:
         f"\nHyper-parameters chosen on {where} (validation average %)",
         format_table(["router", "chosen", "validation"], chosen),
     ]
+    own = [[r["router"], _params(r["params"])] for r in result["rows"] if r["kind"] == "defaults"]
+    if own:
+        parts += [
+            "\nDefaults rows: what each router chose by its own 5-fold CV on train",
+            format_table(["router", "chosen by the router"], own),
+        ]
     domain = [
         [r["router"], d["routing_accuracy"], d["normalized_routing_accuracy"],
          d["normalized_performance"]]
@@ -65,6 +71,18 @@ def quality_report(result: dict[str, Any]) -> str:
             format_table(["router", *_task_headers(loto["tasks"]), "average"], loto_rows),
         ]
     return "\n".join(parts)
+
+
+def _fit_times(result: dict[str, Any]) -> list[str]:
+    rows = [[r["router"], r["auto_seconds"], r["plain_seconds"], r["ratio"]]
+            for r in result.get("fit_times") or []]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        f"\nFit time on {result['n_fit']} prompts: defaults (α, aggregation and safe default "
+        "cross-validated) against one plain fit (α = 1, nothing tuned), featurizing included",
+        format_table(["router", "auto s", "plain s", "auto / plain"], rows, digits=3),
+    ]
 
 
 def speed_report(result: dict[str, Any]) -> str:
@@ -100,4 +118,4 @@ def speed_report(result: dict[str, Any]) -> str:
                 digits=3,
             ),
         ]
-    return "\n".join(parts)
+    return "\n".join(parts + _fit_times(result))

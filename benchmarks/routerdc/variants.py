@@ -26,6 +26,7 @@ __all__ = [
     "Features",
     "Mode",
     "Variant",
+    "default_rows",
     "default_variants",
     "fit_variant",
     "grid_points",
@@ -80,6 +81,8 @@ class Variant:
         grid: hyper-parameter → candidate values, tried exhaustively on the validation split.
         sentence: whether it needs sentence embeddings (a transformer forward pass).
         new: a variant beyond the paper's (found here).
+        defaults: fitted with the library's defaults only (nothing chosen by the benchmark:
+            the router cross-validates its own settings on the training data it is given).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Variant:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     sentence: bool = False
     new: bool = False
+    defaults: bool = False
 
 
 def quick(variant: Variant) -> Variant:
@@ -135,6 +139,7 @@ def _tokens_domain(aggregation: str) -> Callable[[dict[str, Any], Features], Rou
             aggregation=aggregation,  # type: ignore[arg-type]
             entropy_top_k=p.get("top_k"),
             alpha=p["alpha"],
+            safe_default=False,
         )
 
     return build
@@ -142,7 +147,9 @@ def _tokens_domain(aggregation: str) -> Callable[[dict[str, Any], Features], Rou
 
 def _hybrid(sentence: bool) -> Callable[[dict[str, Any], Features], Router]:
     def build(p: dict[str, Any], f: Features) -> Router:
-        domain = IR3DERouter(f.tokens(64, "tail"), aggregation="average", alpha=100.0)
+        domain = IR3DERouter(
+            f.tokens(64, "tail"), aggregation="average", alpha=100.0, safe_default=False
+        )
         quality = f.sentence if sentence else f.tokens(p["max_tokens"], "tail")
         return DomainQualityRouter(
             domain, quality_featurizer=quality, alpha=p["alpha"], temperature=p["temperature"]
@@ -163,13 +170,15 @@ def default_variants(*, sentence: bool = True) -> list[Variant]:
         Variant("IR3DE tokens+domain, average", "domain", _tokens_domain("average"),
                 {"alpha": [1.0, 100.0], **tail}),
         Variant("IR3DE sentence+domain", "domain",
-                lambda p, f: IR3DERouter(f.sentence, alpha=p["alpha"]),
+                lambda p, f: IR3DERouter(f.sentence, alpha=p["alpha"], safe_default=False),
                 {"alpha": [0.1, 1.0, 10.0]}, sentence=True),
         Variant("IR3DE sentence+quality", "quality",
-                lambda p, f: IR3DERouter(f.sentence, target="quality", alpha=p["alpha"]),
+                lambda p, f: IR3DERouter(f.sentence, target="quality", alpha=p["alpha"],
+                                         safe_default=False),
                 {"alpha": [0.1, 1.0, 10.0, 100.0]}, sentence=True),
         Variant("IR3DE hashing+quality", "quality",
-                lambda p, f: IR3DERouter(HashingFeaturizer(), target="quality", alpha=p["alpha"]),
+                lambda p, f: IR3DERouter(HashingFeaturizer(), target="quality", alpha=p["alpha"],
+                                         safe_default=False),
                 {"alpha": [0.1, 1.0, 10.0, 100.0]}),
         Variant("IR3DE+ tokens domain × tokens quality", "hybrid", _hybrid(sentence=False),
                 {"alpha": [0.03, 0.1, 0.3, 1.0, 10.0], "max_tokens": [256],
@@ -177,5 +186,24 @@ def default_variants(*, sentence: bool = True) -> list[Variant]:
         Variant("IR3DE+ tokens domain × sentence quality", "hybrid", _hybrid(sentence=True),
                 {"alpha": [0.3, 1.0, 3.0, 10.0, 100.0], "temperature": [None]},
                 sentence=True, new=True),
+        *default_rows(),
     ]  # fmt: skip
     return [v for v in variants if sentence or not v.sentence]
+
+
+def default_rows() -> list[Variant]:
+    """Routers with the library's defaults: ``IR3DERouter(featurizer[, target="quality"])``,
+    nothing else given (α, the aggregation and the safe default are cross-validated inside)."""
+    return [
+        Variant("defaults: tokens, domain", "domain", lambda p, f: IR3DERouter(f.tokens()),
+                defaults=True),
+        Variant("defaults: tokens, quality", "quality",
+                lambda p, f: IR3DERouter(f.tokens(), target="quality"), defaults=True),
+        Variant("defaults: sentence, domain", "domain", lambda p, f: IR3DERouter(f.sentence),
+                sentence=True, defaults=True),
+        Variant("defaults: sentence, quality", "quality",
+                lambda p, f: IR3DERouter(f.sentence, target="quality"), sentence=True,
+                defaults=True),
+        Variant("defaults: hashing, quality", "quality",
+                lambda p, f: IR3DERouter(HashingFeaturizer(), target="quality"), defaults=True),
+    ]  # fmt: skip

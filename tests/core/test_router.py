@@ -76,14 +76,15 @@ def test_add_then_remove_quality_expert_equals_fresh_fit(
     if isinstance(featurizer, dict):
         featurizer = _fitted_hashing(prompts)
     without_w = [{e: s for e, s in row.items() if e != "w"} for row in quality_scores]
-    base = IR3DERouter(featurizer, target="quality", aggregation="average").fit(prompts, without_w)
+    settings = {"target": "quality", "aggregation": "average", "alpha": 1.0}
+    base = IR3DERouter(featurizer, **settings).fit(prompts, without_w)
     grown = clone(base).fit(prompts, without_w)
     grown.add_expert("w", prompts[:60], [row["w"] for row in quality_scores[:60]])
     partial = [
         {**row, **({"w": quality_scores[i]["w"]} if i < 60 else {})}
         for i, row in enumerate(without_w)
     ]
-    fresh = IR3DERouter(featurizer, target="quality", aggregation="average").fit(prompts, partial)
+    fresh = IR3DERouter(featurizer, **settings).fit(prompts, partial)
     np.testing.assert_allclose(grown.coef_, fresh.coef_, atol=1e-8)
     np.testing.assert_allclose(
         grown.decision_function(prompts[:5]), fresh.decision_function(prompts[:5]), atol=1e-8
@@ -100,9 +101,9 @@ def test_quality_router_predicts_the_better_expert(prompts, quality_scores) -> N
 
 
 def test_partial_fit_in_chunks_equals_one_fit(prompts, domains) -> None:
-    whole = IR3DERouter("tokens").fit(prompts, domains)
+    whole = IR3DERouter("tokens", alpha=1.0).fit(prompts, domains)
     chunked = (
-        IR3DERouter("tokens")
+        IR3DERouter("tokens", alpha=1.0)
         .partial_fit(prompts[:50], domains[:50])
         .partial_fit(prompts[50:], domains[50:])
     )
@@ -138,7 +139,7 @@ def test_domains_sharing_an_expert_are_merged_in_its_score(prompts, domains) -> 
 
 
 def test_entropy_top_k_votes_with_few_tokens(prompts, domains) -> None:
-    router = IR3DERouter("tokens", entropy_top_k=3).fit(prompts, domains)
+    router = IR3DERouter("tokens", aggregation="vote", entropy_top_k=3).fit(prompts, domains)
     decision = router.route(["Compute the determinant and the eigenvalues of the 3x3 matrix."])[0]
     assert decision.domain == "math"
     assert decision.confidence in (1 / 3, 2 / 3, 1.0)  # shares of three votes

@@ -169,7 +169,12 @@ def test_runs_are_traced_like_langchains_decision_models(router: IR3DERouter) ->
 
 
 def test_the_choice_is_the_policys(router: IR3DERouter) -> None:
-    careful = RoutingPolicy(threshold=0.95, default="mathematician")
+    sorts, fix = (
+        router.route([p])[0].confidence
+        for p in ("write python code that sorts a list", "fix this python function")
+    )
+    assert sorts < fix  # both the coder's; a threshold between them makes the first unsure
+    careful = RoutingPolicy(threshold=(sorts + fix) / 2, default="mathematician")
     classifier = IR3DEDecisionModel(router=router, policy=careful)
     unsure = classifier.decide("write python code that sorts a list", ROUTE)
     assert (unsure.expert, unsure.rule) == ("mathematician", "default")

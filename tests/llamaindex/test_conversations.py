@@ -25,6 +25,8 @@ from tests.llamaindex.corpus import DOCUMENTS, EXAMPLES, LABELLED_QUERIES
 from tests.llamaindex.recorded import Recorded, recorded, routing_events, tool_call
 
 MATH_EXAMPLES = ["What is 12 plus 30?", "Multiply 6 by 7", "add 5 and 9", "what is 3 times 4"]
+# Confidences measured with hashing features (set below: the mechanics are tested on numbers
+# pinned here, not on the default featurizer's; docs/llamaindex.md has those)
 SUM_Q = "What is 2 plus 3?"  # math, p = 0.99
 VAGUE_Q = "Can you explain it again?"  # cooking, p = 0.77 < 0.8: not enough to move a thread
 STARTER_Q = "How do I make a sourdough starter?"  # cooking, p = 1.00
@@ -57,6 +59,7 @@ def math_and_cooking(
     llm = IR3DELLM.from_examples(
         {"math": math, "cooking": cook},
         {"math": MATH_EXAMPLES, "cooking": EXAMPLES["cooking"]},
+        featurizer="hashing",
         **fields,
     )
     return llm, math_log, cook_log
@@ -259,4 +262,4 @@ def test_the_default_separates_new_topics_from_follow_ups(sentence: SentenceFeat
         for d, (_, label) in zip(topics, LABELLED_QUERIES, strict=True)
     ]
     kept = [d.confidence < threshold for d in router.route(FOLLOW_UPS)]
-    assert (sum(switched), sum(wrong), sum(kept)) == (21, 0, 11)  # of 30 questions, 12 follow-ups
+    assert (sum(switched), sum(wrong), sum(kept)) == (23, 0, 11)  # of 30 questions, 12 follow-ups

@@ -18,6 +18,11 @@ from tests.llamaindex.recorded import recorded, routing_events, tool_call
 
 COOKING_Q = "How long should I knead bread dough before baking it?"
 SPACE_Q = "How far is Mars from the Sun and why is it red?"
+# measured with the default (token) features and calibrated confidences:
+VAGUE_Q = "How long does it take?"  # astronomy vs cooking: cooking, p ≈ 0.83
+SATURN_CAKE_Q = (
+    "How hot should the oven be to bake a cake shaped like Saturn?"  # cooking, then astronomy
+)
 
 
 def user(text: str) -> list[ChatMessage]:
@@ -225,7 +230,7 @@ def test_a_cost_aware_policy_is_honoured_and_recorded() -> None:
     space, space_log = recorded("astronomy")
     cook, cook_log = recorded("cooking")
     base = routed(astronomy=space, cooking=cook)
-    p_cooking = base.route(COOKING_Q).probabilities["cooking"]  # 0.72: cooking is best
+    p_cooking = base.route(COOKING_Q).probabilities["cooking"]  # ≈ 1.0: cooking is best
     policy = RoutingPolicy(prices={"astronomy": 0.0, "cooking": 1.0}, price_unit="query", lam=1.0)
     llm = IR3DELLM(router=base.router, experts=base.experts, policy=policy)
     assert llm.active_policy is policy
@@ -242,19 +247,19 @@ def test_a_cost_aware_policy_is_honoured_and_recorded() -> None:
     assert events[0].decision == decision
     assert len(space_log.calls) == 1 and cook_log.calls == []
     half = IR3DELLM(router=base.router, experts=base.experts, policy=policy.replace(lam=0.2))
-    assert half.route(COOKING_Q).expert == "cooking"  # 0.72 − 0.2 > 0.28: still worth it
+    assert half.route(COOKING_Q).expert == "cooking"  # p − 0.2 > 1 − p: still worth it
     assert half.route(COOKING_Q).rule == "cost"
 
 
 def test_below_the_threshold_the_default_expert_answers() -> None:
     space, space_log = recorded("astronomy")
     llm = routed(astronomy=space, cooking=recorded("cooking")[0])
-    confidence = llm.route(COOKING_Q).confidence
+    confidence = llm.route(VAGUE_Q).confidence
     assert 0.5 < confidence < 0.9
     unsure = RoutingPolicy(threshold=0.9, default="astronomy")
     strict = IR3DELLM(router=llm.router, experts=llm.experts, policy=unsure)
     with routing_events() as events:
-        response = strict.chat(user(COOKING_Q))
+        response = strict.chat(user(VAGUE_Q))
     decision = response.additional_kwargs[DECISION_KEY]
     assert (decision["expert"], decision["rule"], decision["threshold"]) == (
         "astronomy",
@@ -274,12 +279,10 @@ def test_without_a_policy_the_routers_policy_decides() -> None:
     assert llm.policy is None and llm.active_policy == RoutingPolicy()
     llm.router.set_policy(RoutingPolicy(threshold=0.9, default="astronomy"))
     assert llm.active_policy.threshold == 0.9
-    response = llm.chat(user(COOKING_Q))
+    response = llm.chat(user(VAGUE_Q))
     assert response.additional_kwargs[DECISION_KEY]["rule"] == "default"
     assert (
-        IR3DELLM(router=llm.router, experts=llm.experts, policy={"lam": 0.0})
-        .route(COOKING_Q)
-        .expert
+        IR3DELLM(router=llm.router, experts=llm.experts, policy={"lam": 0.0}).route(VAGUE_Q).expert
         == "cooking"
     )  # a policy given as a dict replaces the router's
     with pytest.raises(ValueError, match="lam must be a finite number"):
@@ -314,13 +317,13 @@ def test_fallback_is_the_policy_deciding_again_without_the_failed_expert() -> No
     base = IR3DELLM.from_examples(
         {"astronomy": space, "cooking": broken, "travel": trip}, {n: EXAMPLES[n] for n in names}
     )
-    p = base.route(COOKING_Q).probabilities
+    p = base.route(SATURN_CAKE_Q).probabilities
     assert p["cooking"] > p["astronomy"] > p["travel"]  # the next-best score is astronomy
     prices = {"astronomy": 1.0, "cooking": 0.0, "travel": 0.0}
     policy = RoutingPolicy(prices=prices, price_unit="query", lam=0.5)
     llm = IR3DELLM(router=base.router, experts=base.experts, policy=policy)
-    assert llm.route(COOKING_Q).expert == "cooking"
-    response = llm.chat(user(COOKING_Q))
+    assert llm.route(SATURN_CAKE_Q).expert == "cooking"
+    response = llm.chat(user(SATURN_CAKE_Q))
     decision = response.additional_kwargs[DECISION_KEY]
     assert p["astronomy"] - 0.5 < p["travel"]  # but the policy prefers travel once cooking fails
     assert (decision["expert"], decision["rule"]) == ("travel", "cost")

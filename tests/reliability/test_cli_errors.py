@@ -113,9 +113,9 @@ def test_experts_out_must_be_a_directory_checked_before_the_change(tmp_path, mod
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
-    [("--alpha", "nan", "--alpha: alpha must be a finite number"),
-     ("--alpha", "inf", "--alpha: alpha must be a finite number"),
-     ("--alpha", "-1", "--alpha: alpha must be a finite number ≥ 0"),
+    [("--alpha", "nan", "--alpha: alpha must be a number"),
+     ("--alpha", "-1", "--alpha: alpha must be a number ≥ 0"),
+     ("--cv", "1", "--cv: cv must be a number of folds"),
      ("--entropy-top-k", "0", "--entropy-top-k: entropy_top_k must be an integer ≥ 1")],
 )  # fmt: skip
 def test_bad_settings_name_the_option_before_reading_data(

@@ -38,7 +38,7 @@ class NaNFeaturizer:
 
 @pytest.mark.parametrize(
     ("setting", "match"),
-    [({"alpha": math.inf}, "alpha"), ({"alpha": math.nan}, "alpha"), ({"alpha": -1}, "alpha"),
+    [({"alpha": "1"}, "alpha"), ({"alpha": math.nan}, "alpha"), ({"alpha": -1}, "alpha"),
      ({"confidence_temperature": math.nan}, "confidence_temperature"),
      ({"confidence_temperature": 0}, "confidence_temperature"),
      ({"entropy_top_k": "3"}, "entropy_top_k must be an integer"),
@@ -91,3 +91,11 @@ def test_fallback_records_the_expert_that_answered(prompts, domains) -> None:
     )
     assert used.expert == answer and used.fallback_from == (decision.expert,)
     assert used.expert in {"code", "writing"}
+
+
+def test_an_infinite_penalty_ignores_the_prompt(prompts, quality_scores) -> None:
+    """alpha=inf is the ridge's limit: no prompt signal, every prompt to the best single expert."""
+    router = IR3DERouter(HASH, target="quality", alpha=math.inf, safe_default=False)
+    router.fit(prompts, quality_scores)
+    assert set(router.predict(prompts).tolist()) == {router.prior_}
+    assert not router.coef_.any()

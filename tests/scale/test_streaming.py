@@ -87,20 +87,27 @@ def test_csv_streams_like_loaded(tmp_path: Path) -> None:
     assert_same_router(got.router, want)
 
 
-def _peak_streaming_bytes(path: Path) -> int:
+def _peak_streaming_bytes(path: Path, **settings: object) -> int:
     tracemalloc.start()
-    fit_stream(
-        IR3DERouter({"kind": "hashing", "n_features": 64}), [path], chunk_size=64, progress=False
-    )
+    router = IR3DERouter({"kind": "hashing", "n_features": 64}, **settings)  # type: ignore[arg-type]
+    fit_stream(router, [path], chunk_size=64, progress=False)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
 
 
-def test_streaming_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+def test_streaming_memory_does_not_grow_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory is one chunk, the sums and — to tune settings — at most SAMPLE_SIZE held-out
+    records, whatever the size of the file."""
     small = write_records(tmp_path / "small.jsonl", copies=2)
     large = write_records(tmp_path / "large.jsonl", copies=12)  # 6x the records
-    _peak_streaming_bytes(small)  # warm imports and caches
+    fixed = {"alpha": 1.0, "aggregation": "pooled", "safe_default": False}
+    _peak_streaming_bytes(small, **fixed)  # warm imports and caches
+    assert _peak_streaming_bytes(large, **fixed) < 1.5 * _peak_streaming_bytes(small, **fixed)
+    monkeypatch.setattr("ir3de_core.folds.SAMPLE_SIZE", 100)  # both files exceed it
+    _peak_streaming_bytes(small)
     assert _peak_streaming_bytes(large) < 1.5 * _peak_streaming_bytes(small)
 
 

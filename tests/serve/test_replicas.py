@@ -28,8 +28,10 @@ def test_merged_replicas_equal_one_router_that_saw_every_event(tmp_path) -> None
     merged = merge_replicas(
         IR3DERouter.load(tmp_path / "base"), [IR3DERouter.load(p) for p in replicas]
     )
-    np.testing.assert_allclose(merged.coef_, everything.coef_, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(merged.intercept_, everything.intercept_, rtol=1e-8, atol=1e-10)
+    assert merged.statistics_.equals(everything.statistics_, atol=1e-9)  # exactly the same data
+    # the weights: a re-solve against rank-one updates, equal up to their round-off
+    np.testing.assert_allclose(merged.coef_, everything.coef_, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(merged.intercept_, everything.intercept_, rtol=1e-5, atol=1e-8)
     assert merged.statistics_.n_rows.sum() == base.statistics_.n_rows.sum() + 8
     assert (
         base.statistics_.n_rows.sum()

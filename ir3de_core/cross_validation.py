@@ -1,0 +1,276 @@
+"""The cross-validated choice of a fit's ``"auto"`` settings (see `ir3de_core.tuning`).
+
+`cross_validate` takes the per-fold statistics and the held-out sample of a `FitPart`, scores
+every candidate (aggregation × α, and "no prompt signal") on the held-out prompts, then, for the
+chosen one, a confidence threshold below which prompts go to the safe default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.confidence import calibrated_probabilities, fit_temperature
+from ir3de_core.featurizers import Featurizer
+from ir3de_core.parts import FitPart, best_single_expert
+from ir3de_core.settings import Aggregation, RouterSettings
+from ir3de_core.state import Features, RoutedState
+from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.tuning import (
+    FoldRun,
+    HeldOut,
+    TuningResult,
+    aggregations,
+    alpha_grid,
+    candidate_score,
+    fold_features,
+    fold_solutions,
+    held_out_decisions,
+    hits,
+    representation,
+)
+
+__all__ = ["cross_validate"]
+
+_QUANTILES = np.linspace(0.05, 0.95, 19)
+
+
+@dataclass(frozen=True, eq=False)
+class _Scored:
+    """One candidate's held-out result."""
+
+    aggregation: Aggregation
+    alpha: float
+    score: float
+    error: float
+    run: FoldRun
+    outcome: NDArray[np.float64]
+
+
+def cross_validate(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    part: FitPart,
+    expert_map: Mapping[str, str] | None,
+) -> tuple[TuningResult, SufficientStatistics]:
+    """Choose α, the aggregation and a safe-default threshold on the part's folds.
+
+    Returns:
+        what was chosen (and every candidate's score), and the statistics of all the data in
+        the chosen representation (the refit).
+
+    Raises:
+        ValueError: the part holds no fold statistics or no held-out prompts.
+    """
+    k = settings.cv
+    held = HeldOut.of(part.sample.records, part.sample.folds(k), part.sample.features)
+    if not held.prompts:
+        msg = "no held-out prompts to choose the settings on; fit on more data"
+        raise ValueError(msg)
+    scored: list[_Scored] = []
+    tried = aggregations(settings, featurizer)
+    for rep in dict.fromkeys(representation(a) for a in tried):
+        ways = [a for a in tried if representation(a) == rep]
+        scored += _grid(settings, featurizer, part, rep, ways, held, expert_map)
+    scored.sort(key=lambda s: tried.index(s.aggregation))  # grid order: aggregation, then α
+    domain_mode = expert_map is not None
+    if settings.alpha == "auto":
+        scored.append(_no_signal(settings, featurizer, part, scored[0], held, expert_map))
+    best, standard_error = _best(scored, held, domain_mode)
+    temperature = None
+    if settings.confidence_temperature == "auto" and best.alpha != math.inf:
+        temperature, best = _calibrated(best, held, expert_map)
+    threshold: float | None = None
+    thresholds: list[dict[str, Any]] = []
+    if settings.safe_default and best.alpha != math.inf and _per_prompt(held, domain_mode):
+        threshold, thresholds = _threshold(best, held, expert_map)
+    result = TuningResult(
+        alpha=best.alpha, aggregation=best.aggregation, threshold=threshold,
+        criterion=_criterion(held, domain_mode), folds=k, n_held_out=len(held.prompts),
+        standard_error=standard_error, temperature=temperature,
+        candidates=[
+            {"aggregation": s.aggregation, "alpha": s.alpha, "score": s.score, "error": s.error}
+            for s in scored
+        ],
+        thresholds=thresholds,
+    )  # fmt: skip
+    totals = part.total(representation(best.aggregation))
+    if totals is None:
+        msg = "the part holds no statistics to fit on"
+        raise ValueError(msg)
+    return result, totals
+
+
+def _grid(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    part: FitPart,
+    rep: str,
+    ways: list[Aggregation],
+    held: HeldOut,
+    expert_map: Mapping[str, str] | None,
+) -> list[_Scored]:
+    """Every α of the aggregations `ways` of one representation, scored on the held-out
+    prompts: one solve per fold and α serves them all (vote and average share token scores)."""
+    totals = part.total(rep)
+    if totals is None:
+        msg = f"the part holds no {rep!r} statistics for the {ways} aggregation(s)"
+        raise ValueError(msg)
+    alphas = alpha_grid(totals, settings)
+    per_fold = fold_solutions(totals, part.folds[rep], alphas, settings)
+    features: list[Features | None] | None = None
+    out = []
+    for i, alpha in enumerate(alphas):
+        states = [
+            _state(settings, featurizer, ways[-1], alpha, train, solutions[i], expert_map, part)
+            for train, solutions in per_fold
+        ]
+        if features is None:
+            features = fold_features(states[0], held, settings.cv)
+        for aggregation in ways:
+            run = held_out_decisions(states, held, features, aggregation)
+            score, error, outcome = candidate_score(run, held, expert_map)
+            out.append(_Scored(aggregation, alpha, score, error, run, outcome))
+    return out
+
+
+def _state(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    aggregation: Aggregation,
+    alpha: float,
+    train: SufficientStatistics,
+    solution: Any,
+    expert_map: Mapping[str, str] | None,
+    part: FitPart,
+) -> RoutedState:
+    resolved = settings.resolved(alpha, aggregation)
+    prior = best_single_expert(train, expert_map, part.means)
+    return RoutedState(resolved, featurizer, train, solution, expert_map, prior=prior)
+
+
+def _no_signal(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    part: FitPart,
+    first: _Scored,
+    held: HeldOut,
+    expert_map: Mapping[str, str] | None,
+) -> _Scored:
+    """Every prompt to the best single expert (α = ∞: the prompt is not looked at)."""
+    rep = representation(first.aggregation)
+    totals = part.total(rep)
+    if totals is None:
+        msg = f"the part holds no {rep!r} statistics"
+        raise ValueError(msg)
+    per_fold = fold_solutions(totals, part.folds[rep], [math.inf], settings)
+    states = [
+        _state(settings, featurizer, first.aggregation, math.inf, train, solutions[0],
+               expert_map, part)
+        for train, solutions in per_fold
+    ]  # fmt: skip
+    features = fold_features(states[0], held, settings.cv)
+    run = held_out_decisions(states, held, features)
+    run = FoldRun(run.table, list(run.prior), run.domains, run.prior)  # the prior, always
+    score, error, outcome = candidate_score(run, held, expert_map)
+    return _Scored(first.aggregation, math.inf, score, error, run, outcome)
+
+
+def _best(scored: list[_Scored], held: HeldOut, domain_mode: bool) -> tuple[_Scored, float | None]:
+    """The chosen candidate and the standard error of its held-out gain over no signal.
+
+    Among routing candidates the highest score wins; among ties the most regularised one (in
+    quality mode: the largest α whose held-out squared error is within 1 % of the lowest). It
+    must then beat "no prompt signal" by more than one standard error of the paired per-prompt
+    difference (the one-standard-error rule: with as good a score, the simpler model), else no
+    signal is chosen. Under the AIQ criterion, a single number per candidate, by any margin.
+    """
+    finite = [s for s in scored if math.isfinite(s.score)]
+    if not finite:
+        return scored[0], None
+    routing = [s for s in finite if s.alpha != math.inf]
+    none = next((s for s in finite if s.alpha == math.inf), None)
+    if not routing:
+        return finite[0], None
+    top = max(s.score for s in routing)
+    tied = [s for s in routing if s.score >= top - 1e-12 * max(1.0, abs(top))]
+    if not domain_mode:
+        errors = [s.error for s in tied if math.isfinite(s.error)]
+        if errors:
+            near = 1.01 * min(errors)
+            tied = [s for s in tied if math.isfinite(s.error) and s.error <= near] or tied
+    pick = max(tied, key=lambda s: s.alpha)
+    if none is None:
+        return pick, None
+    if not _per_prompt(held, domain_mode):
+        return (pick if pick.score > none.score else none), None
+    gain = pick.outcome - none.outcome
+    gain = gain[~np.isnan(gain)]
+    se = float(gain.std(ddof=1) / math.sqrt(gain.size)) if gain.size > 1 else math.inf
+    return (pick if float(gain.mean()) > se else none), se
+
+
+def _calibrated(
+    best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
+) -> tuple[float | None, _Scored]:
+    """The softmax temperature that makes the held-out outcomes likeliest (the true domain's
+    expert; in quality mode the observed best expert, shared among ties), and the candidate
+    with its confidences at that temperature. Vote shares have no temperature."""
+    table = best.run.table
+    if best.aggregation == "vote":
+        return None, best
+    if expert_map is not None and held.domains is not None:
+        index = {e: j for j, e in enumerate(table.experts)}
+        targets = np.zeros(table.scores.shape)
+        targets[np.arange(table.n), [index[expert_map[d]] for d in held.domains]] = 1.0
+    else:
+        observed = held.columns(table.experts, held.scores)
+        targets = (observed == np.nanmax(observed, axis=1, initial=-np.inf, keepdims=True)) * 1.0
+    rows = np.isfinite(table.scores).all(axis=1) & (targets.sum(axis=1) > 0)
+    if not rows.any():
+        return None, best
+    temperature = fit_temperature(table.scores[rows], targets[rows])
+    probabilities = calibrated_probabilities(table.scores, temperature)
+    quality = probabilities if table.domains is not None else table.quality
+    run = replace(best.run, table=replace(table, probabilities=probabilities, quality=quality))
+    return temperature, replace(best, run=run)
+
+
+def _per_prompt(held: HeldOut, domain_mode: bool) -> bool:
+    """Whether the criterion is a mean over prompts (a threshold can then be chosen on it)."""
+    return domain_mode or held.costs is None
+
+
+def _criterion(held: HeldOut, domain_mode: bool) -> str:
+    if not held.experts:
+        return "routing accuracy"
+    if not domain_mode and held.costs is not None:
+        return "AIQ of the held-out cost-quality curve"
+    return "mean observed score of the chosen expert"
+
+
+def _threshold(
+    best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """The confidence threshold below which the prior does better on the held-out prompts."""
+    table = best.run.table
+    index = {e: j for j, e in enumerate(table.experts)}
+    rows = np.arange(table.n)
+    confidence = table.probabilities[rows, [index[e] for e in best.run.chosen]]
+    prior_run = FoldRun(table, list(best.run.prior), best.run.domains, best.run.prior)
+    prior = held.outcome(prior_run.chosen, hits(prior_run, held, expert_map))
+    routed = best.outcome
+    base = float(np.nanmean(routed))
+    tried: list[dict[str, Any]] = [{"threshold": None, "score": base}]
+    chosen, top = None, base
+    for t in np.unique(np.quantile(confidence, _QUANTILES)).tolist():
+        value = float(np.nanmean(np.where(confidence < t, prior, routed)))
+        tried.append({"threshold": t, "score": value})
+        if value > top + 1e-9:
+            chosen, top = t, value
+    return chosen, tried

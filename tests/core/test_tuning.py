@@ -1,0 +1,225 @@
+"""Self-tuning fits: cross-validation from per-fold statistics, "no signal", and what survives.
+
+The held-out scores of ``alpha="auto"`` come from statistics (total − fold), never from a refit;
+these tests refit plain routers on each fold's complement and check the numbers agree.
+"""
+
+from __future__ import annotations
+
+import math
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ir3de_core import IR3DERouter
+from ir3de_core.data.records import Record
+from ir3de_core.featurizers import HashingFeaturizer
+from ir3de_core.folds import HeldOutSample, fold_ids
+from ir3de_core.settings import RouterSettings
+from ir3de_core.solver import solve_path
+from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.tuning import fold_solutions
+
+STATELESS = {"kind": "hashing", "n_features": 256, "tfidf": False}
+"""A featurizer that learns nothing from the data, so a refit on a complement featurizes alike."""
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(12, 60),
+    d=st.integers(1, 6),
+    k=st.integers(1, 3),
+    folds=st.integers(2, 5),
+    design=st.sampled_from(["shared", "per_group"]),
+)
+def test_fold_solutions_equal_solving_each_complement(
+    seed: int, n: int, d: int, k: int, folds: int, design: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, size=d) + rng.normal(size=d)
+    if design == "shared":  # one group per row
+        targets = np.full((n, k), np.nan)
+        targets[np.arange(n), rng.integers(0, k, size=n)] = 1.0
+    else:
+        targets = rng.normal(size=(n, k))
+        targets[rng.random(size=(n, k)) < 0.2] = np.nan
+    names = [f"e{j}" for j in range(k)]
+    fold = rng.integers(0, folds, size=n)
+    parts = [
+        SufficientStatistics.from_rows(X[fold == f], targets[fold == f], names, design=design)  # type: ignore[arg-type]
+        if (fold == f).any()
+        else None
+        for f in range(folds)
+    ]
+    totals = SufficientStatistics.from_rows(X, targets, names, design=design)  # type: ignore[arg-type]
+    alphas = [0.01, 1.0, 100.0]
+    router_settings = RouterSettings.from_params({"target": "quality"})
+    for f, (train, solutions) in enumerate(fold_solutions(totals, parts, alphas, router_settings)):
+        rest = fold != f
+        if not rest.any():
+            continue
+        refit = SufficientStatistics.from_rows(X[rest], targets[rest], names, design=design)  # type: ignore[arg-type]
+        assert train.equals(refit, atol=1e-8 * (1 + np.abs(X).max() ** 2))
+        expected = solve_path(refit, alphas, balance=router_settings.balance)
+        for got, want in zip(solutions, expected, strict=True):
+            np.testing.assert_allclose(X @ got.coef + got.intercept,
+                                       X @ want.coef + want.intercept, rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
+def _observed(scores: list[dict[str, float]], prompts_index: list[int], chosen: list[str]) -> float:
+    return float(np.mean([scores[i][e] for i, e in zip(prompts_index, chosen, strict=True)]))
+
+
+def test_cv_scores_equal_plain_routers_refitted_on_each_complement(prompts, quality_scores) -> None:
+    router = IR3DERouter(STATELESS, target="quality").fit(prompts, quality_scores)
+    results = router.cv_results_
+    assert (
+        results is not None and results["criterion"] == "mean observed score of the chosen expert"
+    )
+    assert results["n_held_out"] == len(prompts)  # small data: every prompt is held out once
+    folds = fold_ids(prompts, results["folds"])
+    candidates = results["candidates"]
+    for candidate in [candidates[0], candidates[len(candidates) // 2], candidates[-1]]:
+        alpha = candidate["alpha"]
+        order: list[int] = []
+        chosen: list[str] = []
+        for f in range(results["folds"]):
+            train = [i for i in range(len(prompts)) if folds[i] != f]
+            test = [i for i in range(len(prompts)) if folds[i] == f]
+            if alpha == math.inf:  # no signal: the complement's best single expert
+                means = {
+                    e: np.mean([quality_scores[i][e] for i in train]) for e in quality_scores[0]
+                }
+                picks = [max(means, key=means.__getitem__)] * len(test)
+            else:
+                plain = IR3DERouter(STATELESS, target="quality", alpha=alpha, safe_default=False)
+                plain.fit([prompts[i] for i in train], [quality_scores[i] for i in train])
+                picks = list(plain.predict([prompts[i] for i in test]))
+            order += test
+            chosen += picks
+        assert candidate["score"] == pytest.approx(
+            _observed(quality_scores, order, chosen), abs=1e-9
+        )
+
+
+def test_no_signal_routes_every_prompt_to_the_best_single_expert(prompts, quality_scores) -> None:
+    router = IR3DERouter(STATELESS, target="quality", alpha=math.inf).fit(prompts, quality_scores)
+    means = {e: np.mean([s[e] for s in quality_scores]) for e in quality_scores[0]}
+    best = max(means, key=means.__getitem__)
+    assert set(router.predict(prompts)) == {best}
+    assert router.prior_ == best
+
+
+@pytest.mark.parametrize("featurizer", ["tokens", STATELESS], ids=["tokens", "hashing"])
+def test_random_targets_choose_no_signal(prompts, featurizer) -> None:
+    rng = np.random.default_rng(0)
+    experts = ["A", "B", "C"]
+    scores = [
+        {e: float(rng.random() < p) for e, p in zip(experts, (0.5, 0.6, 0.4), strict=True)}
+        for _ in prompts
+    ]
+    router = IR3DERouter(featurizer, target="quality").fit(prompts, scores)
+    assert router.alpha_ == math.inf, router.cv_results_
+    assert router.cv_results_ is not None and router.cv_results_["alpha"] == math.inf
+    assert set(router.predict(prompts)) == {router.prior_}
+
+
+def test_a_routing_signal_is_found_and_beats_no_signal(prompts, quality_scores) -> None:
+    router = IR3DERouter("tokens", target="quality").fit(prompts, quality_scores)
+    assert math.isfinite(router.alpha_)
+    results = router.cv_results_
+    assert results is not None
+    none = next(c for c in results["candidates"] if c["alpha"] == math.inf)
+    chosen = next(
+        c for c in results["candidates"]
+        if c["alpha"] == router.alpha_ and c["aggregation"] == router.aggregation_
+    )  # fmt: skip
+    assert chosen["score"] > none["score"] + 0.1
+
+
+def test_alpha_and_cv_results_survive_save_load_and_added_data(
+    tmp_path, prompts, quality_scores
+) -> None:
+    router = IR3DERouter("tokens", target="quality").fit(prompts, quality_scores)
+    loaded = IR3DERouter.load(router.save(tmp_path / "r"))
+    assert loaded.alpha_ == router.alpha_ and loaded.aggregation_ == router.aggregation_
+    assert loaded.cv_results_ == router.cv_results_
+    assert loaded.policy_ == router.policy_
+    loaded.partial_fit(prompts[:10], quality_scores[:10])  # more data: same α, same aggregation
+    assert loaded.alpha_ == router.alpha_ and loaded.aggregation_ == router.aggregation_
+    assert loaded.cv_results_ == router.cv_results_
+
+
+def test_parts_summed_in_any_grouping_tune_like_one_fit(prompts, quality_scores) -> None:
+    one = IR3DERouter("tokens", target="quality").fit(prompts, quality_scores)
+    chunked = IR3DERouter("tokens", target="quality")
+    spec = chunked.fit_spec()
+    parts = [
+        spec.part(prompts[i : i + 25], quality_scores[i : i + 25])
+        for i in range(0, len(prompts), 25)
+    ]
+    total = parts[0]
+    for part in reversed(parts[1:]):  # another order than the one fit's
+        total = total + part
+    chunked.fit_part(total, spec)
+    assert chunked.alpha_ == pytest.approx(one.alpha_, rel=1e-12)  # sums in another order
+    assert chunked.aggregation_ == one.aggregation_
+    got, want = chunked.cv_results_, one.cv_results_
+    assert got is not None and want is not None
+    for a, b in zip(got["candidates"], want["candidates"], strict=True):
+        assert a["alpha"] == pytest.approx(b["alpha"]) and a["score"] == pytest.approx(b["score"])
+    np.testing.assert_allclose(chunked.decision_function(prompts), one.decision_function(prompts),
+                               atol=1e-9)  # fmt: skip
+
+
+def test_random_domain_labels_choose_no_signal(prompts) -> None:
+    rng = np.random.default_rng(1)
+    labels = [str(d) for d in rng.choice(["a", "b", "c"], p=[0.5, 0.3, 0.2], size=len(prompts))]
+    router = IR3DERouter("tokens").fit(prompts, labels)
+    assert router.alpha_ == math.inf, router.cv_results_
+    assert router.cv_results_ is not None
+    assert router.cv_results_["criterion"] == "routing accuracy"
+    assert set(router.predict(prompts)) == {"a"}  # the most frequent domain's expert
+
+
+class CountingHashing(HashingFeaturizer):
+    """The hashing featurizer, counting the prompts it featurizes."""
+
+    def __init__(self, n_features: int = 256) -> None:
+        super().__init__(n_features, tfidf=False)
+        self.featurized = 0
+
+    def transform(self, texts):  # type: ignore[no-untyped-def]
+        self.featurized += len(texts)
+        return super().transform(texts)
+
+
+def test_a_tuned_fit_featurizes_each_prompt_once(prompts, quality_scores) -> None:
+    featurizer = CountingHashing()
+    IR3DERouter(featurizer, target="quality").fit(prompts, quality_scores)
+    assert featurizer.featurized == len(prompts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(cut=st.integers(0, 40), size=st.integers(1, 50), seed=st.integers(0, 1000))
+def test_held_out_samples_merge_with_their_feature_rows(cut: int, size: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    records = [Record(f"prompt {rng.integers(10**9)}", {"a": 1.0}) for _ in range(40)]
+    features = rng.normal(size=(40, 3))
+    with patch("ir3de_core.folds.SAMPLE_SIZE", size):
+        whole = HeldOutSample.of(records, features)
+        merged = HeldOutSample.of(records[:cut], features[:cut]) + HeldOutSample.of(
+            records[cut:], features[cut:]
+        )
+    assert merged.hashes == whole.hashes
+    assert [r.prompt for r in merged.records] == [r.prompt for r in whole.records]
+    assert merged.features is not None and whole.features is not None
+    np.testing.assert_array_equal(merged.features, whole.features)
+    index = {r.prompt: i for i, r in enumerate(records)}
+    np.testing.assert_array_equal(
+        whole.features, features[[index[r.prompt] for r in whole.records]]
+    )
