@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from ir3de_cli.evaluation import evaluate_choices
 from ir3de_cli.paths import check_input_file, check_output_dir, check_output_file
-from ir3de_cli.report import format_table
+from ir3de_cli.report import format_table, tuning_report
 from ir3de_core.data import expand_paths, load_records
 from ir3de_core.data.files import decode_lines, iter_lines, parse_json
 from ir3de_core.data.records import Record
@@ -83,32 +82,6 @@ def fit(args: argparse.Namespace) -> int:
         print(tuning_report(router.cv_results_))
     print(f"fitted on {n_records} prompts; experts: {', '.join(router.experts_)}; saved to {out}")
     return 0
-
-
-def tuning_report(results: dict[str, Any]) -> str:
-    """What cross-validation chose: the best α of each aggregation, no signal, the threshold."""
-    best: dict[str, dict[str, Any]] = {}
-    for row in results["candidates"]:
-        name = "no prompt signal" if row["alpha"] == math.inf else row["aggregation"]
-        if name not in best or row["score"] > best[name]["score"]:
-            best[name] = row
-    no_signal = results["alpha"] == math.inf
-    chosen = "no prompt signal" if no_signal else results["aggregation"]
-    rows = [
-        [name, "∞" if row["alpha"] == math.inf else f"{row['alpha']:.4g}", row["score"],
-         "←" if name == chosen else ""]
-        for name, row in best.items()
-    ]  # fmt: skip
-    lines = [
-        f"cross-validation ({results['folds']} folds, {results['n_held_out']} held-out prompts, "
-        f"{results['criterion']}):",
-        format_table(["aggregation", "best α", "score", "chosen"], rows, digits=4),
-    ]
-    if no_signal:
-        lines.append("no prompt signal: every prompt goes to the best single expert")
-    if results["threshold"] is not None:
-        lines.append(f"prompts below confidence {results['threshold']:.3g} go to the safe default")
-    return "\n".join(lines)
 
 
 def _fit_on_dask(router: IR3DERouter, args: argparse.Namespace) -> int:

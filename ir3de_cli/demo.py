@@ -5,23 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ir3de_cli.sample import EXAMPLES, best_aggregation, demo_router
+from ir3de_cli.report import tuning_report
+from ir3de_cli.sample import EXAMPLES, demo_router
 
 __all__ = ["run_demo"]
 
 
 def run_demo(featurizer: str = "tokens", extra_prompts: Sequence[str] = ()) -> None:
-    """Pick the aggregation by cross-validation, fit, then print each example's decision with
-    scores and the tokens behind it."""
+    """Fit with the defaults (which cross-validate α, the aggregation and the confidence), then
+    print what was chosen and each example's decision with scores and the tokens behind it."""
     start = time.perf_counter()
-    accuracy = best_aggregation(featurizer)
-    aggregation = next(iter(accuracy))
-    router = demo_router(featurizer, aggregation=aggregation)
+    router = demo_router(featurizer)
     fitted = time.perf_counter() - start
     print(f"IR3DE demo — {featurizer} featurizer, 120 sample prompts in 4 domains")
-    for name, value in accuracy.items():
-        chosen = "  ← chosen" if name == aggregation else ""
-        print(f"  5-fold cross-validated routing accuracy, {name:>7}: {100 * value:.1f}%{chosen}")
+    if router.cv_results_ is not None:
+        print(tuning_report(router.cv_results_))
     print(f"cross-validated and fitted in {1000 * fitted:.0f} ms")
     print(f"experts: {', '.join(router.experts_)}\n")
     prompts = [*EXAMPLES, *extra_prompts]

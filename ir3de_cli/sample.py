@@ -12,8 +12,6 @@ from ir3de_core.router import IR3DERouter
 __all__ = [
     "AGGREGATIONS",
     "EXAMPLES",
-    "best_aggregation",
-    "cross_validated_accuracy",
     "demo_records",
     "demo_router",
 ]
@@ -46,27 +44,3 @@ def demo_router(featurizer: str | dict[str, Any] = "tokens", **settings: Any) ->
     records = demo_records()
     router = IR3DERouter(featurizer, target="domain", expert_map=demo_expert_map(), **settings)
     return router.fit([r.prompt for r in records], [r.domain for r in records])
-
-
-def cross_validated_accuracy(
-    featurizer: str | dict[str, Any] = "tokens", folds: int = 5, **settings: Any
-) -> float:
-    """Share of held-out sample prompts routed to their own domain, over `folds` folds."""
-    records = demo_records()
-    hits = 0
-    for fold in range(folds):
-        train = [r for i, r in enumerate(records) if i % folds != fold]
-        test = [r for i, r in enumerate(records) if i % folds == fold]
-        router = IR3DERouter(featurizer, **settings)
-        router.fit([r.prompt for r in train], [r.domain for r in train])
-        predicted = router.predict_domain([r.prompt for r in test])
-        hits += sum(p == r.domain for p, r in zip(predicted, test, strict=True))
-    return hits / len(records)
-
-
-def best_aggregation(featurizer: str = "tokens", folds: int = 5) -> dict[str, float]:
-    """Cross-validated accuracy of each token aggregation, best first (ties keep the paper's
-    ``vote`` first); a featurizer without tokens has only ``pooled`` rows."""
-    names = AGGREGATIONS if featurizer == "tokens" else ("pooled",)
-    scores = {a: cross_validated_accuracy(featurizer, folds, aggregation=a) for a in names}
-    return dict(sorted(scores.items(), key=lambda item: -item[1]))

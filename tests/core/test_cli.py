@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ir3de_cli.main import main
-from ir3de_cli.sample import EXAMPLES, best_aggregation, demo_records, demo_router
+from ir3de_cli.sample import EXAMPLES, demo_records, demo_router
 
 
 @pytest.fixture(scope="module")
@@ -138,18 +140,41 @@ def test_demo_runs_offline(capsys) -> None:
     assert main(["demo", "--featurizer", "hashing"]) == 0
     out = capsys.readouterr().out
     assert "IR3DE demo" in out and out.count("→") == 6 and "because of:" in out
-    assert "routing accuracy,  pooled:" in out and "← chosen" in out  # hashing has no tokens
+    assert "| pooled " in out and "| vote " not in out  # hashing has no tokens to vote with
+    assert "cross-validation (5 folds, 120 held-out prompts, routing accuracy)" in out
 
 
-def test_demo_picks_the_aggregation_by_cross_validation() -> None:
-    scores = best_aggregation("tokens")
-    assert set(scores) == {"vote", "average", "pooled"}
-    assert list(scores.values()) == sorted(scores.values(), reverse=True)
-    assert min(scores.values()) > 0.8  # 4 balanced domains: chance is 0.25
-    router = demo_router("tokens", aggregation=next(iter(scores)))
+def test_demo_router_chooses_its_settings_by_cross_validation() -> None:
+    router = demo_router("tokens")
+    results = router.cv_results_
+    assert results is not None and results["criterion"] == "routing accuracy"
+    tried = {c["aggregation"] for c in results["candidates"] if c["alpha"] != math.inf}
+    assert tried == {"vote", "average", "pooled"}
+    chosen = max(c["score"] for c in results["candidates"])
+    assert chosen > 0.8  # 4 balanced domains: chance is 0.25
     assert list(router.predict_domain(list(EXAMPLES))) == [
         "math", "code", "multilingual", "writing", "code", "math"
     ]  # fmt: skip
+
+
+def test_fit_prints_what_cross_validation_chose(tmp_path, demo_jsonl, capsys) -> None:
+    assert main(["fit", "--data", str(demo_jsonl), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validation (5 folds, 120 held-out prompts, routing accuracy)" in out
+    assert out.count("←") == 1 and "no prompt signal" in out
+    assert "no prompt signal: every prompt goes" not in out
+    rng = np.random.default_rng(0)  # labels that have nothing to do with the prompts
+    noise = tmp_path / "noise.jsonl"
+    noise.write_text("".join(
+        json.dumps({**r.to_dict(), "domain": str(rng.choice(["a", "b"], p=[0.7, 0.3]))}) + "\n"
+        for r in demo_records()
+    ))  # fmt: skip
+    assert main(["fit", "--data", str(noise), "--out", str(tmp_path / "n")]) == 0
+    out = capsys.readouterr().out
+    assert "no prompt signal: every prompt goes to the best single expert" in out
+    assert main(["route", "--model", str(tmp_path / "n"), *EXAMPLES]) == 0
+    routed = [json.loads(line)["expert"] for line in capsys.readouterr().out.splitlines()]
+    assert set(routed) == {"a"}
 
 
 def test_console_script_is_installed() -> None:
