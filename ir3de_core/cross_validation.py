@@ -257,7 +257,9 @@ def _criterion(held: HeldOut, domain_mode: bool) -> str:
 def _threshold(
     best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """The confidence threshold below which the prior does better on the held-out prompts."""
+    """The confidence threshold below which the prior does better on the held-out prompts: the
+    best of the confidence quantiles, kept only when its gain over no threshold exceeds one
+    standard error of the paired per-prompt gain (as routing must beat no signal)."""
     table = best.run.table
     index = {e: j for j, e in enumerate(table.experts)}
     rows = np.arange(table.n)
@@ -265,12 +267,16 @@ def _threshold(
     prior_run = FoldRun(table, list(best.run.prior), best.run.domains, best.run.prior)
     prior = held.outcome(prior_run.chosen, hits(prior_run, held, expert_map))
     routed = best.outcome
-    base = float(np.nanmean(routed))
-    tried: list[dict[str, Any]] = [{"threshold": None, "score": base}]
-    chosen, top = None, base
+    tried: list[dict[str, Any]] = [{"threshold": None, "score": float(np.nanmean(routed))}]
+    chosen, top_gain, top_se = None, 0.0, math.inf
     for t in np.unique(np.quantile(confidence, _QUANTILES)).tolist():
-        value = float(np.nanmean(np.where(confidence < t, prior, routed)))
-        tried.append({"threshold": t, "score": value})
-        if value > top + 1e-9:
-            chosen, top = t, value
+        gain = np.where(confidence < t, prior, routed) - routed
+        gain = gain[~np.isnan(gain)]
+        mean = float(gain.mean()) if gain.size else 0.0
+        tried.append({"threshold": t, "score": tried[0]["score"] + mean})
+        if mean > top_gain:
+            se = float(gain.std(ddof=1) / math.sqrt(gain.size)) if gain.size > 1 else math.inf
+            chosen, top_gain, top_se = t, mean, se
+    if chosen is None or top_gain <= top_se:
+        return None, tried
     return chosen, tried

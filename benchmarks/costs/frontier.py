@@ -182,18 +182,29 @@ def frontier_tables(
 def significance_table(
     choices: dict[str, Choices], test: CostTable, cost_range: tuple[float, float]
 ) -> Table:
-    """AIQ of the ridge router minus each other router's, with paired-bootstrap intervals."""
+    """AIQ of each ridge router (hand-tuned, then defaults) minus every other router's, with
+    paired-bootstrap intervals."""
     names = list(choices)
-    ridge = next(n for n in names if n.startswith("ridge"))
+    ridges = [n for n in names if n.startswith("ridge")]
     rows = []
-    for other in names:
-        if other != ridge:
-            diff, low, high = aiq_difference(choices[ridge], choices[other], test, cost_range)
-            rows.append([other, diff, low, high, "yes" if low > 0 else "no"])
+    for ridge in ridges:
+        for other in names:
+            if other != ridge and not (
+                other in ridges and ridges.index(other) < ridges.index(ridge)
+            ):
+                diff, low, high = aiq_difference(choices[ridge], choices[other], test, cost_range)
+                rows.append([ridge, other, diff, low, high, "yes" if low > 0 else "no"])
     return Table(
-        f"AIQ of {ridge} minus each router's: 95 % paired bootstrap over the test prompts "
-        "(1,000 resamples)",
-        ["other router", "AIQ difference", "2.5 %", "97.5 %", "ridge better beyond noise"],
+        "AIQ of each ridge router minus each other router's: 95 % paired bootstrap over the test "
+        "prompts (1,000 resamples)",
+        [
+            "ridge router",
+            "other router",
+            "AIQ difference",
+            "2.5 %",
+            "97.5 %",
+            "better beyond noise",
+        ],
         rows,
     )
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ir3de_core import IR3DERouter
+from ir3de_core import IR3DERouter, RoutingPolicy
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import HashingFeaturizer
 from ir3de_core.folds import HeldOutSample, fold_ids
@@ -223,3 +223,52 @@ def test_held_out_samples_merge_with_their_feature_rows(cut: int, size: int, see
     np.testing.assert_array_equal(
         whole.features, features[[index[r.prompt] for r in whole.records]]
     )
+
+
+_WORDS = {
+    "math": "integral derivative equation solve algebra matrix prime fraction geometry triangle",
+    "code": "python function compile bug loop array class javascript debug variable",
+    "chat": "weather holiday friend movie dinner music travel garden birthday coffee",
+}
+
+
+def _mixed_prompts(n: int, seed: int) -> tuple[list[str], list[str], list[dict[str, float]]]:
+    """Math, code and chat prompts with their domain's expert right, and prompts mixing math and
+    code words, labelled either way at random, that only the generalist ``G`` answers well."""
+    rng = np.random.default_rng(seed)
+    words = {domain: text.split() for domain, text in _WORDS.items()}
+    prompts, labels, scores = [], [], []
+    for i in range(n):
+        kind = rng.choice(["math", "code", "chat", "mixed"], p=[0.3, 0.3, 0.2, 0.2])
+        if kind == "mixed":
+            chosen = [*rng.choice(words["math"], 3), *rng.choice(words["code"], 3)]
+            label = str(rng.choice(["math", "code"]))
+            score = {e: float(rng.random() < p) for e, p in (("M", 0.3), ("C", 0.3), ("G", 0.7))}
+        else:
+            chosen, label = list(rng.choice(words[kind], 6)), str(kind)
+            score = {"M": float(kind == "math"), "C": float(kind == "code"), "G": 0.7}
+        rng.shuffle(chosen)
+        prompts.append(" ".join(chosen) + f" #{seed}-{i}")
+        labels.append(label)
+        scores.append(score)
+    return prompts, labels, scores
+
+
+def test_a_safe_default_is_learnt_where_it_helps_and_helps_on_new_prompts() -> None:
+    """Prompts the router is unsure of (mixed domains) are better sent to the generalist: the
+    fit's cross-validation finds a threshold, and on prompts it never saw the threshold gains."""
+    prompts, labels, scores = _mixed_prompts(600, seed=0)
+    router = IR3DERouter(
+        {"kind": "hashing", "n_features": 1024}, expert_map={"math": "M", "code": "C", "chat": "G"}
+    ).fit(prompts, labels, scores=scores)
+    assert router.policy_.threshold is not None
+    test_prompts, _, test_scores = _mixed_prompts(2000, seed=1)
+
+    def mean_observed(policy: RoutingPolicy) -> float:
+        decisions = router.route(test_prompts, policy=policy)
+        return float(np.mean([s[d.expert] for s, d in zip(test_scores, decisions, strict=True)]))
+
+    with_default = mean_observed(router.policy_)
+    without = mean_observed(router.policy_.replace(threshold=None))
+    assert with_default > without + 0.03
+    assert with_default > float(np.mean([s["G"] for s in test_scores])) + 0.1  # still routes

@@ -146,14 +146,22 @@ def test_query_engine_with_the_routed_llm(routed: IR3DELLM, embed_model: IR3DEEm
 
 
 def test_a_thread_keeps_its_expert_with_a_real_server(routed: IR3DELLM) -> None:
-    first = routed.chat(user(SPACE_Q))
-    follow_up = "Can you explain it again?"  # cooking at p = 0.61: not enough to move the thread
-    assert routed.route(follow_up).expert == "cooking"
+    follow_up = "Can you explain it again?"  # leans to cooking, without astronomy's certainty
+    leaning = routed.route(follow_up)
+    assert leaning.expert == "cooking" and leaning.confidence < routed.route(SPACE_Q).confidence
+    wary = routed.model_copy(update={"switch_confidence": (1.0 + leaning.confidence) / 2})
+    first = wary.chat(user(SPACE_Q))
     thread = [*user(SPACE_Q), first.message, *user(follow_up)]
-    second = routed.chat(thread)  # the server never sees the decision stamped on first.message
+    second = wary.chat(thread)  # the server never sees the decision stamped on first.message
     assert second.message.content
     decision = second.additional_kwargs[DECISION_KEY]
     assert (decision["expert"], decision["rule"]) == ("astronomy", "sticky")
+    assert (
+        routed.model_copy(update={"switch_confidence": None})
+        .chat(thread)
+        .additional_kwargs[DECISION_KEY]["expert"]
+        == "cooking"
+    )  # decided afresh, the same turn moves
 
 
 async def test_react_agent_with_the_routed_llm(routed: IR3DELLM) -> None:

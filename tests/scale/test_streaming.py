@@ -103,7 +103,12 @@ def test_streaming_memory_does_not_grow_with_the_file(
     records, whatever the size of the file."""
     small = write_records(tmp_path / "small.jsonl", copies=2)
     large = write_records(tmp_path / "large.jsonl", copies=12)  # 6x the records
-    fixed = {"alpha": 1.0, "aggregation": "pooled", "safe_default": False}
+    fixed = {
+        "alpha": 1.0,
+        "aggregation": "pooled",
+        "safe_default": False,
+        "confidence_temperature": 0.1,
+    }
     _peak_streaming_bytes(small, **fixed)  # warm imports and caches
     assert _peak_streaming_bytes(large, **fixed) < 1.5 * _peak_streaming_bytes(small, **fixed)
     monkeypatch.setattr("ir3de_core.folds.SAMPLE_SIZE", 100)  # both files exceed it
