@@ -258,8 +258,11 @@ def _threshold(
     best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """The confidence threshold below which the prior does better on the held-out prompts: the
-    best of the confidence quantiles, kept only when its gain over no threshold exceeds one
-    standard error of the paired per-prompt gain (as routing must beat no signal)."""
+    best of the confidence quantiles, kept when it gains anything over no threshold.
+
+    Ties go to the safe side, as they do for "no signal" (routing must beat the prior by one
+    standard error): the prior is what an unsure router should fall back on when prompts unlike
+    its training data arrive, which in-distribution folds cannot show."""
     table = best.run.table
     index = {e: j for j, e in enumerate(table.experts)}
     rows = np.arange(table.n)
@@ -268,15 +271,12 @@ def _threshold(
     prior = held.outcome(prior_run.chosen, hits(prior_run, held, expert_map))
     routed = best.outcome
     tried: list[dict[str, Any]] = [{"threshold": None, "score": float(np.nanmean(routed))}]
-    chosen, top_gain, top_se = None, 0.0, math.inf
+    chosen, top_gain = None, 0.0
     for t in np.unique(np.quantile(confidence, _QUANTILES)).tolist():
         gain = np.where(confidence < t, prior, routed) - routed
         gain = gain[~np.isnan(gain)]
         mean = float(gain.mean()) if gain.size else 0.0
         tried.append({"threshold": t, "score": tried[0]["score"] + mean})
         if mean > top_gain:
-            se = float(gain.std(ddof=1) / math.sqrt(gain.size)) if gain.size > 1 else math.inf
-            chosen, top_gain, top_se = t, mean, se
-    if chosen is None or top_gain <= top_se:
-        return None, tried
+            chosen, top_gain = t, mean
     return chosen, tried
