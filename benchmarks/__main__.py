@@ -86,6 +86,7 @@ def speed(args: argparse.Namespace) -> int:
         threads=args.threads,
         sentence=not args.no_sentence,
         params=params,
+        fit_times_only=args.fit_times_only,
     )
     result = run_speed(options)
     print(speed_report(result))
@@ -145,6 +146,8 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="BLAS/torch/tokenizer threads")
     p.add_argument("--no-sentence", action="store_true", help="skip sentence-embedding routers")
     p.add_argument("--params", help="a `quality --json` file: time the chosen settings")
+    p.add_argument("--fit-times-only", action="store_true",
+                   help="only the fit-time table (defaults against one plain fit)")  # fmt: skip
     _add_quiet(p)
     p.set_defaults(run=speed)
 

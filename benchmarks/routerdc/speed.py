@@ -46,6 +46,7 @@ class SpeedOptions:
         threads: BLAS / torch / tokenizer threads.
         sentence: include the routers that need a sentence-transformer forward pass.
         params: router → settings (e.g. the quality run's choices); default: first grid values.
+        fit_times_only: time only the fits (defaults against one plain fit), no routing.
     """
 
     data: Path
@@ -57,6 +58,7 @@ class SpeedOptions:
     threads: int = 1
     sentence: bool = True
     params: dict[str, dict[str, Any]] | None = None
+    fit_times_only: bool = False
 
 
 def pinned_threads(threads: int) -> Any:
@@ -149,35 +151,41 @@ def _variant_routes(
     return out
 
 
-def fit_time_rows(fit: RoutingData, features: Features, *, sentence: bool) -> list[dict[str, Any]]:
+def fit_time_rows(
+    fit: RoutingData, features: Features, *, sentence: bool, repeats: int = 3
+) -> list[dict[str, Any]]:
     """Seconds of a defaults fit (``"auto"``: folds, the α grid, the aggregation and the safe
     default, all cross-validated) against one plain fit (α = 1, a fixed aggregation, nothing
-    tuned), featurizing included; the sentence encoder is loaded before timing."""
+    tuned), featurizing included; the featurizers are loaded before timing, and token fits
+    (a second or two) are timed `repeats` times (the median is reported)."""
     from ir3de_core.router import IR3DERouter
 
-    kinds: list[tuple[str, Any]] = [("tokens", features.tokens())]
+    tokens = features.tokens()
+    tokens.transform(["warm up"])
+    kinds: list[tuple[str, Any, int]] = [("tokens", tokens, repeats)]
     if sentence:
         features.sentence.transform(["warm up"])
-        kinds.append(("sentence", features.sentence))
+        kinds.append(("sentence", features.sentence, 1))
     labels, rows = fit.tasks.tolist(), []
-    for name, featurizer in kinds:
+    for name, featurizer, times_each in kinds:
         for target in ("domain", "quality"):
             fixed = "pooled" if name == "sentence" else "vote" if target == "domain" else "average"
-            times = {}
-            for label, params in (
-                ("auto", {}),
-                ("plain", {"alpha": 1.0, "aggregation": fixed, "safe_default": False}),
-            ):
-                router = IR3DERouter(featurizer, target=target, **params)  # type: ignore[arg-type]
-                start = time.perf_counter()
-                if target == "domain":
-                    router.fit(fit.prompts, labels, scores=fit.scores, experts=fit.experts)
-                else:
-                    router.fit(fit.prompts, fit.scores, experts=fit.experts)
-                times[label] = time.perf_counter() - start
-            rows.append({"router": f"{name}, {target}", "auto_seconds": times["auto"],
-                         "plain_seconds": times["plain"],
-                         "ratio": times["auto"] / times["plain"]})  # fmt: skip
+            times: dict[str, list[float]] = {"auto": [], "plain": []}
+            for _ in range(times_each):
+                for label, params in (
+                    ("auto", {}),
+                    ("plain", {"alpha": 1.0, "aggregation": fixed, "safe_default": False}),
+                ):
+                    router = IR3DERouter(featurizer, target=target, **params)  # type: ignore[arg-type]
+                    start = time.perf_counter()
+                    if target == "domain":
+                        router.fit(fit.prompts, labels, scores=fit.scores, experts=fit.experts)
+                    else:
+                        router.fit(fit.prompts, fit.scores, experts=fit.experts)
+                    times[label].append(time.perf_counter() - start)
+            auto, plain = float(np.median(times["auto"])), float(np.median(times["plain"]))
+            rows.append({"router": f"{name}, {target}", "auto_seconds": auto,
+                         "plain_seconds": plain, "ratio": auto / plain})  # fmt: skip
     return rows
 
 
@@ -199,6 +207,13 @@ def run_speed(options: SpeedOptions, variants: Sequence[Variant] | None = None) 
     features = Features(memo=False)
     chosen = default_variants(sentence=options.sentence) if variants is None else variants
     with pinned_threads(options.threads):
+        if options.fit_times_only:
+            fit_times = fit_time_rows(
+                fit, features, sentence=options.sentence, repeats=options.repeats
+            )
+            return {"n_prompts": 0, "n_fit": len(fit), "threads": options.threads,
+                    "repeats": options.repeats, "routers": [], "experts_update": [],
+                    "fit_times": fit_times}  # fmt: skip
         routes = _variant_routes(fit, features, chosen, options.params or {})
         if options.sentence:
             routes.update(_baseline_routes(fit, features))
@@ -208,7 +223,7 @@ def run_speed(options: SpeedOptions, variants: Sequence[Variant] | None = None) 
             )  # type: ignore[assignment]
         rows = [_measure(name, s, route, prompts, options) for name, (s, route) in routes.items()]
         experts = expert_update_rows(fit, options.repeats)
-        fit_times = fit_time_rows(fit, features, sentence=options.sentence)
+        fit_times = fit_time_rows(fit, features, sentence=options.sentence, repeats=options.repeats)
     _add_ratios(rows)
     return {"n_prompts": len(prompts), "n_fit": len(fit), "threads": options.threads,
             "repeats": options.repeats, "routers": rows, "experts_update": experts,

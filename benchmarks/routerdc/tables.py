@@ -93,11 +93,15 @@ def speed_report(result: dict[str, Any]) -> str:
          r.get("vs_knn"), r.get("vs_forward")]
         for r in result["routers"]
     ]  # fmt: skip
-    parts = [
-        f"Speed on {result['n_prompts']} test prompts ({result['threads']} thread(s), "
-        f"medians of {result['repeats']} repeats)",
-        format_table(headers, rows, digits=3),
-    ]
+    parts = (
+        [
+            f"Speed on {result['n_prompts']} test prompts ({result['threads']} thread(s), "
+            f"medians of {result['repeats']} repeats)",
+            format_table(headers, rows, digits=3),
+        ]
+        if rows
+        else []
+    )
     experts = result.get("experts_update") or []
     if experts:
         parts += [

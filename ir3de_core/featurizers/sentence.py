@@ -55,7 +55,9 @@ class SentenceFeaturizer:
     @property
     def n_features(self) -> int:
         """Embedding width d."""
-        return int(self.encoder.get_sentence_embedding_dimension())
+        encoder = self.encoder
+        width = getattr(encoder, "get_embedding_dimension", None)  # sentence-transformers ≥ 5.4
+        return int(width() if width is not None else encoder.get_sentence_embedding_dimension())
 
     def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embeddings: array of shape (n_texts, d)."""

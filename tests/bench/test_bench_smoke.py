@@ -70,6 +70,16 @@ def test_speed_smoke(shared_data: Path) -> None:
     json.dumps(result)
 
 
+def test_speed_fit_times_only(shared_data: Path) -> None:
+    options = SpeedOptions(shared_data / "routerdc", n_fit=20, sentence=False, fit_times_only=True)
+    result = run_speed(options)
+    assert result["routers"] == [] and result["experts_update"] == []
+    assert [r["router"] for r in result["fit_times"]] == ["tokens, domain", "tokens, quality"]
+    assert all(r["auto_seconds"] > 0 and r["plain_seconds"] > 0 for r in result["fit_times"])
+    report = speed_report(result)
+    assert "auto / plain" in report and "prompts/s" not in report
+
+
 def test_cli_writes_json(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
