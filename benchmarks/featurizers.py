@@ -22,10 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common.features import cached
+from benchmarks.common.features import cached, embed_and_save
 from benchmarks.routerdc.data import RoutingData, load_routerdc_split, task_accuracy
+from benchmarks.routerdc.variants import fit_on, route_columns
 from ir3de_cli.report import format_table
 from ir3de_core.featurizers import (
     Featurizer,
@@ -66,9 +65,10 @@ class Concatenated:
         return {"kind": self.kind, "parts": [p.get_config() for p in self.parts]}
 
 
-def _candidates(train: RoutingData, cache_dir: Path | None) -> dict[str, Any]:
+def _candidates(train: RoutingData, test: RoutingData, cache_dir: Path | None) -> dict[str, Any]:
     hashing = HashingFeaturizer().fit(list(train.prompts))
     sentence = cached(SentenceFeaturizer(), cache_dir)
+    embed_and_save(sentence, train.prompts + test.prompts)  # kept for the next run
     pooled = TokenEmbeddingFeaturizer()
     return {
         "tokens (default)": "tokens",
@@ -93,19 +93,14 @@ def run(data: Path, cache_dir: Path | None) -> list[list[Any]]:
     """One row per featurizer and mode: CV score, test average, fit seconds."""
     train = load_routerdc_split(data, "train")
     test = load_routerdc_split(data, "test")
-    labels = train.tasks.tolist()
     rows = []
-    for name, featurizer in _candidates(train, cache_dir).items():
+    for name, featurizer in _candidates(train, test, cache_dir).items():
         for target in ("domain", "quality"):
             router = IR3DERouter(featurizer, target=target)  # type: ignore[arg-type]
             start = time.perf_counter()
-            if target == "domain":
-                router.fit(train.prompts, labels, scores=train.scores, experts=train.experts)
-            else:
-                router.fit(train.prompts, train.scores, experts=train.experts)
+            fit_on(router, train)
             seconds = time.perf_counter() - start
-            index = {e: j for j, e in enumerate(test.experts)}
-            picks = np.array([index[str(e)] for e in router.predict(test.prompts)])
+            picks, _ = route_columns(router, test)
             rows.append([name, target, _cv_score(router), task_accuracy(test, picks)["average"],
                          seconds])  # fmt: skip
     return rows

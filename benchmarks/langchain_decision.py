@@ -49,13 +49,13 @@ from langchain_core.messages import HumanMessage
 from pydantic import PrivateAttr
 from threadpoolctl import threadpool_limits
 
-from ir3de_core.featurizers import make_featurizer
-from ir3de_langchain import IR3DEDecisionModel
-from ir3de_langchain._calibration import (
+from ir3de_core.confidence import (
     calibrated_probabilities,
     expected_calibration_error,
     fit_temperature,
 )
+from ir3de_core.featurizers import make_featurizer
+from ir3de_langchain import IR3DEDecisionModel
 from ir3de_langchain._text import input_text
 from tests.langchain.choices import CRITERIA, EXAMPLES, LABELLED, LABELS
 

@@ -10,13 +10,11 @@ from ir3de_core.data.records import Record
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
-    "AGGREGATIONS",
     "EXAMPLES",
     "demo_records",
     "demo_router",
 ]
 
-AGGREGATIONS = ("vote", "average", "pooled")
 EXAMPLES = (
     "What is the integral of x * e^x?",
     "Write a Python generator that yields prime numbers.",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.confidence import calibrated_probabilities, fit_temperature
+from ir3de_core.confidence import fit_temperature
 from ir3de_core.featurizers import Featurizer
 from ir3de_core.parts import FitPart, best_single_expert
 from ir3de_core.settings import Aggregation, RouterSettings
@@ -235,9 +235,7 @@ def _calibrated(
     if not rows.any():
         return None, best
     temperature = fit_temperature(table.scores[rows], targets[rows])
-    probabilities = calibrated_probabilities(table.scores, temperature)
-    quality = probabilities if table.domains is not None else table.quality
-    run = replace(best.run, table=replace(table, probabilities=probabilities, quality=quality))
+    run = replace(best.run, table=table.at_temperature(temperature))
     return temperature, replace(best, run=run)
 
 

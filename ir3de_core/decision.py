@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ir3de_core.confidence import calibrated_probabilities
 
 __all__ = ["Contribution", "ExpertScores", "RoutingDecision", "Rule"]
 
@@ -68,6 +70,13 @@ class ExpertScores:
     def n(self) -> int:
         """Number of prompts."""
         return int(self.scores.shape[0])
+
+    def at_temperature(self, temperature: float) -> ExpertScores:
+        """This table with probabilities ``softmax(scores / temperature)`` (and, in domain mode,
+        the quality that costs are weighed against, which is those probabilities)."""
+        probabilities = calibrated_probabilities(self.scores, temperature)
+        quality = probabilities if self.domains is not None else self.quality
+        return replace(self, probabilities=probabilities, quality=quality)
 
     @classmethod
     def of_decision(cls, decision: RoutingDecision) -> ExpertScores:

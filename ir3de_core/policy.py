@@ -28,13 +28,23 @@ from numpy.typing import NDArray
 
 from ir3de_core.decision import ExpertScores, RoutingDecision, Rule
 
-__all__ = ["CHARS_PER_TOKEN", "Choices", "PriceUnit", "RoutingPolicy", "best_under_cost"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "SWITCH_CONFIDENCE",
+    "Choices",
+    "PriceUnit",
+    "RoutingPolicy",
+    "best_under_cost",
+]
 
 PriceUnit = Literal["1k_tokens", "query"]
 ThresholdOn = Literal["confidence", "quality"]
 Unsure = Literal["default", "flag"]
 CHARS_PER_TOKEN = 4.0
 """Characters per token when a prompt's length in tokens is estimated for per-token prices."""
+SWITCH_CONFIDENCE = 0.8
+"""Default confidence a new turn needs to move a conversation to another expert
+(`RoutingPolicy.keep`; the adapters' and the gateway's ``switch_confidence``)."""
 
 _RULES: tuple[Rule, ...] = ("best", "cost", "default", "unsure", "forced", "sticky")
 
@@ -276,6 +286,28 @@ class RoutingPolicy:
         table = ExpertScores.of_decision(decision)
         forced = self.decide(table, forced=expert, forced_rule=rule)[0]
         return replace(forced, explanation=decision.explanation)
+
+    def keep(
+        self,
+        decision: RoutingDecision,
+        held: str | None,
+        *,
+        in_loop: bool,
+        available: Collection[str],
+        switch_confidence: float | None,
+    ) -> RoutingDecision:
+        """`decision`, or a conversation's expert `held` kept (rule ``sticky``).
+
+        The conversation's expert is kept inside a tool loop (`in_loop`: the turn returns tool
+        results to `held`), and across turns unless `decision` picks another expert with
+        confidence ≥ `switch_confidence` (None: every new turn decides). A held expert that is
+        not `available` is let go; None for `held` is a new conversation.
+        """
+        if held is None or held == decision.expert or held not in available:
+            return decision
+        if not in_loop and (switch_confidence is None or decision.confidence >= switch_confidence):
+            return decision
+        return self.force(decision, held, rule="sticky")
 
     # ------------------------------------------------------------------ internals
     def _costs_of(self, table: ExpertScores) -> NDArray[np.float64] | None:

@@ -1,8 +1,7 @@
 """Held-out scores of labelled texts, to fit a temperature on (`ir3de_core.confidence`).
 
 `cross_validated_scores` gives held-out scores from the training texts themselves, with a fit
-that may add texts of its own (a router built from descriptions keeps them in every fold);
-`fit_temperature`, `calibrated_probabilities` and `expected_calibration_error` are the core's.
+that may add texts of its own (a router built from descriptions keeps them in every fold).
 """
 
 from __future__ import annotations
@@ -12,19 +11,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.confidence import (
-    calibrated_probabilities,
-    expected_calibration_error,
-    fit_temperature,
-)
 from ir3de_core.router import IR3DERouter
 
-__all__ = [
-    "calibrated_probabilities",
-    "cross_validated_scores",
-    "expected_calibration_error",
-    "fit_temperature",
-]
+__all__ = ["cross_validated_scores"]
 
 
 def cross_validated_scores(

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from ir3de_core.decision import RoutingDecision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.policy import SWITCH_CONFIDENCE, RoutingPolicy
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
@@ -28,9 +28,6 @@ IR3DE_KEY = "ir3de"
 
 ROUTE_EVENT = "ir3de_route"
 """Name of the custom event dispatched with each decision (see `astream_events`)."""
-
-SWITCH_CONFIDENCE = 0.8
-"""Default confidence a new turn needs to take a conversation to another expert."""
 
 
 def route_metadata(decision: RoutingDecision) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackManager
@@ -23,15 +22,12 @@ from langchain_core.runnables.config import ensure_config, run_in_executor
 from pydantic import ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 from typing_extensions import Self
 
+from ir3de_core.confidence import fit_temperature
 from ir3de_core.decision import ExpertScores, RoutingDecision
 from ir3de_core.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 from ir3de_core.settings import Aggregation
-from ir3de_langchain._calibration import (
-    calibrated_probabilities,
-    cross_validated_scores,
-    fit_temperature,
-)
+from ir3de_langchain._calibration import cross_validated_scores
 from ir3de_langchain._decision import ROUTE_EVENT
 from ir3de_langchain._text import RouteOn, TextGetter, input_text
 from ir3de_langchain.training import router_from_descriptions
@@ -187,7 +183,7 @@ class IR3DEDecisionModel(BaseDecisionModel):
                 )
                 raise ValueError(msg)
             return self.router
-        key = json.dumps(question.criteria, sort_keys=True, default=str)
+        key = _criteria_key(question)
         with self._lock:
             router = self._built.get(key)
             if router is None:
@@ -199,8 +195,7 @@ class IR3DEDecisionModel(BaseDecisionModel):
         return router
 
     def _needs_build(self, question: Choice) -> bool:
-        key = json.dumps(question.criteria, sort_keys=True, default=str)
-        return self.router is None and key not in self._built
+        return self.router is None and _criteria_key(question) not in self._built
 
     def _build(self, criteria: Mapping[str, JsonValue]) -> IR3DERouter:
         """A router over the labels of `criteria`, its temperature fitted on the examples."""
@@ -293,14 +288,16 @@ def _fitted_temperature(
     return fit_temperature(scores, index)
 
 
+def _criteria_key(question: Choice) -> str:
+    """The key of the router built for `question`'s criteria."""
+    return json.dumps(question.criteria, sort_keys=True, default=str)
+
+
 def _recalibrated(
     decision: RoutingDecision, temperature: float, policy: RoutingPolicy, labels: list[str]
 ) -> RoutingDecision:
     """The policy's decision again, from probabilities at `temperature`."""
-    table = ExpertScores.of_decision(decision)
-    probabilities = calibrated_probabilities(table.scores, temperature)
-    quality = probabilities if table.domains is not None else table.quality
-    table = replace(table, probabilities=probabilities, quality=quality)
+    table = ExpertScores.of_decision(decision).at_temperature(temperature)
     return policy.decide(table, available=labels)[0]
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-from ir3de_core import RoutingDecision, RoutingPolicy
 from ir3de_llamaindex.events import DECISION_KEY
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "ReplyLog",
     "Turn",
     "is_user_turn",
-    "keep_thread",
     "thread_expert",
     "without_decisions",
 ]
@@ -46,26 +44,6 @@ class Turn:
     text: str
     held: str | None = None
     in_loop: bool = False
-
-
-def keep_thread(
-    decision: RoutingDecision,
-    turn: Turn,
-    policy: RoutingPolicy,
-    available: Collection[str],
-    switch_confidence: float | None,
-) -> RoutingDecision:
-    """`decision`, or the thread's expert kept (rule ``sticky``) when the turn is not confident.
-
-    The thread's expert is kept inside a tool loop, and across turns unless the new decision
-    picks another expert with confidence ≥ `switch_confidence` (None: every turn decides).
-    """
-    held = turn.held
-    if held is None or held == decision.expert or held not in available:
-        return decision
-    if not turn.in_loop and (switch_confidence is None or decision.confidence >= switch_confidence):
-        return decision
-    return policy.force(decision, held, rule="sticky")
 
 
 def is_user_turn(message: ChatMessage) -> bool:
@@ -151,12 +129,6 @@ class ReplyLog:
 
     def __len__(self) -> int:
         return len(self._experts)
-
-    def __deepcopy__(self, memo: dict[int, object]) -> ReplyLog:
-        copied = ReplyLog(self.size, min_suffix=self.min_suffix)
-        with self._lock:
-            copied._experts = OrderedDict(self._experts)
-        return copied
 
     def __getstate__(self) -> dict[str, object]:
         with self._lock:

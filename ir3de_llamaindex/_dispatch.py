@@ -15,7 +15,7 @@ from llama_index.core.llms.llm import LLM
 
 from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
 from ir3de_core.fallback import FailurePredicate, acall_with_fallback, call_with_fallback
-from ir3de_llamaindex._conversation import Turn, keep_thread
+from ir3de_llamaindex._conversation import Turn
 from ir3de_llamaindex._llm_support import calls_tools
 from ir3de_llamaindex.events import IR3DERoutingEvent
 
@@ -72,7 +72,13 @@ class Dispatcher:
         )[0]
         if pinned is not None:
             return decision
-        return keep_thread(decision, turn, self.policy, available, self.switch_confidence)
+        return self.policy.keep(
+            decision,
+            turn.held,
+            in_loop=turn.in_loop,
+            available=available,
+            switch_confidence=self.switch_confidence,
+        )
 
     def call(
         self,

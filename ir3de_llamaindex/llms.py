@@ -38,6 +38,7 @@ from llama_index.core.llms.llm import LLM
 from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
 from ir3de_core.experts import check_experts
 from ir3de_core.fallback import FailurePredicate, is_transient
+from ir3de_core.policy import SWITCH_CONFIDENCE
 from ir3de_llamaindex._conversation import ReplyLog, Turn, thread_expert, without_decisions
 from ir3de_llamaindex._dispatch import Dispatcher
 from ir3de_llamaindex._llm_support import calls_tools, chat_text, reply_text, stamp
@@ -48,8 +49,6 @@ from ir3de_llamaindex._tools import PIN_KEY, ToolRoutedLLM
 __all__ = ["IR3DELLM"]
 
 T = TypeVar("T")
-SWITCH_CONFIDENCE = 0.8
-"""Default `IR3DELLM.switch_confidence` (see the field)."""
 
 
 class IR3DELLM(ToolRoutedLLM):

@@ -16,7 +16,7 @@ from typing import Any
 
 from ir3de_core._optional import require
 from ir3de_core.exceptions import IR3DEError
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.policy import SWITCH_CONFIDENCE, RoutingPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -165,7 +165,7 @@ class StickyConfig:
     enabled: bool = True
     header: str = "x-ir3de-conversation"
     user_field: bool = True
-    switch_confidence: float = 0.8
+    switch_confidence: float = SWITCH_CONFIDENCE
     max_conversations: int = 100_000
     ttl_seconds: float = 3600.0
 

@@ -27,7 +27,7 @@ from ir3de_serve.errors import GatewayError, upstream_error
 from ir3de_serve.feedback import Completion, FeedbackStore
 from ir3de_serve.messages import ChatRequest
 from ir3de_serve.metrics import GatewayMetrics
-from ir3de_serve.sticky import Conversations, keep_conversation
+from ir3de_serve.sticky import Conversations
 from ir3de_serve.storage import RouterSlot
 from ir3de_serve.upstream import Rewrite, Upstreams, UpstreamStream
 
@@ -114,7 +114,8 @@ class Gateway:
         """
         router, policy, version = self.slot.current
         forced = self._forced(request.model)
-        decision, routed = await self._decide(router, policy, request, forced)
+        available = None if forced else self.health.available(router.experts_)
+        decision, routed = await self._decide(router, policy, request, forced, available)
         completion_id = f"chatcmpl-{secrets.token_hex(12)}"
 
         async def call(expert: str) -> bytes | UpstreamStream:
@@ -126,8 +127,7 @@ class Gateway:
                 call,
                 policy=policy,
                 max_attempts=1 if forced else self.config.server.max_attempts,
-                available=None if forced else self.health.available(router.experts_),
-                fallback_on=is_transient,
+                available=available,
             )
         except Exception as e:
             raise upstream_error(e) from e
@@ -159,6 +159,7 @@ class Gateway:
         policy: RoutingPolicy,
         request: ChatRequest,
         forced: str | None,
+        available: list[str] | None,
     ) -> tuple[RoutingDecision, bool]:
         if not request.text.strip():
             if forced is None:
@@ -166,18 +167,16 @@ class Gateway:
                 raise GatewayError(400, msg, param="messages", code="nothing_to_route")
             return RoutingDecision(forced, {forced: 0.0}, 1.0, rule="forced"), False
         started = time.perf_counter()
-        available = None if forced else self.health.available(router.experts_)
         route = functools.partial(
             router.route, [request.text], policy=policy, available=available, forced=forced
         )
         slow = router.featurizer_.kind in _SLOW_FEATURIZERS
         decision = (await asyncio.to_thread(route) if slow else route())[0]
         if forced is None and self.config.sticky.enabled:
-            decision = keep_conversation(
+            decision = policy.keep(
                 decision,
                 self.conversations.held(request.conversation),
                 in_loop=request.in_loop,
-                policy=policy,
                 available=available or router.experts_,
                 switch_confidence=self.config.sticky.switch_confidence,
             )

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ir3de_core.featurizers import CachedFeaturizer, Featurizer, validate_texts
 
-__all__ = ["PrecomputedFeaturizer", "cache_path", "cached"]
+__all__ = ["PrecomputedFeaturizer", "cache_path", "cached", "embed_and_save"]
 
 
 def _key(text: str) -> str:
@@ -41,6 +41,15 @@ def cached(featurizer: Featurizer, cache_dir: str | Path | None) -> Featurizer:
         return featurizer
     path = None if cache_dir is None else cache_path(featurizer, cache_dir)
     return CachedFeaturizer(featurizer, path=path)
+
+
+def embed_and_save(featurizer: Featurizer, *texts: Sequence[str]) -> list[NDArray[np.floating]]:
+    """Features of each group of `texts`, then the rows written to the featurizer's cache file
+    (when it is a `CachedFeaturizer` with a path): one row array per group."""
+    rows = [np.asarray(featurizer.transform(group)) for group in texts]
+    if isinstance(featurizer, CachedFeaturizer):
+        featurizer.save()
+    return rows
 
 
 class PrecomputedFeaturizer:

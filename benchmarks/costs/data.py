@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.common.features import PrecomputedFeaturizer, cached
+from benchmarks.common.features import PrecomputedFeaturizer, cached, embed_and_save
 from ir3de_core.data import CostTable, cost_table, load_records
-from ir3de_core.featurizers import CachedFeaturizer, make_featurizer
+from ir3de_core.featurizers import make_featurizer
 from ir3de_core.router import IR3DERouter
 
 __all__ = [
@@ -67,9 +67,7 @@ def load_bench_set(data: Path, name: str, cache: Path, featurizer: dict[str, Any
     train, test = tables
     encoder = cached(make_featurizer(featurizer), cache)
     log.info("embedding %s (%d prompts; cached in %s)", name, train.n + test.n, cache)
-    x = [encoder.transform(t.prompts) for t in (train, test)]
-    if isinstance(encoder, CachedFeaturizer):
-        encoder.save()
+    x = embed_and_save(encoder, train.prompts, test.prompts)
     lookup = PrecomputedFeaturizer(train.prompts + test.prompts, np.vstack(x))
     return BenchSet(name, train, test, lookup, notes)
 

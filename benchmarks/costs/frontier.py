@@ -187,13 +187,12 @@ def significance_table(
     names = list(choices)
     ridges = [n for n in names if n.startswith("ridge")]
     rows = []
-    for ridge in ridges:
+    for i, ridge in enumerate(ridges):
         for other in names:
-            if other != ridge and not (
-                other in ridges and ridges.index(other) < ridges.index(ridge)
-            ):
-                diff, low, high = aiq_difference(choices[ridge], choices[other], test, cost_range)
-                rows.append([ridge, other, diff, low, high, "yes" if low > 0 else "no"])
+            if other == ridge or other in ridges[:i]:  # each pair of ridge routers once
+                continue
+            diff, low, high = aiq_difference(choices[ridge], choices[other], test, cost_range)
+            rows.append([ridge, other, diff, low, high, "yes" if low > 0 else "no"])
     return Table(
         "AIQ of each ridge router minus each other router's: 95 % paired bootstrap over the test "
         "prompts (1,000 resamples)",

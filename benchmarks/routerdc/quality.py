@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks.common.features import embed_and_save
 from benchmarks.routerdc import baselines
 from benchmarks.routerdc.data import (
     RoutingData,
@@ -33,7 +34,6 @@ from benchmarks.routerdc.variants import (
     route_columns,
 )
 from ir3de_cli.evaluation import evaluate_choices
-from ir3de_core.featurizers import CachedFeaturizer
 
 __all__ = ["QualityOptions", "Tuned", "run_quality", "self_tuned", "tune"]
 
@@ -254,9 +254,7 @@ def run_quality(
     if options.sentence:
         _log(options, f"embedding {len(train) + len(test)} prompts with the sentence encoder")
         start = time.perf_counter()
-        features.sentence.transform(train.prompts + test.prompts)
-        if isinstance(features.sentence, CachedFeaturizer):
-            features.sentence.save()
+        embed_and_save(features.sentence, train.prompts + test.prompts)
         timings["sentence_embedding_seconds"] = time.perf_counter() - start
         _log(options, "baselines (kNN, logistic regression, MLP)")
         rows += baseline_rows(train, test, splits, features, quick=options.quick)

@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks.routerdc import baselines
 from benchmarks.routerdc.data import RoutingData, load_routerdc_split
 from benchmarks.routerdc.experts import expert_update_rows
-from benchmarks.routerdc.variants import Features, Variant, default_variants, fit_variant
+from benchmarks.routerdc.variants import Features, Variant, default_variants, fit_on, fit_variant
 
 __all__ = [
     "SpeedOptions",
@@ -166,7 +166,7 @@ def fit_time_rows(
     if sentence:
         features.sentence.transform(["warm up"])
         kinds.append(("sentence", features.sentence, 1))
-    labels, rows = fit.tasks.tolist(), []
+    rows = []
     for name, featurizer, times_each in kinds:
         for target in ("domain", "quality"):
             fixed = "pooled" if name == "sentence" else "vote" if target == "domain" else "average"
@@ -178,10 +178,7 @@ def fit_time_rows(
                 ):
                     router = IR3DERouter(featurizer, target=target, **params)  # type: ignore[arg-type]
                     start = time.perf_counter()
-                    if target == "domain":
-                        router.fit(fit.prompts, labels, scores=fit.scores, experts=fit.experts)
-                    else:
-                        router.fit(fit.prompts, fit.scores, experts=fit.experts)
+                    fit_on(router, fit)
                     times[label].append(time.perf_counter() - start)
             auto, plain = float(np.median(times["auto"])), float(np.median(times["plain"]))
             rows.append({"router": f"{name}, {target}", "auto_seconds": auto,
@@ -201,28 +198,27 @@ def _measure(name: str, fit_seconds: float | None, route: Route, prompts: list[s
 def run_speed(options: SpeedOptions, variants: Sequence[Variant] | None = None) -> dict[str, Any]:
     """Run the speed benchmark; returns a JSON-serialisable result."""
     fit = load_routerdc_split(options.data, "train", limit=options.n_fit)
-    test = load_routerdc_split(options.data, "test")
-    order = np.random.default_rng(0).permutation(len(test))[: options.n_prompts]
-    prompts = [test.prompts[i] for i in order]
     features = Features(memo=False)
-    chosen = default_variants(sentence=options.sentence) if variants is None else variants
+    prompts: list[str] = []
+    rows: list[dict[str, Any]] = []
+    experts: list[dict[str, Any]] = []
     with pinned_threads(options.threads):
-        if options.fit_times_only:
-            fit_times = fit_time_rows(
-                fit, features, sentence=options.sentence, repeats=options.repeats
-            )
-            return {"n_prompts": 0, "n_fit": len(fit), "threads": options.threads,
-                    "repeats": options.repeats, "routers": [], "experts_update": [],
-                    "fit_times": fit_times}  # fmt: skip
-        routes = _variant_routes(fit, features, chosen, options.params or {})
-        if options.sentence:
-            routes.update(_baseline_routes(fit, features))
-            routes["sentence-transformer forward pass (reference)"] = (
-                None,
-                features.sentence.transform,
-            )  # type: ignore[assignment]
-        rows = [_measure(name, s, route, prompts, options) for name, (s, route) in routes.items()]
-        experts = expert_update_rows(fit, options.repeats)
+        if not options.fit_times_only:
+            test = load_routerdc_split(options.data, "test")
+            order = np.random.default_rng(0).permutation(len(test))[: options.n_prompts]
+            prompts = [test.prompts[i] for i in order]
+            chosen = default_variants(sentence=options.sentence) if variants is None else variants
+            routes = _variant_routes(fit, features, chosen, options.params or {})
+            if options.sentence:
+                routes.update(_baseline_routes(fit, features))
+                routes["sentence-transformer forward pass (reference)"] = (
+                    None,
+                    features.sentence.transform,
+                )  # type: ignore[assignment]
+            rows = [
+                _measure(name, s, route, prompts, options) for name, (s, route) in routes.items()
+            ]
+            experts = expert_update_rows(fit, options.repeats)
         fit_times = fit_time_rows(fit, features, sentence=options.sentence, repeats=options.repeats)
     _add_ratios(rows)
     return {"n_prompts": len(prompts), "n_fit": len(fit), "threads": options.threads,

@@ -111,10 +111,15 @@ def fit_variant(
 ) -> Router:
     """Build `variant` with `params` and fit it on `data`."""
     router = variant.build(params, features)
-    labels = data.tasks.tolist()
     if isinstance(router, DomainQualityRouter):
-        return router.fit(data.prompts, labels, data.scores, experts=data.experts)
+        return router.fit(data.prompts, data.tasks.tolist(), data.scores, experts=data.experts)
+    return fit_on(router, data)
+
+
+def fit_on(router: IR3DERouter, data: RoutingData) -> IR3DERouter:
+    """Fit `router` on `data` in its own mode: task labels (with scores) or scores alone."""
     if router.target == "domain":
+        labels = data.tasks.tolist()
         return router.fit(data.prompts, labels, scores=data.scores, experts=data.experts)
     return router.fit(data.prompts, data.scores, experts=data.experts)
 

@@ -9,7 +9,6 @@ import pytest
 
 from ir3de_core import RoutingDecision, RoutingPolicy
 from ir3de_serve.messages import in_tool_loop, routed_text
-from ir3de_serve.sticky import keep_conversation
 from tests.serve.conftest import config_data, gateway
 
 MATH = [{"role": "user", "content": "solve the integral of x squared"}]
@@ -45,11 +44,10 @@ def decision(expert: str, confidence: float) -> RoutingDecision:
     ],
 )
 def test_keep_conversation_rule(held, confidence, in_loop, available, expected) -> None:
-    kept = keep_conversation(
+    kept = RoutingPolicy().keep(
         decision("beta", confidence),
         held,
         in_loop=in_loop,
-        policy=RoutingPolicy(),
         available=available,
         switch_confidence=0.8,
     )
