@@ -145,7 +145,7 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
     arrays = _read_arrays(directory, manifest)
     stored = arrays.pop(_DIGEST, None)
     content = {k: manifest[k] for k in _CONTENT}
-    if stored is None or not np.array_equal(stored, _digest(json.loads(json.dumps(content)))):
+    if stored is None or not np.array_equal(stored, _digest(content)):
         msg = f"{path} was edited after it was written; delete {directory} to start the fit afresh"
         raise CheckpointError(msg)
     try:

@@ -176,7 +176,7 @@ def _no_signal(
     ]  # fmt: skip
     features = fold_features(states[0], held, settings.cv)
     run = held_out_decisions(states, held, features)
-    run = FoldRun(run.table, list(run.prior), run.domains, run.prior)  # the prior, always
+    run = run.prior_only()
     score, error, outcome = candidate_score(run, held, expert_map)
     return _Scored(first.aggregation, math.inf, score, error, run, outcome)
 
@@ -265,7 +265,7 @@ def _threshold(
     index = {e: j for j, e in enumerate(table.experts)}
     rows = np.arange(table.n)
     confidence = table.probabilities[rows, [index[e] for e in best.run.chosen]]
-    prior_run = FoldRun(table, list(best.run.prior), best.run.domains, best.run.prior)
+    prior_run = best.run.prior_only()
     prior = held.outcome(prior_run.chosen, hits(prior_run, held, expert_map))
     routed = best.outcome
     tried: list[dict[str, Any]] = [{"threshold": None, "score": float(np.nanmean(routed))}]

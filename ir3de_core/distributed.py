@@ -21,7 +21,7 @@ import json
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -265,7 +265,9 @@ def partial_fit(
         return fit(router, data, client=client, split_every=split_every, blocksize=blocksize,
                    score_columns=score_columns, progress=progress)  # fmt: skip
     bag = records_bag(data, blocksize=blocksize)
-    worker = WorkerSpec.of(router.update_spec(), score_columns)
+    spec = router.update_spec()  # every "auto" resolved; no threshold is re-chosen either,
+    untuned = replace(spec, settings=replace(spec.settings, safe_default=False))
+    worker = WorkerSpec.of(untuned, score_columns)  # so workers sum plain statistics, no folds
     part = _reduce(bag, _partition_part, worker, client, split_every, progress)
     return router.add_part(part)
 

@@ -238,7 +238,7 @@ class FitSpec:
         if self.settings.target == "domain":
             mapping = self._expert_map(stats.names, part.means, expert_map)
         if prior is None:
-            prior = self.prior(stats, mapping, part.means)
+            prior = best_single_expert(stats, mapping, part.means)
         return self.solve_statistics(stats, mapping, policy=policy, prior=prior)
 
     def _tuned(
@@ -266,7 +266,7 @@ class FitSpec:
             self.featurizer,
         )
         chosen = tuned_policy(policy or RoutingPolicy(), result, mapping is not None)
-        prior = self.prior(totals, mapping, part.means)
+        prior = best_single_expert(totals, mapping, part.means)
         state = resolved.solve_statistics(totals, mapping, policy=chosen, prior=prior)
         return state.replace(tuning=result)
 
@@ -295,7 +295,7 @@ class FitSpec:
         )  # fmt: skip
         mapping = None if expert_map is None else validate_expert_map(expert_map, statistics.names)
         if prior is None or (mapping is not None and prior not in mapping.values()):
-            prior = self.prior(statistics, mapping)
+            prior = best_single_expert(statistics, mapping)
         return RoutedState(
             settings, self.featurizer, statistics, solution, mapping,
             policy=policy or RoutingPolicy(), prior=prior,
@@ -316,15 +316,6 @@ class FitSpec:
         if means.any:
             return means.expert_map(names)
         return self.new_domains(names)
-
-    @staticmethod
-    def prior(
-        stats: SufficientStatistics,
-        expert_map: Mapping[str, str] | None,
-        means: ScoreMeans | None = None,
-    ) -> str | None:
-        """The best single expert (see `ir3de_core.parts.best_single_expert`)."""
-        return best_single_expert(stats, expert_map, means)
 
     # ------------------------------------------------------------------ JSON (Dask workers)
     def to_json(self) -> dict[str, Any]:

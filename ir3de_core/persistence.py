@@ -252,8 +252,11 @@ def _check_weights(
     in directions the data never takes does not matter, replaced weights do."""
     dw = arrays["coef"] - solved.coef
     db = arrays["intercept"] - solved.intercept
+    shared = _design(*stats.pooled()) if stats.design == "shared" else None  # every column's
     for j in range(dw.shape[1]):
-        weight, mean, spread = _design_of(stats, j)
+        weight, mean, spread = shared or _design(
+            float(stats.weight[j]), stats.mean_x[j], stats.scatter[j]
+        )
         error = _prediction_size(dw[:, j], db[j], mean, spread)
         size = _prediction_size(solved.coef[:, j], solved.intercept[j], mean, spread)
         if not error <= 1e-6 * size + 1e-9 or weight < 0:
@@ -261,12 +264,11 @@ def _check_weights(
             raise ValueError(msg)
 
 
-def _design_of(stats: SufficientStatistics, j: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """Weight, mean (d,) and covariance (d, d) of the rows column j was fitted on."""
-    if stats.design == "shared":
-        weight, mean, scatter = stats.pooled()
-    else:
-        weight, mean, scatter = float(stats.weight[j]), stats.mean_x[j], stats.scatter[j]
+def _design(
+    weight: float, mean: np.ndarray, scatter: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weight, mean (d,) and covariance (d, d) of the rows a column was fitted on, from their
+    weight, mean and scatter (d, d)."""
     return weight, mean, scatter / max(weight, 1e-300)
 
 

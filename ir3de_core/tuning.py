@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -258,6 +258,10 @@ class FoldRun:
     chosen: list[str]
     domains: list[str] | None
     prior: list[str]
+
+    def prior_only(self) -> FoldRun:
+        """These prompts, each sent to its fold's best single expert (no prompt signal)."""
+        return replace(self, chosen=list(self.prior))
 
 
 def held_out_decisions(

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.fitting import FitSpec
 from ir3de_core.online import RankOneRidge
+from ir3de_core.parts import best_single_expert
 from ir3de_core.solver import RidgeSolution
 from ir3de_core.state import RoutedState
 from ir3de_core.statistics import SufficientStatistics
@@ -120,7 +121,7 @@ def fold_feedback(
         settings=spec.settings,
         statistics=stats,
         solution=solution,
-        prior=FitSpec.prior(stats, None),
+        prior=best_single_expert(stats, None),
     )
     return new, online
 
