@@ -49,7 +49,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import PrivateAttr
 from threadpoolctl import threadpool_limits
 
-from ir3de_core.confidence import (
+from ir3de_core.decide.confidence import (
     calibrated_probabilities,
     expected_calibration_error,
     fit_temperature,

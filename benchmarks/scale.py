@@ -83,7 +83,7 @@ def dask_throughput(path: Path, n: int, workers: int, featurizer: str, blocksize
     """Prompts/s of the Dask statistics pass on a fresh loopback cluster of `workers`."""
     import distributed
 
-    from ir3de_core import distributed as dist
+    from ir3de_core.scale import distributed as dist
 
     cluster = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -107,7 +107,7 @@ def dask_throughput(path: Path, n: int, workers: int, featurizer: str, blocksize
 
 def stream_child(path: Path, featurizer: str, chunk_size: int) -> None:
     """In a subprocess: stream-fit `path`, print seconds, prompts and peak RSS as JSON."""
-    from ir3de_core.training import fit_stream
+    from ir3de_core.scale.training import fit_stream
 
     start = time.perf_counter()
     result = fit_stream(IR3DERouter(featurizer), [path], chunk_size=chunk_size, progress=False)

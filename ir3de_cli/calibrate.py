@@ -14,17 +14,17 @@ import numpy as np
 
 from ir3de_cli.paths import check_output_file
 from ir3de_cli.report import format_table
-from ir3de_core.calibration import (
+from ir3de_core.data import CostTable, cost_table, load_records
+from ir3de_core.decide.calibration import (
     OperatingPoint,
     calibrate_budget,
     calibrate_threshold,
     lambda_path,
     operating_point,
 )
-from ir3de_core.data import CostTable, cost_table, load_records
-from ir3de_core.decision import ExpertScores
-from ir3de_core.metrics import aiq
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import ExpertScores
+from ir3de_core.decide.metrics import aiq
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 
 __all__ = ["add_parser", "calibrate"]

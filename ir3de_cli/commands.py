@@ -16,8 +16,8 @@ from ir3de_core.data import expand_paths, load_records
 from ir3de_core.data.files import decode_lines, iter_lines, parse_json
 from ir3de_core.data.records import Record
 from ir3de_core.router import IR3DERouter
+from ir3de_core.scale.training import fit_stream
 from ir3de_core.settings import RouterSettings
-from ir3de_core.training import fit_stream
 
 __all__ = ["demo", "evaluate", "experts_add", "experts_list", "experts_remove", "fit", "route"]
 
@@ -86,7 +86,7 @@ def fit(args: argparse.Namespace) -> int:
 
 def _fit_on_dask(router: IR3DERouter, args: argparse.Namespace) -> int:
     """Fit on a Dask cluster from JSONL paths or URLs; returns the number of prompts."""
-    from ir3de_core import distributed
+    from ir3de_core.scale import distributed
 
     if args.checkpoint is not None:
         msg = "--checkpoint is for the single-machine fit; on Dask, lost partitions are recomputed"

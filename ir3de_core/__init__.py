@@ -1,7 +1,9 @@
 """ir3de_core: the IR3DE router — a closed-form ridge regression that routes prompts to experts."""
 
 from ir3de_core._version import __version__
-from ir3de_core.decision import Contribution, ExpertScores, RoutingDecision
+from ir3de_core.decide.decision import Contribution, ExpertScores, RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.exceptions import (
     DataError,
     ExpertError,
@@ -17,13 +19,11 @@ from ir3de_core.featurizers import (
     TokenEmbeddingFeaturizer,
     make_featurizer,
 )
-from ir3de_core.fitting import FitSpec
-from ir3de_core.parts import FitPart
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.fit.parts import FitPart
+from ir3de_core.fit.spec import FitSpec
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.router import IR3DERouter
 from ir3de_core.settings import RouterSettings
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
 
 __all__ = [
     "Contribution",

@@ -9,10 +9,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.exceptions import NotFittedError
 
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import Featurizer
-from ir3de_core.policy import RoutingPolicy
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["FittedAttributes"]
 
@@ -45,7 +45,7 @@ class FittedAttributes:
 
     @property
     def cv_results_(self) -> dict[str, Any] | None:
-        """What cross-validation tried and chose (the fields of `ir3de_core.tuning.TuningResult`:
+        """What cross-validation tried and chose (the fields of `ir3de_core.fit.tuning.TuningResult`:
         ``alpha``, ``aggregation``, ``threshold``, ``candidates`` with each one's held-out
         ``score``, ...; α = ``inf`` is "no prompt signal"), None when nothing was tuned."""
         tuning = self._fitted_state().tuning

@@ -20,23 +20,23 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
 from ir3de_core.attributes import FittedAttributes
-from ir3de_core.decision import RoutingDecision
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import Featurizer, validate_texts
-from ir3de_core.fitting import FitSpec
-from ir3de_core.online import RankOneRidge
-from ir3de_core.parts import DocumentFrequencies, FitPart
-from ir3de_core.persistence import load_router, save_router
-from ir3de_core.policy import RoutingPolicy
-from ir3de_core.settings import Aggregation, InterceptMode, MissingScores, RouterSettings, Target
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.updates import (
+from ir3de_core.fit.parts import DocumentFrequencies, FitPart
+from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.updates import (
     fold_feedback,
     updates_online,
     with_expert,
     with_statistics,
     without_expert,
 )
+from ir3de_core.persistence.router_file import load_router, save_router
+from ir3de_core.ridge.online import RankOneRidge
+from ir3de_core.ridge.statistics import SufficientStatistics
+from ir3de_core.settings import Aggregation, InterceptMode, MissingScores, RouterSettings, Target
 
 __all__ = ["Aggregation", "IR3DERouter", "Target"]
 

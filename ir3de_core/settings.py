@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ir3de_core.confidence import DEFAULT_TEMPERATURE
-from ir3de_core.statistics import Design
+from ir3de_core.decide.confidence import DEFAULT_TEMPERATURE
+from ir3de_core.ridge.statistics import Design
 
 __all__ = ["Aggregation", "InterceptMode", "MissingScores", "RouterSettings", "Target"]
 
@@ -41,7 +41,7 @@ class RouterSettings:
 
     Numbers may be Python or numpy scalars; NaN, infinities and out-of-range values are refused
     with a message naming the setting and the allowed values. ``"auto"`` settings are chosen by
-    cross-validation at fit time (`ir3de_core.tuning`); a fitted router's state holds them
+    cross-validation at fit time (`ir3de_core.fit.tuning`); a fitted router's state holds them
     resolved (`resolved`).
     """
 

@@ -1,7 +1,7 @@
 """ir3de_langchain: the IR3DE router as LangChain runnables, a routed chat model, a decision model
 and agent middleware."""
 
-from ir3de_core.fallback import ExpertsFailedError
+from ir3de_core.decide.fallback import ExpertsFailedError
 from ir3de_langchain._decision import IR3DE_KEY, ROUTE_EVENT, SWITCH_CONFIDENCE
 from ir3de_langchain._timeout import ExpertTimeoutError
 from ir3de_langchain.chat_models import ChatIR3DE

@@ -1,4 +1,4 @@
-"""Held-out scores of labelled texts, to fit a temperature on (`ir3de_core.confidence`).
+"""Held-out scores of labelled texts, to fit a temperature on (`ir3de_core.decide.confidence`).
 
 `cross_validated_scores` gives held-out scores from the training texts themselves, with a fit
 that may add texts of its own (a router built from descriptions keeps them in every fold).

@@ -12,14 +12,14 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_con
 from pydantic import field_validator, model_validator
 from typing_extensions import Self
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.experts import check_experts
-from ir3de_core.fallback import (
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.fallback import (
     FailurePredicate,
     acall_with_fallback,
     call_with_fallback,
     is_transient,
 )
+from ir3de_core.experts import check_experts
 from ir3de_langchain._decision import ROUTE_EVENT, route_metadata, route_tags
 from ir3de_langchain._models import chat_model_experts
 from ir3de_langchain._routing import Routing

@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 
-from ir3de_core.decision import RoutingDecision
+from ir3de_core.decide.decision import RoutingDecision
 from ir3de_langchain._decision import IR3DE_KEY
 
 __all__ = [

@@ -7,8 +7,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.policy import SWITCH_CONFIDENCE, RoutingPolicy
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.policy import SWITCH_CONFIDENCE, RoutingPolicy
 from ir3de_core.router import IR3DERouter
 
 __all__ = [

@@ -10,9 +10,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_executor_for_config
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import ExpertsFailedError, FailurePredicate, is_transient, next_decision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.fallback import (
+    ExpertsFailedError,
+    FailurePredicate,
+    is_transient,
+    next_decision,
+)
+from ir3de_core.decide.policy import RoutingPolicy
 
 __all__ = ["BatchPlan", "arun_plan", "run_plan"]
 

@@ -9,8 +9,8 @@ from langchain_core.runnables import RunnableSerializable
 from pydantic import ConfigDict, model_validator
 from typing_extensions import Self
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 from ir3de_langchain._text import RouteOn, TextGetter, input_text
 

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from langchain_core.runnables.utils import AddableDict
 
-from ir3de_core.decision import RoutingDecision
+from ir3de_core.decide.decision import RoutingDecision
 from ir3de_langchain._calling import ExpertRouting
 from ir3de_langchain._decision import route_metadata
 

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from ir3de_core.decision import RoutingDecision
+from ir3de_core.decide.decision import RoutingDecision
 from ir3de_langchain._chat_parts import routed_message
 from ir3de_langchain.runnables import IR3DERunnable
 

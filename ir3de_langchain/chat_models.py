@@ -17,15 +17,15 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, field_validator, model_validator
 from typing_extensions import Self
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.experts import check_experts
-from ir3de_core.fallback import (
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.fallback import (
     FailurePredicate,
     acall_with_fallback,
     call_with_fallback,
     is_transient,
 )
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.experts import check_experts
 from ir3de_core.router import IR3DERouter
 from ir3de_langchain._chat_parts import (
     ExpertByConfig,

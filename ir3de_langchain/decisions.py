@@ -22,9 +22,9 @@ from langchain_core.runnables.config import ensure_config, run_in_executor
 from pydantic import ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 from typing_extensions import Self
 
-from ir3de_core.confidence import fit_temperature
-from ir3de_core.decision import ExpertScores, RoutingDecision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.confidence import fit_temperature
+from ir3de_core.decide.decision import ExpertScores, RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 from ir3de_core.settings import Aggregation
 from ir3de_langchain._calibration import cross_validated_scores

@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list, merge_configs
 from typing_extensions import Self
 
-from ir3de_core.decision import RoutingDecision
+from ir3de_core.decide.decision import RoutingDecision
 from ir3de_langchain._decision import route_metadata
 from ir3de_langchain._grouped import BatchPlan, arun_plan, run_plan
 from ir3de_langchain._routing import Routing

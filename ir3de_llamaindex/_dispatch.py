@@ -14,7 +14,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.llm import LLM
 
 from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
-from ir3de_core.fallback import FailurePredicate, acall_with_fallback, call_with_fallback
+from ir3de_core.decide.fallback import FailurePredicate, acall_with_fallback, call_with_fallback
 from ir3de_llamaindex._conversation import Turn
 from ir3de_llamaindex._llm_support import calls_tools
 from ir3de_llamaindex.events import IR3DERoutingEvent

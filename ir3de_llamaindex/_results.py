@@ -8,7 +8,7 @@ from llama_index.core.base.base_selector import SelectorResult, SingleSelection
 from llama_index.core.bridge.pydantic import model_validator
 
 from ir3de_core import RoutingDecision
-from ir3de_core.decision import Rule
+from ir3de_core.decide.decision import Rule
 
 __all__ = ["IR3DESelectorResult", "NoChoiceError", "selection_result"]
 

@@ -36,9 +36,9 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.llms.llm import LLM
 
 from ir3de_core import IR3DERouter, RoutingDecision, RoutingPolicy
+from ir3de_core.decide.fallback import FailurePredicate, is_transient
+from ir3de_core.decide.policy import SWITCH_CONFIDENCE
 from ir3de_core.experts import check_experts
-from ir3de_core.fallback import FailurePredicate, is_transient
-from ir3de_core.policy import SWITCH_CONFIDENCE
 from ir3de_llamaindex._conversation import ReplyLog, Turn, thread_expert, without_decisions
 from ir3de_llamaindex._dispatch import Dispatcher
 from ir3de_llamaindex._llm_support import calls_tools, chat_text, reply_text, stamp

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ir3de_core._optional import require
+from ir3de_core.decide.policy import SWITCH_CONFIDENCE, RoutingPolicy
 from ir3de_core.exceptions import IR3DEError
-from ir3de_core.policy import SWITCH_CONFIDENCE, RoutingPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_serve.config import (
     ROUTED_MODEL,
     ConfigError,

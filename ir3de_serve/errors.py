@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ir3de_core.fallback import ExpertsFailedError
+from ir3de_core.decide.fallback import ExpertsFailedError
 
 __all__ = ["GatewayError", "error_body", "upstream_error"]
 

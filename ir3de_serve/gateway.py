@@ -2,7 +2,7 @@
 
 The decision is the core's: `IR3DERouter.route` with the policy in force among the experts that
 are up, then the conversation rule (`sticky`); an expert named as the model is forced. The call
-falls back per the policy on transient failures only (`ir3de_core.fallback`); an expert that
+falls back per the policy on transient failures only (`ir3de_core.decide.fallback`); an expert that
 failed transiently is left out of routing for `cooldown_seconds`.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.fallback import acall_with_fallback, is_transient
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.fallback import acall_with_fallback, is_transient
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import ROUTED_MODEL, GatewayConfig
 from ir3de_serve.errors import GatewayError, upstream_error

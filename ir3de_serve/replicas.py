@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ir3de_core.parts import FitPart
+from ir3de_core.fit.parts import FitPart
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.router import IR3DERouter
-from ir3de_core.statistics import SufficientStatistics
 
 __all__ = ["feedback_statistics", "merge_replicas"]
 

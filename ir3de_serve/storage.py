@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.experts import check_experts
-from ir3de_core.persistence import ARRAYS, MANIFEST
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.persistence.router_file import ARRAYS, MANIFEST
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import GatewayConfig
 

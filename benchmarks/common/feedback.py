@@ -2,7 +2,7 @@
 
 `IR3DERouter.partial_fit([prompt], [{expert: score}])` folds one event into the statistics and,
 for quality-mode routers on row features, into the solution by a rank-one (Sherman–Morrison)
-step (`ir3de_core.online.RankOneRidge`), in O(d²) per event.
+step (`ir3de_core.ridge.online.RankOneRidge`), in O(d²) per event.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def replay_feedback(
         update: ``update(prompt_index, expert_column, observed_score)``, e.g. a call to
             ``router.partial_fit([prompt], [{expert: score}])``.
         route: the expert column the router chooses for the prompts at the given indices,
-            (m,) → (m,), e.g. ``ir3de_core.calibration.choose(quality, costs, lam)``: the best
+            (m,) → (m,), e.g. ``ir3de_core.decide.calibration.choose(quality, costs, lam)``: the best
             predicted quality, or quality − λ·cost for a cost-aware policy.
         scores: array of shape (n, k), the logged scores (the "production" outcomes).
         evaluate: the held-out metric of the current router (higher is better).

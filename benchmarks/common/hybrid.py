@@ -25,8 +25,8 @@ from sklearn.exceptions import NotFittedError
 
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.featurizers import Featurizer, make_featurizer, validate_texts
+from ir3de_core.fit.targets import score_matrix
 from ir3de_core.router import IR3DERouter
-from ir3de_core.targets import score_matrix
 
 __all__ = ["DomainQualityRouter"]
 

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ir3de_core._optional import require
-from ir3de_core.metrics import quality_hull
+from ir3de_core.decide.metrics import quality_hull
 
 __all__ = ["confusion_heatmap", "plot_cost_quality", "save_confusion_plots", "slug"]
 

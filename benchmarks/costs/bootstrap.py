@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.calibration import choose, lambda_grid
 from ir3de_core.data import CostTable
-from ir3de_core.metrics import aiq
+from ir3de_core.decide.calibration import choose, lambda_grid
+from ir3de_core.decide.metrics import aiq
 
 __all__ = ["Choices", "aiq_difference", "lambda_choices", "single_choices"]
 

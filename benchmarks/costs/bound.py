@@ -22,7 +22,7 @@ from benchmarks.costs.frontier import GPT4, Curve, lambda_curve
 from benchmarks.costs.tables import Table
 from ir3de_core.data import CostTable
 from ir3de_core.data.loaders import expand_paths, routerbench_text
-from ir3de_core.metrics import cost_to_reach
+from ir3de_core.decide.metrics import cost_to_reach
 
 __all__ = ["TARGET_SHARE", "agreement_points", "bound_tables", "letter_answers"]
 

@@ -19,11 +19,11 @@ from benchmarks.common.feedback import replay_feedback
 from benchmarks.costs.data import BenchSet, accuracy, quality_router
 from benchmarks.costs.frontier import COST_ALPHA, GPT4, lambda_curve
 from benchmarks.costs.tables import Table
-from ir3de_core.calibration import calibrate_budget, choose
 from ir3de_core.data import CostTable
-from ir3de_core.metrics import aiq, hull_quality_at
+from ir3de_core.decide.calibration import calibrate_budget, choose
+from ir3de_core.decide.metrics import aiq, hull_quality_at
+from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.router import IR3DERouter
-from ir3de_core.solver import solve_statistics
 
 __all__ = ["FeedbackOptions", "feedback_table"]
 

@@ -25,10 +25,10 @@ from benchmarks.costs.data import (
     quality_router,
 )
 from benchmarks.costs.tables import Table
-from ir3de_core.calibration import calibrate_budget, choose
-from ir3de_core.cascade import Cascade, cascade_order
 from ir3de_core.data import CostTable
-from ir3de_core.metrics import aiq, apgr, cost_to_reach, cpt
+from ir3de_core.decide.calibration import calibrate_budget, choose
+from ir3de_core.decide.cascade import Cascade, cascade_order
+from ir3de_core.decide.metrics import aiq, apgr, cost_to_reach, cpt
 from ir3de_core.router import IR3DERouter
 
 __all__ = [

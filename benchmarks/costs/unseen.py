@@ -25,8 +25,8 @@ from benchmarks.costs.data import (
     task_average,
 )
 from benchmarks.costs.tables import Table
+from ir3de_core.decide.uniroute import UniRouteRouter
 from ir3de_core.router import IR3DERouter
-from ir3de_core.uniroute import UniRouteRouter
 
 __all__ = [
     "RidgeReference",

@@ -7,9 +7,9 @@ import numpy as np
 from benchmarks.common.features import PrecomputedFeaturizer
 from benchmarks.common.feedback import replay_feedback
 from ir3de_core import IR3DERouter, SufficientStatistics
-from ir3de_core.calibration import choose
-from ir3de_core.online import RankOneRidge
-from ir3de_core.solver import solve_statistics
+from ir3de_core.decide.calibration import choose
+from ir3de_core.ridge.online import RankOneRidge
+from ir3de_core.ridge.solver import solve_statistics
 
 
 def test_sherman_morrison_matches_resolve() -> None:

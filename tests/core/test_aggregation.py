@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir3de_core.aggregation import token_entropy, vote, vote_counts
-from ir3de_core.features import TokenBatch, TokenScorer
-from ir3de_core.solver import RidgeSolution
+from ir3de_core.decide.aggregation import token_entropy, vote, vote_counts
+from ir3de_core.decide.tokens import TokenBatch, TokenScorer
+from ir3de_core.ridge.solver import RidgeSolution
 
 
 def test_vote_counts_per_prompt() -> None:

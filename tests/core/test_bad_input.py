@@ -9,7 +9,7 @@ import pytest
 
 from ir3de_core import ExpertError, IR3DERouter
 from ir3de_core.featurizers import HashingFeaturizer
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from benchmarks.common.features import PrecomputedFeaturizer
 from ir3de_core import ExpertError, IR3DERouter, SufficientStatistics
-from ir3de_core.online import RankOneRidge
-from ir3de_core.solver import solve_statistics
+from ir3de_core.ridge.online import RankOneRidge
+from ir3de_core.ridge.solver import solve_statistics
 
 EXPERTS = ("a", "b", "c")
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ir3de_core.decision import ExpertScores, RoutingDecision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import ExpertScores, RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
 
 EXPERTS = ("cheap", "mid", "dear")
 # 4 prompts: quality of each expert, probabilities of each expert, cost of each expert.

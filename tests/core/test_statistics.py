@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 
 from ir3de_core.exceptions import ExpertError
-from ir3de_core.solver import balance_factors, solve_statistics
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.ridge.solver import balance_factors, solve_statistics
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 NAMES = ("a", "b", "c")
 

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from ir3de_core import IR3DERouter, RoutingPolicy
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import HashingFeaturizer
-from ir3de_core.folds import HeldOutSample, fold_ids
+from ir3de_core.fit.folds import HeldOutSample, fold_ids
+from ir3de_core.fit.tuning import fold_solutions
+from ir3de_core.ridge.solver import solve_path
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
-from ir3de_core.solver import solve_path
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.tuning import fold_solutions
 
 STATELESS = {"kind": "hashing", "n_features": 256, "tfidf": False}
 """A featurizer that learns nothing from the data, so a refit on a complement featurizes alike."""
@@ -210,7 +210,7 @@ def test_held_out_samples_merge_with_their_feature_rows(cut: int, size: int, see
     rng = np.random.default_rng(seed)
     records = [Record(f"prompt {rng.integers(10**9)}", {"a": 1.0}) for _ in range(40)]
     features = rng.normal(size=(40, 3))
-    with patch("ir3de_core.folds.SAMPLE_SIZE", size):
+    with patch("ir3de_core.fit.folds.SAMPLE_SIZE", size):
         whole = HeldOutSample.of(records, features)
         merged = HeldOutSample.of(records[:cut], features[:cut]) + HeldOutSample.of(
             records[cut:], features[cut:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir3de_core.calibration import calibrate_budget, calibrate_threshold, choose, lambda_path
+from ir3de_core.decide.calibration import calibrate_budget, calibrate_threshold, choose, lambda_path
 
 # 4 queries, 3 experts: cheap, mid, dear.
 QUALITY = np.array(

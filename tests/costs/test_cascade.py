@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir3de_core.cascade import Cascade, cascade_order
+from ir3de_core.decide.cascade import Cascade, cascade_order
 
 COSTS = np.tile([1.0, 2.0, 10.0], (3, 1))
 QUALITY = np.array([[0.9, 0.0, 0.0], [0.1, 0.8, 0.0], [0.1, 0.1, 0.1]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir3de_core.metrics import aiq, apgr, cost_to_reach, cpt, quality_hull
+from ir3de_core.decide.metrics import aiq, apgr, cost_to_reach, cpt, quality_hull
 
 # (3, 0.7) is dominated and (3, 0.84) lies below the hull segment (2, 0.8)–(4, 0.9).
 COSTS = [1.0, 2.0, 3.0, 4.0, 3.0]

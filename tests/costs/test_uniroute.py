@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.common.features import PrecomputedFeaturizer
-from ir3de_core.uniroute import UniRouteRouter
+from ir3de_core.decide.uniroute import UniRouteRouter
 
 CENTRES = np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]])
 

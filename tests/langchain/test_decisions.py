@@ -15,7 +15,7 @@ from langchain_core.decisions import Box, Choice, ChoiceAnswer, Noul, Score
 from langchain_core.messages import HumanMessage
 
 from ir3de_core import IR3DERouter, RoutingPolicy
-from ir3de_core.confidence import expected_calibration_error
+from ir3de_core.decide.confidence import expected_calibration_error
 from ir3de_langchain import IR3DEDecisionModel
 from ir3de_langchain.decisions import DESCRIPTIONS_TEMPERATURE
 from tests.langchain.choices import CRITERIA, EXAMPLES, LABELLED, LABELS

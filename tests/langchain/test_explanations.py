@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir3de_core.explanation import merge_word_pieces
+from ir3de_core.decide.explanation import merge_word_pieces
 from ir3de_langchain import router_from_descriptions
 from tests.langchain.choices import CRITERIA, EXAMPLES
 

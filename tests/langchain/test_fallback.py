@@ -10,7 +10,7 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 
 from ir3de_core import IR3DERouter
-from ir3de_core.fallback import ExpertsFailedError, is_transient
+from ir3de_core.decide.fallback import ExpertsFailedError, is_transient
 from ir3de_langchain import IR3DERunnable
 from ir3de_langchain._timeout import ExpertTimeoutError
 from tests.langchain.test_runnables import echo, fail

@@ -11,7 +11,7 @@ from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai_like import OpenAILike
 
 from ir3de_core import ExpertError, IR3DERouter, NotFittedError, RoutingPolicy
-from ir3de_core.fallback import ExpertsFailedError
+from ir3de_core.decide.fallback import ExpertsFailedError
 from ir3de_llamaindex import DECISION_KEY, IR3DELLM
 from tests.llamaindex.corpus import EXAMPLES
 from tests.llamaindex.recorded import recorded, routing_events, tool_call

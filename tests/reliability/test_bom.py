@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from ir3de_cli.main import main
-from ir3de_core.checkpoint import Position
 from ir3de_core.data import load_records
 from ir3de_core.router import IR3DERouter
-from ir3de_core.streaming import iter_positioned
-from ir3de_core.training import fit_stream
+from ir3de_core.scale.checkpoint import Position
+from ir3de_core.scale.streaming import iter_positioned
+from ir3de_core.scale.training import fit_stream
 from tests.reliability.helpers import BOM
 
 ROWS = [

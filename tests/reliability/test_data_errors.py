@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ir3de_core.data import load_records
-from ir3de_core.streaming import iter_positioned
+from ir3de_core.scale.streaming import iter_positioned
 
 HEADER = "sample_id,prompt,eval_name,a,b,a|total_cost\n"
 

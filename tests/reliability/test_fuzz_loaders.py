@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from ir3de_core.data import Record, iter_records, load_records
 from ir3de_core.exceptions import IR3DEError
-from ir3de_core.streaming import iter_positioned
+from ir3de_core.scale.streaming import iter_positioned
 from tests.reliability.helpers import BOM, assert_valid_record
 
 FUZZ = settings(

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ir3de_core import IR3DERouter, ModelFileError
-from ir3de_core.arrayfile import sha256
-from ir3de_core.persistence import ARRAYS, MANIFEST
+from ir3de_core.persistence.arrayfile import sha256
+from ir3de_core.persistence.router_file import ARRAYS, MANIFEST
 
 D = 128
 

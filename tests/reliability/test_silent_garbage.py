@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ir3de_core import IR3DERouter, RoutingPolicy
-from ir3de_core.fallback import call_with_fallback
+from ir3de_core.decide.fallback import call_with_fallback
 from ir3de_core.featurizers import make_featurizer
 
 HASH = {"kind": "hashing", "n_features": 64, "tfidf": False}

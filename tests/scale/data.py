@@ -70,13 +70,13 @@ def slow_partition(items: Iterable[str], delay: float = 0.5) -> list[str]:
 
 def clear_worker_cache() -> None:
     """Empty this process's router cache (run on Dask workers)."""
-    from ir3de_core import distributed
+    from ir3de_core.scale import distributed
 
     distributed._CACHE.clear()
 
 
 def worker_cache_size() -> int:
     """Routers in this process's cache (run on Dask workers)."""
-    from ir3de_core import distributed
+    from ir3de_core.scale import distributed
 
     return len(distributed._CACHE)

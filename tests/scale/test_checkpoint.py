@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from ir3de_cli.main import main
-from ir3de_core.checkpoint import CheckpointError, load_checkpoint
-from ir3de_core.fitting import FitSpec
-from ir3de_core.parts import FitPart
+from ir3de_core.fit.parts import FitPart
+from ir3de_core.fit.spec import FitSpec
 from ir3de_core.router import IR3DERouter
-from ir3de_core.training import fit_stream
+from ir3de_core.scale.checkpoint import CheckpointError, load_checkpoint
+from ir3de_core.scale.training import fit_stream
 from tests.scale.data import assert_same_router, write_records
 
 HASH = {"kind": "hashing", "n_features": 128}

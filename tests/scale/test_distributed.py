@@ -30,7 +30,7 @@ distributed = pytest.importorskip(
     "distributed", reason="needs the dask extra: pip install 'ir3de[dask]'"
 )
 db = pytest.importorskip("dask.bag")
-dist = pytest.importorskip("ir3de_core.distributed")
+dist = pytest.importorskip("ir3de_core.scale.distributed")
 
 HASH = {"kind": "hashing", "n_features": 128}
 

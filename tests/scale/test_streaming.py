@@ -12,7 +12,7 @@ import pytest
 from ir3de_cli.main import main
 from ir3de_core.data import load_records
 from ir3de_core.router import IR3DERouter
-from ir3de_core.training import fit_records, fit_stream
+from ir3de_core.scale.training import fit_records, fit_stream
 from tests.scale.data import assert_same_router, reference_fit, synthetic_lines, write_records
 
 HASH = {"kind": "hashing", "n_features": 128}
@@ -111,7 +111,7 @@ def test_streaming_memory_does_not_grow_with_the_file(
     }
     _peak_streaming_bytes(small, **fixed)  # warm imports and caches
     assert _peak_streaming_bytes(large, **fixed) < 1.5 * _peak_streaming_bytes(small, **fixed)
-    monkeypatch.setattr("ir3de_core.folds.SAMPLE_SIZE", 100)  # both files exceed it
+    monkeypatch.setattr("ir3de_core.fit.folds.SAMPLE_SIZE", 100)  # both files exceed it
     _peak_streaming_bytes(small)
     assert _peak_streaming_bytes(large) < 1.5 * _peak_streaming_bytes(small)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ir3de_cli.main import main
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_serve import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,17 +27,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.calibration import lambda_path
 from ir3de_core.data.records import Record
-from ir3de_core.decision import ExpertScores
-from ir3de_core.features import TokenBatch
+from ir3de_core.decide.calibration import lambda_path
+from ir3de_core.decide.decision import ExpertScores
+from ir3de_core.decide.metrics import aiq
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import Features, RoutedState
+from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.featurizers import is_token_featurizer
-from ir3de_core.metrics import aiq
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.ridge.solver import solve_path
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import Aggregation, RouterSettings
-from ir3de_core.solver import solve_path
-from ir3de_core.state import Features, RoutedState
-from ir3de_core.statistics import SufficientStatistics
 
 __all__ = ["TuningResult", "aggregations", "alpha_grid", "representation"]
 

@@ -2,7 +2,7 @@
 
 A checkpoint holds the summed `FitPart` so far, the featurizer's learned arrays (the TF-IDF
 weights), the settings it was computed with, where in the input files to resume and the SHA-256
-of every input byte consumed (`ir3de_core.consumed`). Writes are atomic: the arrays go to a new
+of every input byte consumed (`ir3de_core.scale.consumed`). Writes are atomic: the arrays go to a new
 ``state-<n>.npz``, then ``checkpoint.json`` (which names that file and its SHA-256) is replaced in
 one ``os.replace``; an interrupted write leaves the previous checkpoint intact. Loading checks
 the format, the checksum, every array's shape and dtype, and a digest of the manifest's content
@@ -23,12 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core._version import __version__
-from ir3de_core.arrayfile import array_specs, read_checked_npz, read_manifest, sha256, write_json
 from ir3de_core.data.records import Record
 from ir3de_core.exceptions import IR3DEError
-from ir3de_core.folds import HeldOutSample
-from ir3de_core.parts import FitPart, ScoreMeans
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.fit.folds import HeldOutSample
+from ir3de_core.fit.parts import FitPart, ScoreMeans
+from ir3de_core.persistence.arrayfile import (
+    array_specs,
+    read_checked_npz,
+    read_manifest,
+    sha256,
+    write_json,
+)
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["Checkpoint", "CheckpointError", "Position", "load_checkpoint", "save_checkpoint"]
 

@@ -18,25 +18,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.cross_validation import cross_validate
 from ir3de_core.data.records import Record
-from ir3de_core.features import row_statistics, token_statistics
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer
-from ir3de_core.folds import HeldOutSample, fold_ids
-from ir3de_core.parts import (
+from ir3de_core.fit.cross_validation import cross_validate
+from ir3de_core.fit.folds import HeldOutSample, fold_ids
+from ir3de_core.fit.parts import (
     DocumentFrequencies,
     FitPart,
     ScoreMeans,
     best_single_expert,
     with_idf,
 )
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.fit.sums import row_statistics, token_statistics
+from ir3de_core.fit.targets import domain_targets, score_matrix, validate_expert_map
+from ir3de_core.fit.tuning import aggregations, representation, tuned_policy, untuned
+from ir3de_core.ridge.solver import solve_statistics
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
-from ir3de_core.solver import solve_statistics
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.targets import domain_targets, score_matrix, validate_expert_map
-from ir3de_core.tuning import aggregations, representation, tuned_policy, untuned
 
 __all__ = ["FitSpec", "record_targets"]
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.decision import ExpertScores, RoutingDecision, Rule
+from ir3de_core.decide.decision import ExpertScores, RoutingDecision, Rule
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -1,4 +1,4 @@
-"""The cross-validated choice of a fit's ``"auto"`` settings (see `ir3de_core.tuning`).
+"""The cross-validated choice of a fit's ``"auto"`` settings (see `ir3de_core.fit.tuning`).
 
 `cross_validate` takes the per-fold statistics and the held-out sample of a `FitPart`, scores
 every candidate (aggregation × α, and "no prompt signal") on the held-out prompts, then, for the
@@ -15,13 +15,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.confidence import fit_temperature
+from ir3de_core.decide.confidence import fit_temperature
+from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.featurizers import Featurizer
-from ir3de_core.parts import FitPart, best_single_expert
-from ir3de_core.settings import Aggregation, RouterSettings
-from ir3de_core.state import Features, RoutedState
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.tuning import (
+from ir3de_core.fit.parts import FitPart, best_single_expert
+from ir3de_core.fit.tuning import (
     FoldRun,
     HeldOut,
     TuningResult,
@@ -34,6 +32,8 @@ from ir3de_core.tuning import (
     hits,
     representation,
 )
+from ir3de_core.ridge.statistics import SufficientStatistics
+from ir3de_core.settings import Aggregation, RouterSettings
 
 __all__ = ["cross_validate"]
 

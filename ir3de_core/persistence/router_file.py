@@ -22,17 +22,23 @@ from typing import Any
 import numpy as np
 
 from ir3de_core._version import __version__
-from ir3de_core.arrayfile import array_specs, read_checked_npz, read_manifest, sha256, write_json
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.exceptions import ModelFileError
 from ir3de_core.featurizers import make_featurizer
 from ir3de_core.featurizers.trust import loading_config, saved_config
-from ir3de_core.fitting import FitSpec
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.tuning import TuningResult
+from ir3de_core.persistence.arrayfile import (
+    array_specs,
+    read_checked_npz,
+    read_manifest,
+    sha256,
+    write_json,
+)
+from ir3de_core.ridge.solver import RidgeSolution
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
-from ir3de_core.solver import RidgeSolution
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.tuning import TuningResult
 
 __all__ = ["ARRAYS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "load_router", "save_router"]
 

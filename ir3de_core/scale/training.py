@@ -16,15 +16,20 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ir3de_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from ir3de_core.consumed import ConsumedInput
 from ir3de_core.data.loaders import DataFormat, expand_paths
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, make_featurizer
-from ir3de_core.fitting import FitSpec
-from ir3de_core.parts import DocumentFrequencies, FitPart, needs_document_frequencies
+from ir3de_core.fit.parts import DocumentFrequencies, FitPart, needs_document_frequencies
+from ir3de_core.fit.spec import FitSpec
 from ir3de_core.router import IR3DERouter
-from ir3de_core.streaming import ProgressBar, file_format, iter_chunks, iter_positioned
+from ir3de_core.scale.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ir3de_core.scale.consumed import ConsumedInput
+from ir3de_core.scale.streaming import ProgressBar, file_format, iter_chunks, iter_positioned
 
 __all__ = ["StreamResult", "fit_records", "fit_stream"]
 

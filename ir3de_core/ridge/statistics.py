@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ir3de_core.exceptions import ExpertError
-from ir3de_core.moments import Moments, group_moments, merge_moments, unmerge_moments
+from ir3de_core.ridge.moments import Moments, group_moments, merge_moments, unmerge_moments
 
 __all__ = ["Design", "SufficientStatistics"]
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
-from ir3de_core.decision import RoutingDecision
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.decide.decision import RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
 
 __all__ = [
     "ExpertsFailedError",

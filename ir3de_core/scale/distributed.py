@@ -33,8 +33,8 @@ from ir3de_core.data.files import parse_json
 from ir3de_core.data.records import Record
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.featurizers import make_featurizer
-from ir3de_core.fitting import FitSpec
-from ir3de_core.parts import DocumentFrequencies, FitPart, needs_document_frequencies
+from ir3de_core.fit.parts import DocumentFrequencies, FitPart, needs_document_frequencies
+from ir3de_core.fit.spec import FitSpec
 from ir3de_core.router import IR3DERouter
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.confidence import calibrated_probabilities
+from ir3de_core.decide.confidence import calibrated_probabilities
 
 __all__ = ["Contribution", "ExpertScores", "RoutingDecision", "Rule"]
 

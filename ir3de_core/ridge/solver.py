@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.linalg import solve_ridge
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.ridge.linalg import solve_ridge
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["InterceptMode", "RidgeSolution", "balance_factors", "solve_path", "solve_statistics"]
 

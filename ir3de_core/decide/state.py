@@ -15,19 +15,19 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import softmax
 
-from ir3de_core.decision import Contribution, ExpertScores
-from ir3de_core.explanation import (
+from ir3de_core.decide.decision import Contribution, ExpertScores
+from ir3de_core.decide.explanation import (
     merge_word_pieces,
     occlusion_margins,
     token_margins,
     top_contributions,
 )
-from ir3de_core.features import TokenBatch, TokenScorer
+from ir3de_core.decide.policy import RoutingPolicy
+from ir3de_core.decide.tokens import TokenBatch, TokenScorer
 from ir3de_core.featurizers import Featurizer, is_token_featurizer
-from ir3de_core.policy import RoutingPolicy
+from ir3de_core.ridge.solver import RidgeSolution
+from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
-from ir3de_core.solver import RidgeSolution
-from ir3de_core.statistics import SufficientStatistics
 
 __all__ = ["Features", "RoutedState"]
 
@@ -47,7 +47,7 @@ class RoutedState:
         expert_map: domain → expert (domain mode), else None.
         policy: how scores become decisions.
         prior: the best expert without looking at the prompt (the best single expert).
-        tuning: what cross-validation chose at fit time (`ir3de_core.tuning.TuningResult`),
+        tuning: what cross-validation chose at fit time (`ir3de_core.fit.tuning.TuningResult`),
             None when nothing was tuned.
         experts: the expert names, in score order (derived).
         group_expert: array of shape (k_groups,), the expert column of each group (derived).

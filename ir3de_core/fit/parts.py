@@ -22,8 +22,8 @@ from numpy.typing import NDArray
 
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, HashingFeaturizer
-from ir3de_core.folds import HeldOutSample
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.fit.folds import HeldOutSample
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = [
     "DocumentFrequencies",

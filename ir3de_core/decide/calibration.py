@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ir3de_core.decision import ExpertScores
-from ir3de_core.policy import RoutingPolicy, best_under_cost
+from ir3de_core.decide.decision import ExpertScores
+from ir3de_core.decide.policy import RoutingPolicy, best_under_cost
 
 __all__ = [
     "OperatingPoint",

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.exceptions import ExpertError
-from ir3de_core.fitting import FitSpec
-from ir3de_core.online import RankOneRidge
-from ir3de_core.parts import best_single_expert
-from ir3de_core.solver import RidgeSolution
-from ir3de_core.state import RoutedState
-from ir3de_core.statistics import SufficientStatistics
-from ir3de_core.targets import score_matrix
+from ir3de_core.fit.parts import best_single_expert
+from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.targets import score_matrix
+from ir3de_core.ridge.online import RankOneRidge
+from ir3de_core.ridge.solver import RidgeSolution
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["fold_feedback", "updates_online", "with_expert", "with_statistics", "without_expert"]
 

@@ -20,10 +20,10 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
-from ir3de_core.decision import ExpertScores, RoutingDecision
+from ir3de_core.decide.decision import ExpertScores, RoutingDecision
+from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.featurizers import Featurizer, make_featurizer, validate_texts
-from ir3de_core.policy import RoutingPolicy
 
 __all__ = ["UniRouteRouter"]
 

@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ir3de_core.exceptions import ExpertError
-from ir3de_core.solver import solve_statistics
-from ir3de_core.statistics import SufficientStatistics
+from ir3de_core.ridge.solver import solve_statistics
+from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["RankOneRidge"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.decision import Contribution
+from ir3de_core.decide.decision import Contribution
 
 __all__ = ["merge_word_pieces", "occlusion_margins", "token_margins", "top_contributions"]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ir3de_core.checkpoint import Position
 from ir3de_core.data.loaders import DataFormat, detect_format, iter_records, read_jsonl
 from ir3de_core.data.records import Record
+from ir3de_core.scale.checkpoint import Position
 
 __all__ = ["ProgressBar", "file_format", "iter_chunks", "iter_positioned"]
 

@@ -1,0 +1,73 @@
+"""Featurizing prompts into sufficient statistics: token rows (table lookups, no row ever
+materialised) or one row per prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.decide.tokens import TokenBatch
+from ir3de_core.featurizers import Featurizer
+from ir3de_core.ridge.statistics import Design, SufficientStatistics
+
+__all__ = ["row_statistics", "token_statistics"]
+
+
+def token_statistics(
+    featurizer: Featurizer,
+    prompts: Sequence[str],
+    targets: NDArray[np.float64],
+    names: Sequence[str],
+    *,
+    design: Design,
+    per_prompt_weight: bool,
+) -> SufficientStatistics:
+    """Statistics over every token row of every prompt, without materialising the rows.
+
+    Args:
+        featurizer: a token featurizer (has ``table`` and ``token_ids``).
+        prompts: n prompts.
+        targets: array of shape (n, k), NaN where a prompt is not in a group.
+        names: the k group names.
+        design: ``shared`` or ``per_group``.
+        per_prompt_weight: weight each token 1/t_i so every prompt counts once (otherwise every
+            token counts once, as in the paper).
+    """
+    batch = TokenBatch.from_ids(featurizer.token_ids(prompts))  # type: ignore[attr-defined]
+    table = featurizer.table  # type: ignore[attr-defined]
+    vocab = table.shape[0]
+    token_weight = (
+        1.0 / batch.lengths[batch.prompt] if per_prompt_weight else np.ones(batch.ids.size)
+    )
+    present = ~np.isnan(targets)
+    filled = np.where(present, targets, 0.0)
+    k = len(names)
+    counts, target_counts = np.zeros((k, vocab)), np.zeros((k, vocab))
+    for j in range(k):
+        w = token_weight * present[batch.prompt, j]
+        counts[j] = np.bincount(batch.ids, weights=w, minlength=vocab)
+        target_counts[j] = np.bincount(
+            batch.ids, weights=w * filled[batch.prompt, j], minlength=vocab
+        )
+    return SufficientStatistics.from_token_counts(
+        table,
+        counts,
+        target_counts,
+        names,
+        design=design,
+        n_rows=(present[batch.prompt]).sum(axis=0),
+        n_prompts=present.sum(axis=0),
+    )
+
+
+def row_statistics(
+    features: NDArray[np.floating],
+    targets: NDArray[np.float64],
+    names: Sequence[str],
+    *,
+    design: Design,
+) -> SufficientStatistics:
+    """Statistics with one row per prompt. features: (n, d); targets: (n, k) with NaN."""
+    return SufficientStatistics.from_rows(features, targets, names, design=design)
