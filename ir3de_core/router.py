@@ -193,27 +193,79 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         names, targets = spec.targets(prompts, y)
         return spec.statistics(prompts, targets, names)
 
-    def partial_fit(self, X: Sequence[str], y: Any) -> IR3DERouter:
+    def partial_fit(
+        self, X: Sequence[str], y: Any, *, sample_weight: ArrayLike | None = None
+    ) -> IR3DERouter:
         """Add more data (new domains or experts included) and re-solve; fits if not fitted.
 
         Feedback events fit here too: ``partial_fit([prompt], [{expert: observed_score}])``.
         In quality mode with row features (``sentence``, ``hashing``, ``openai``, pooled
         ``tokens``), the default centred intercept and no column normalisation, known experts
         are updated by rank-one (Sherman–Morrison) steps: O(d²) per event instead of k solves
-        of d×d, with the same weights. The sums of `statistics_` are then updated in place
-        (``copy.copy(router)`` gives a router that does not share them).
+        of d×d, with the same weights.
+
+        Args:
+            X: n prompts.
+            y: as in `fit`.
+            sample_weight: array of shape (n,), each prompt's weight (default 1; rank-one
+                updates need positive weights).
         """
         if not hasattr(self, "state_"):
+            if sample_weight is not None:
+                msg = "sample_weight is for updates of a fitted router; fit it first"
+                raise ValueError(msg)
             return self.fit(X, y)
         prompts = validate_texts(X)
         with self._writing():
             state, spec = self.state_, self.update_spec()
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
+            weights = _weights(sample_weight, len(prompts))
             if updates_online(spec, state, names):
-                self._publish(*fold_feedback(state, spec, self._online, prompts, targets))
+                features = state.row_features(prompts)
+                self._publish(*fold_feedback(state, spec, self._online, features, targets, weights))
             else:
-                statistics = spec.statistics(prompts, targets, names)
+                statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
                 self._publish(with_statistics(state, spec, statistics))
+        return self
+
+    def transform(self, X: Sequence[str]) -> NDArray[np.float64]:
+        """The feature rows the router scores (row featurizers): array of shape (n, d)."""
+        state = self._fitted_state()
+        if state.uses_tokens:
+            msg = "a token router scores token rows, not one row per prompt; no rows to give"
+            raise ValueError(msg)
+        return state.row_features(validate_texts(X))
+
+    def partial_fit_features(
+        self, features: ArrayLike, y: Any, *, sample_weight: ArrayLike | None = None
+    ) -> IR3DERouter:
+        """`partial_fit` from feature rows made by `transform` instead of prompts (quality mode,
+        known experts): what a replica folds from a shared feedback log that keeps rows, not
+        prompts.
+
+        Args:
+            features: array of shape (n, d).
+            y: per-expert scores, as in `fit` (n mappings, or an (n, k) array).
+            sample_weight: array of shape (n,), positive weights (default 1).
+        """
+        rows = np.asarray(features, dtype=np.float64)
+        with self._writing():
+            state, spec = self._fitted_state(), self.update_spec()
+            d = state.statistics.n_features
+            if rows.ndim != 2 or rows.shape[1] != d or not np.isfinite(rows).all():
+                msg = f"features must be finite rows of shape (n, {d}) from transform(), got {rows.shape}"
+                raise ValueError(msg)
+            names, targets = state.statistics.names, None
+            if spec.settings.target == "quality":
+                names, targets = spec.targets([""] * len(rows), y, known=names)
+            if targets is None or not updates_online(spec, state, names):
+                msg = (
+                    "feature rows can be folded into a quality-mode router of row features and "
+                    "known experts only; use partial_fit with prompts"
+                )
+                raise ValueError(msg)
+            weights = _weights(sample_weight, len(rows))
+            self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
         return self
 
     def add_part(self, part: FitPart) -> IR3DERouter:
@@ -411,6 +463,16 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         """Make `state` the routed state, in one assignment."""
         self._online = online
         self.state_ = state
+
+
+def _weights(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64] | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n,) or not (np.isfinite(weights).all() and (weights > 0).all()):
+        msg = f"sample_weight must hold {n} positive finite numbers, got {weights.shape}"
+        raise ValueError(msg)
+    return weights
 
 
 def _policy_json(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, Any] | None:

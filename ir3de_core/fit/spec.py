@@ -95,17 +95,22 @@ class FitSpec:
         targets: NDArray[np.float64],
         names: Sequence[str],
         representation: str | None = None,
+        *,
+        sample_weight: NDArray[np.float64] | None = None,
     ) -> SufficientStatistics:
         """Featurize `prompts` and sum their rows into statistics (targets: (n, k) with NaN),
-        as token rows (``"tokens"``) or one row per prompt (``"rows"``; default: the settings')."""
+        as token rows (``"tokens"``) or one row per prompt (``"rows"``; default: the settings'),
+        each prompt weighted by `sample_weight` (shape (n,), default 1)."""
         design = self.settings.design
         tokens = self.uses_tokens if representation is None else representation == "tokens"
         if tokens:
             return token_statistics(
                 self.featurizer, prompts, targets, names, design=design,
-                per_prompt_weight=self.settings.target == "quality",
+                per_prompt_weight=self.settings.target == "quality", sample_weight=sample_weight,
             )  # fmt: skip
-        return row_statistics(self.rows(prompts), targets, names, design=design)
+        return row_statistics(
+            self.rows(prompts), targets, names, design=design, sample_weight=sample_weight
+        )
 
     def rows(self, prompts: Sequence[str]) -> NDArray[np.float64]:
         """One feature row per prompt: array of shape (n, d), checked finite."""

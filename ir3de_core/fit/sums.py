@@ -23,6 +23,7 @@ def token_statistics(
     *,
     design: Design,
     per_prompt_weight: bool,
+    sample_weight: NDArray[np.float64] | None = None,
 ) -> SufficientStatistics:
     """Statistics over every token row of every prompt, without materialising the rows.
 
@@ -34,6 +35,7 @@ def token_statistics(
         design: ``shared`` or ``per_group``.
         per_prompt_weight: weight each token 1/t_i so every prompt counts once (otherwise every
             token counts once, as in the paper).
+        sample_weight: array of shape (n,), each prompt's weight (default 1).
     """
     batch = TokenBatch.from_ids(featurizer.token_ids(prompts))  # type: ignore[attr-defined]
     table = featurizer.table  # type: ignore[attr-defined]
@@ -41,6 +43,8 @@ def token_statistics(
     token_weight = (
         1.0 / batch.lengths[batch.prompt] if per_prompt_weight else np.ones(batch.ids.size)
     )
+    if sample_weight is not None:
+        token_weight = token_weight * sample_weight[batch.prompt]
     present = ~np.isnan(targets)
     filled = np.where(present, targets, 0.0)
     k = len(names)
@@ -68,6 +72,10 @@ def row_statistics(
     names: Sequence[str],
     *,
     design: Design,
+    sample_weight: NDArray[np.float64] | None = None,
 ) -> SufficientStatistics:
-    """Statistics with one row per prompt. features: (n, d); targets: (n, k) with NaN."""
-    return SufficientStatistics.from_rows(features, targets, names, design=design)
+    """Statistics with one row per prompt. features: (n, d); targets: (n, k) with NaN;
+    sample_weight: (n,), default 1."""
+    return SufficientStatistics.from_rows(
+        features, targets, names, design=design, sample_weight=sample_weight
+    )

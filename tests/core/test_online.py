@@ -172,3 +172,44 @@ def test_a_copy_shares_nothing_feedback_changes() -> None:
     twin.partial_fit([prompts[45]], [{"c": 1.0}])
     assert router.statistics_.weight.tolist() == [41.0, 44.0, 40.0]
     assert twin.statistics_.weight.tolist() == [41.0, 40.0, 41.0]
+
+
+def _quality_router() -> IR3DERouter:
+    prompts = [f"math {i} sum" if i % 2 else f"code {i} python" for i in range(60)]
+    scores = np.c_[[float(i % 2) for i in range(60)], [float(1 - i % 2) for i in range(60)]]
+    stateless = {"kind": "hashing", "n_features": 64, "tfidf": False}
+    return IR3DERouter(stateless, target="quality", alpha=1.0).fit(
+        prompts, scores, experts=["m", "c"]
+    )
+
+
+def test_a_weighted_event_equals_the_event_repeated() -> None:
+    once, twice = _quality_router(), _quality_router()
+    once.partial_fit(["math 3 sum"], [{"m": 0.2}], sample_weight=[2.0])
+    twice.partial_fit(["math 3 sum", "math 3 sum"], [{"m": 0.2}, {"m": 0.2}])
+    np.testing.assert_allclose(once.coef_, twice.coef_, atol=1e-10)
+    np.testing.assert_allclose(once.intercept_, twice.intercept_, atol=1e-10)
+    assert once.statistics_.weight[0] == twice.statistics_.weight[0]
+
+
+def test_feature_rows_fold_like_their_prompts() -> None:
+    by_prompt, by_rows = _quality_router(), _quality_router()
+    prompts = ["math 7 sum", "code 8 python"]
+    targets = [{"m": 0.1}, {"c": 0.9, "m": 0.3}]
+    by_prompt.partial_fit(prompts, targets, sample_weight=[0.5, 3.0])
+    by_rows.partial_fit_features(by_rows.transform(prompts), targets, sample_weight=[0.5, 3.0])
+    assert by_prompt.statistics_.equals(by_rows.statistics_, atol=1e-12)
+    np.testing.assert_allclose(by_prompt.coef_, by_rows.coef_, atol=1e-12)
+
+
+def test_bad_weights_and_rows_are_refused_with_the_fix() -> None:
+    router = _quality_router()
+    with pytest.raises(ValueError, match="positive finite"):
+        router.partial_fit(["math"], [{"m": 1.0}], sample_weight=[-1.0])
+    with pytest.raises(ValueError, match=r"shape \(n, 64\)"):
+        router.partial_fit_features(np.zeros((1, 3)), [{"m": 1.0}])
+    domain = IR3DERouter({"kind": "hashing", "n_features": 64, "tfidf": False}).fit(
+        ["a b", "c d"] * 10, ["x", "y"] * 10
+    )
+    with pytest.raises(ValueError, match="quality-mode"):
+        domain.partial_fit_features(domain.transform(["a b"]), [{"x": 1.0}])
