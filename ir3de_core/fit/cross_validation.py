@@ -48,7 +48,7 @@ class _Scored:
     alpha: float
     score: float
     error: float
-    run: FoldRun
+    run: FoldRun | None  # dropped once another candidate scores higher (it cannot be chosen)
     outcome: NDArray[np.float64]
 
 
@@ -68,7 +68,7 @@ def cross_validate(
         ValueError: the part holds no fold statistics or no held-out prompts.
     """
     k = settings.cv
-    held = HeldOut.of(part.sample.records, part.sample.folds(k), part.sample.features)
+    held = HeldOut.of(part.sample, k)
     if not held.prompts:
         msg = "no held-out prompts to choose the settings on; fit on more data"
         raise ValueError(msg)
@@ -78,6 +78,7 @@ def cross_validate(
         ways = [a for a in tried if representation(a) == rep]
         scored += _grid(settings, featurizer, part, rep, ways, held, expert_map)
     scored.sort(key=lambda s: tried.index(s.aggregation))  # grid order: aggregation, then α
+    _drop_dominated_runs(scored)
     domain_mode = expert_map is not None
     if settings.alpha == "auto":
         scored.append(_no_signal(settings, featurizer, part, scored[0], held, expert_map))
@@ -136,6 +137,7 @@ def _grid(
             run = held_out_decisions(states, held, features, aggregation)
             score, error, outcome = candidate_score(run, held, expert_map)
             out.append(_Scored(aggregation, alpha, score, error, run, outcome))
+            _drop_dominated_runs(out)
     return out
 
 
@@ -152,6 +154,22 @@ def _state(
     resolved = settings.resolved(alpha, aggregation)
     prior = best_single_expert(train, expert_map, part.means)
     return RoutedState(resolved, featurizer, train, solution, expert_map, prior=prior)
+
+
+def _drop_dominated_runs(scored: list[_Scored]) -> None:
+    """Forget the held-out tables of routing candidates that score below the best so far (only
+    a top candidate can be chosen, and a table holds n × k numbers three times)."""
+    finite = [s.score for s in scored if s.alpha != math.inf and math.isfinite(s.score)]
+    if not finite:
+        return
+    top = max(finite)
+    for i, s in enumerate(scored):
+        if s.run is not None and s.alpha != math.inf and not _tied(s.score, top):
+            scored[i] = replace(s, run=None)
+
+
+def _tied(score: float, top: float) -> bool:
+    return score >= top - 1e-12 * max(1.0, abs(top))
 
 
 def _no_signal(
@@ -198,7 +216,7 @@ def _best(scored: list[_Scored], held: HeldOut, domain_mode: bool) -> tuple[_Sco
     if not routing:
         return finite[0], None
     top = max(s.score for s in routing)
-    tied = [s for s in routing if s.score >= top - 1e-12 * max(1.0, abs(top))]
+    tied = [s for s in routing if _tied(s.score, top)]
     if not domain_mode:
         errors = [s.error for s in tied if math.isfinite(s.error)]
         if errors:
@@ -221,7 +239,7 @@ def _calibrated(
     """The softmax temperature that makes the held-out outcomes likeliest (the true domain's
     expert; in quality mode the observed best expert, shared among ties), and the candidate
     with its confidences at that temperature. Vote shares have no temperature."""
-    table = best.run.table
+    table = _run(best).table
     if best.aggregation == "vote":
         return None, best
     if expert_map is not None and held.domains is not None:
@@ -235,8 +253,16 @@ def _calibrated(
     if not rows.any():
         return None, best
     temperature = fit_temperature(table.scores[rows], targets[rows])
-    run = replace(best.run, table=table.at_temperature(temperature))
+    run = replace(_run(best), table=table.at_temperature(temperature))
     return temperature, replace(best, run=run)
+
+
+def _run(best: _Scored) -> FoldRun:
+    """The chosen candidate's held-out decisions (a top candidate always keeps them)."""
+    if best.run is None:
+        msg = "internal error: the chosen candidate's held-out decisions were dropped"
+        raise RuntimeError(msg)
+    return best.run
 
 
 def _per_prompt(held: HeldOut, domain_mode: bool) -> bool:
@@ -261,11 +287,12 @@ def _threshold(
     Ties go to the safe side, as they do for "no signal" (routing must beat the prior by one
     standard error): the prior is what an unsure router should fall back on when prompts unlike
     its training data arrive, which in-distribution folds cannot show."""
-    table = best.run.table
+    run = _run(best)
+    table = run.table
     index = {e: j for j, e in enumerate(table.experts)}
     rows = np.arange(table.n)
-    confidence = table.probabilities[rows, [index[e] for e in best.run.chosen]]
-    prior_run = best.run.prior_only()
+    confidence = table.probabilities[rows, [index[e] for e in run.chosen]]
+    prior_run = run.prior_only()
     prior = held.outcome(prior_run.chosen, hits(prior_run, held, expert_map))
     routed = best.outcome
     tried: list[dict[str, Any]] = [{"threshold": None, "score": float(np.nanmean(routed))}]

@@ -367,16 +367,9 @@ def _sample(
     costs: Any,
     features: NDArray[np.float64] | None,
 ) -> HeldOutSample:
-    """The held-out sample of an in-memory part, as records (only the kept ones are built)."""
-    names, matrix = observed if observed is not None else ((), np.zeros((len(prompts), 0)))
+    """The held-out sample of an in-memory part (only the kept rows are copied)."""
+    names, matrix = observed if observed is not None else ((), None)
     price = None
     if costs is not None:
         price = score_matrix(costs, len(prompts), names, missing="ignore")[1]
-    records = []
-    for i, prompt in enumerate(prompts):
-        scores = {e: float(v) for e, v in zip(names, matrix[i], strict=True) if not np.isnan(v)}
-        spent = {} if price is None else {
-            e: float(v) for e, v in zip(names, price[i], strict=True) if not np.isnan(v)
-        }  # fmt: skip
-        records.append(Record(prompt, scores, spent, None if labels is None else labels[i]))
-    return HeldOutSample.of(records, features)
+    return HeldOutSample.of_arrays(prompts, names, matrix, price, labels, features)

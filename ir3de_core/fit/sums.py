@@ -63,6 +63,10 @@ def token_statistics(
         design=design,
         n_rows=(present[batch.prompt]).sum(axis=0),
         n_prompts=present.sum(axis=0),
+        target_range=(
+            np.where(present, targets, np.inf).min(axis=0, initial=np.inf),
+            np.where(present, targets, -np.inf).max(axis=0, initial=-np.inf),
+        ),
     )
 
 

@@ -73,15 +73,17 @@ def score_matrix(
         experts = [str(c) for c in scores.columns]
         scores = scores.to_numpy(dtype=np.float64)
     if len(scores) and isinstance(scores[0], Mapping):
-        names = list(experts or ())
+        column = dict.fromkeys(experts or ())  # insertion-ordered set: O(1) lookups for many
         for row in scores:
-            names.extend(e for e in row if e not in names)
+            column.update(dict.fromkeys(row))
+        names = list(column)
+        where = {e: j for j, e in enumerate(names)}
         matrix = np.full((len(scores), len(names)), np.nan)
         explicit = np.zeros(matrix.shape, dtype=bool)  # an absent key is "not scored", not missing
         for i, row in enumerate(scores):
             for expert, value in row.items():
-                matrix[i, names.index(expert)] = _as_float(value, i, expert)
-                explicit[i, names.index(expert)] = True
+                matrix[i, where[expert]] = _as_float(value, i, expert)
+                explicit[i, where[expert]] = True
         invalid = explicit & np.isnan(matrix)
     else:
         matrix = np.array(scores, dtype=np.float64)

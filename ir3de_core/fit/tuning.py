@@ -20,14 +20,13 @@ quality mode, the largest α whose held-out squared error is within 1 % of the l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.data.records import Record
 from ir3de_core.decide.calibration import lambda_path
 from ir3de_core.decide.decision import ExpertScores
 from ir3de_core.decide.metrics import aiq
@@ -35,7 +34,8 @@ from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.featurizers import is_token_featurizer
-from ir3de_core.ridge.solver import solve_path
+from ir3de_core.fit.folds import HeldOutSample
+from ir3de_core.ridge.solver import RidgePath, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import Aggregation, RouterSettings
 
@@ -68,10 +68,11 @@ def alpha_grid(statistics: SufficientStatistics, settings: RouterSettings) -> li
         return [float(settings.alpha)]
     d = statistics.n_features
     if statistics.design == "shared":
-        scale = float(np.trace(statistics.pooled()[2])) / d
-    else:
-        used = statistics.weight > 0
-        scale = float(np.trace(statistics.scatter[used], axis1=1, axis2=2).mean()) / d
+        scale = statistics.pooled()[2].trace() / d
+    else:  # the mean over the experts with data of the trace of their scatter
+        used = statistics.block[statistics.block >= 0]
+        traces = np.array([b.scatter.trace() for b in statistics.blocks])
+        scale = float(traces[used].mean()) / d if used.size else 1.0
     scale = scale if math.isfinite(scale) and scale > 0 else 1.0
     return [float(scale * 10.0**e) for e in GRID_EXPONENTS]
 
@@ -147,23 +148,14 @@ class HeldOut:
     features: NDArray[np.float64] | None = None
 
     @classmethod
-    def of(
-        cls,
-        records: Sequence[Record],
-        folds: NDArray[np.intp],
-        features: NDArray[np.float64] | None = None,
-    ) -> HeldOut:
-        """Arrays from the sample's records (and their feature rows, if kept)."""
-        experts = tuple(dict.fromkeys(e for r in records for e in r.scores))
-        scores = np.array([[r.scores.get(e, np.nan) for e in experts] for r in records])
-        costs = np.array([[r.costs.get(e, np.nan) for e in experts] for r in records])
-        has_costs = costs.size > 0 and bool(np.isfinite(costs).all())
-        domains = [r.domain for r in records]
-        labelled = all(d is not None for d in domains)
+    def of(cls, sample: HeldOutSample, folds: int) -> HeldOut:
+        """The arrays of a held-out sample, with each prompt's fold."""
+        has_costs = sample.costs.size > 0 and bool(np.isfinite(sample.costs).all())
+        labelled = bool(sample.domains) and all(d is not None for d in sample.domains)
         return cls(
-            [r.prompt for r in records], folds, experts, scores.reshape(len(records), -1),
-            costs if has_costs else None, [str(d) for d in domains] if labelled else None,
-            features,
+            list(sample.prompts), sample.folds(folds), sample.experts, sample.scores,
+            sample.costs if has_costs else None,
+            [str(d) for d in sample.domains] if labelled else None, sample.features,
         )  # fmt: skip
 
     def columns(self, experts: Sequence[str], values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -284,20 +276,31 @@ def held_out_decisions(
         domains += list(table.domains) if table.domains is not None else []
         prior += [str(state.prior)] * table.n
     back = np.argsort(order)  # from fold order back to held-out order
-    merged = _concatenated(tables, back)
+    merged = _concatenated(tables, order)
     return FoldRun(
         merged, [chosen[i] for i in back], [domains[i] for i in back] if domains else None,
         [prior[i] for i in back],
     )  # fmt: skip
 
 
-def _concatenated(tables: Sequence[ExpertScores], back: NDArray[np.intp]) -> ExpertScores:
-    first = tables[0]
+def _concatenated(tables: Sequence[ExpertScores], order: NDArray[np.intp]) -> ExpertScores:
+    """The folds' tables as one, row ``order[i]`` of the held-out prompts from the i-th row of
+    the tables stacked (each number is copied once: the tables hold n × k numbers each)."""
+    n, k = len(order), len(tables[0].experts)
+    scores, probabilities = np.empty((n, k)), np.empty((n, k))
+    quality_is = "scores" if tables[0].quality is tables[0].scores else "probabilities"
+    quality_is = quality_is if all(t.quality is getattr(t, quality_is) for t in tables) else ""
+    quality = np.empty((n, k)) if not quality_is else None
+    start = 0
+    for t in tables:
+        rows = order[start : start + t.n]
+        scores[rows], probabilities[rows] = t.scores, t.probabilities
+        if quality is not None:
+            quality[rows] = t.quality
+        start += t.n
+    same = {"scores": scores, "probabilities": probabilities}
     return ExpertScores(
-        first.experts,
-        np.concatenate([t.scores for t in tables])[back],
-        np.concatenate([t.probabilities for t in tables])[back],
-        np.concatenate([t.quality for t in tables])[back],
+        tables[0].experts, scores, probabilities, same[quality_is] if quality is None else quality
     )
 
 
@@ -369,14 +372,28 @@ def fold_solutions(
     folds: Sequence[SufficientStatistics | None],
     alphas: Sequence[float],
     settings: RouterSettings,
-) -> list[tuple[SufficientStatistics, list[Any]]]:
-    """For each fold: the statistics without it and their solutions for every α."""
+) -> list[tuple[SufficientStatistics, RidgePath]]:
+    """For each fold: the statistics without it (the sum of the other folds, so a factored
+    scatter stays as small as its rows) and their solutions for every α. The returned
+    statistics keep no scatter: they serve the held-out decisions, not another solve. Each
+    path holds its fold's decompositions and solves an α when indexed."""
     out = []
-    for fold in folds:
-        train = totals if fold is None else totals - fold
+    for f, fold in enumerate(folds):
+        train = totals if fold is None else _sum(s for g, s in enumerate(folds) if g != f)
         solutions = solve_path(
             train, alphas, intercept=settings.intercept, balance=settings.balance,
             normalize=settings.normalizes,
         )  # fmt: skip
-        out.append((train, solutions))
+        out.append((train.without_scatter(), solutions))
     return out
+
+
+def _sum(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics:
+    total: SufficientStatistics | None = None
+    for part in parts:
+        if part is not None:
+            total = part if total is None else total + part
+    if total is None:
+        msg = "cross-validation needs data outside every fold"
+        raise ValueError(msg)
+    return total

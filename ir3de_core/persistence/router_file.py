@@ -36,6 +36,8 @@ from ir3de_core.persistence.arrayfile import (
     sha256,
     write_json,
 )
+from ir3de_core.ridge.arrays import INT_FIELDS
+from ir3de_core.ridge.scatter import Scatter
 from ir3de_core.ridge.solver import RidgeSolution
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -43,12 +45,13 @@ from ir3de_core.settings import RouterSettings
 __all__ = ["ARRAYS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "load_router", "save_router"]
 
 FORMAT = "ir3de-router"
-FORMAT_VERSION = 2  # 2: centred statistics, the policy and the prior; version 1 still loads
+FORMAT_VERSION = 3  # 3: design blocks and factored scatters; 2: centred statistics, the policy
+# and the prior; 1: uncentred sums. Every version still loads.
 ARRAYS, MANIFEST = "arrays.npz", "router.json"
 _FEATURIZER_PREFIX = "featurizer_"
 _REQUIRED = ("params", "featurizer", "design", "groups", "arrays", "sha256")
 _MAX_MANIFEST_BYTES = 16 << 20
-_INT_ARRAYS = frozenset({"stats_n_rows", "stats_n_prompts"})
+_INT_ARRAYS = frozenset("stats_" + f for f in INT_FIELDS)
 
 
 def save_router(
@@ -139,7 +142,7 @@ def load_router(
         state = _state(manifest, arrays, featurizer_options)
         user = RouterSettings.from_params(manifest.get("router_params") or manifest["params"])
         return state, manifest.get("policy_param"), user
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as e:
         msg = f"{directory} holds an inconsistent router ({e}); re-save it with `ir3de fit`"
         raise ModelFileError(msg) from e
 
@@ -170,7 +173,13 @@ def _state(
     policy = RoutingPolicy.from_dict(manifest.get("policy") or {})
     prior = manifest.get("prior")
     spec = FitSpec(settings, featurizer)
-    solved = spec.solve_statistics(stats, mapping, policy=policy, prior=prior)
+    with np.errstate(over="raise", invalid="raise"):
+        solved = spec.solve_statistics(stats, mapping, policy=policy, prior=prior)
+    if not (
+        np.isfinite(solved.solution.coef).all() and np.isfinite(solved.solution.intercept).all()
+    ):
+        msg = "the statistics do not solve to finite weights: the router cannot route"
+        raise ValueError(msg)
     _check_weights(arrays, solved.solution, stats)
     tuning = manifest.get("tuning")
     return solved.replace(
@@ -258,29 +267,28 @@ def _check_weights(
     in directions the data never takes does not matter, replaced weights do."""
     dw = arrays["coef"] - solved.coef
     db = arrays["intercept"] - solved.intercept
-    shared = _design(*stats.pooled()) if stats.design == "shared" else None  # every column's
+    pooled = stats.pooled() if stats.design == "shared" else None  # every column's rows
     for j in range(dw.shape[1]):
-        weight, mean, spread = shared or _design(
-            float(stats.weight[j]), stats.mean_x[j], stats.scatter[j]
+        b = int(stats.block[j])
+        if pooled is None and b < 0:
+            continue
+        weight, mean, scatter = pooled or (
+            stats.blocks[b].weight,
+            stats.blocks[b].mean,
+            stats.blocks[b].scatter,
         )
-        error = _prediction_size(dw[:, j], db[j], mean, spread)
-        size = _prediction_size(solved.coef[:, j], solved.intercept[j], mean, spread)
+        error = _prediction_size(dw[:, j], db[j], weight, mean, scatter)
+        size = _prediction_size(solved.coef[:, j], solved.intercept[j], weight, mean, scatter)
         if not error <= 1e-6 * size + 1e-9 or weight < 0:
             msg = "coef is not the ridge solution of the saved statistics"
             raise ValueError(msg)
 
 
-def _design(
-    weight: float, mean: np.ndarray, scatter: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Weight, mean (d,) and covariance (d, d) of the rows a column was fitted on, from their
-    weight, mean and scatter (d, d)."""
-    return weight, mean, scatter / max(weight, 1e-300)
-
-
-def _prediction_size(w: np.ndarray, b: float, mean: np.ndarray, covariance: np.ndarray) -> float:
-    """Root-mean-square size of ``x·w + b`` over rows with this mean and covariance."""
-    spread = float(w @ covariance @ w)
+def _prediction_size(
+    w: np.ndarray, b: float, weight: float, mean: np.ndarray, scatter: Scatter
+) -> float:
+    """Root-mean-square size of ``x·w + b`` over rows with this weight, mean and scatter."""
+    spread = float(scatter.quadratic(w[:, None])[0]) / max(weight, 1e-300)
     return float(np.sqrt(max(spread, 0.0) + (float(mean @ w) + float(b)) ** 2))
 
 

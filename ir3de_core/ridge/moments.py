@@ -1,81 +1,117 @@
 """The algebra of centred moments: merge two sets (Chan, Golub and LeVeque, 1979) and undo it.
 
-Moments of one or more groups are the tuple (weight W (k,), mean x̄ (k, d), mean ȳ (k,),
-scatter S = Σ w (x − x̄)(x − x̄)ᵀ (k, d, d), cross C = Σ w (x − x̄)(y − ȳ) (k, d)). Merging adds
-``δδᵀ·WaWb/W`` to the summed scatters, with δ the difference of the means, so no precision is
-lost to a large common offset of the features.
+A set of weighted rows has moments ``RowMoments`` (total weight W, mean x̄ (d,), scatter
+S = Σ w (x − x̄)(x − x̄)ᵀ); each group (a target column) fitted on those rows adds its mean
+target ȳ and cross-product C = Σ w (x − x̄)(y − ȳ) (d,). With δ = x̄b − x̄a and
+c = WaWb/W, the union has
+
+    x̄ = x̄a + δ·Wb/W,   S = Sa + Sb + c·δδᵀ,   ȳ = ȳa + (ȳb − ȳa)·Wb/W,   C = Ca + Cb + c·(ȳb − ȳa)·δ
+
+so no precision is lost to a large common offset of the features, and the update can be
+reversed exactly to remove a part.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Moments", "group_moments", "merge_moments", "unmerge_moments"]
+from ir3de_core.ridge.scatter import Scatter
+
+__all__ = ["GroupMoments", "RowMoments", "merge_groups", "row_moments", "unmerge_groups"]
 
 FloatArray = NDArray[np.float64]
-Moments = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
 
-def merge_moments(a: Moments, b: Moments) -> Moments:
-    """Chan's pairwise merge of per-group moments, vectorised over groups.
+@dataclass(frozen=True, eq=False)
+class RowMoments:
+    """The weight, mean and scatter of a set of weighted rows (a design block).
 
-    Args:
-        a: (weight (k,), mean_x (k, d), mean_y (k,), scatter (k, d, d), cross (k, d)).
-        b: the same for other data.
-
-    Returns:
-        the moments of the union, same shapes. Groups with no weight on both sides stay zero.
+    Attributes:
+        weight: W = Σ w (> 0).
+        mean: array of shape (d,), x̄.
+        scatter: S.
     """
-    wa, ma, ya, sa, ca = a
-    wb, mb, yb, sb, cb = b
-    w = wa + wb
-    safe = np.where(w > 0, w, 1.0)
-    share = np.where(w > 0, wb / safe, 0.0)
-    coupling = np.where(w > 0, wa * wb / safe, 0.0)
-    dx, dy = mb - ma, yb - ya
-    mean_x = ma + dx * share[:, None]
-    mean_y = ya + dy * share
-    scatter = sa + sb + coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
-    cross = ca + cb + (coupling * dy)[:, None] * dx
-    return w, mean_x, mean_y, scatter, cross
+
+    weight: float
+    mean: FloatArray
+    scatter: Scatter
+
+    def scaled(self, c: float) -> RowMoments:
+        """The moments of the same rows with every weight multiplied by c > 0."""
+        return RowMoments(self.weight * c, self.mean, self.scatter.scaled(c))
+
+    def equals(self, other: RowMoments, *, atol: float = 0.0) -> bool:
+        """Whether both describe the same rows' moments (exactly, or within `atol`)."""
+        return (
+            abs(self.weight - other.weight) <= atol
+            and bool(np.allclose(self.mean, other.mean, rtol=0.0, atol=atol))
+            and self.scatter.equals(other.scatter, atol=atol)
+        )
 
 
-def unmerge_moments(whole: Moments, part: Moments) -> Moments:
-    """The moments of `whole` without the rows of `part` (the inverse of `merge_moments`).
+@dataclass(frozen=True, eq=False)
+class GroupMoments:
+    """The target moments of m groups fitted on one set of rows.
 
-    Raises:
-        ValueError: `part` weighs more than `whole` in some group (it is not a part of it).
+    Attributes:
+        mean_y: array of shape (m,), ȳ.
+        cross: array of shape (m, d), C.
     """
-    w, m, y, s, c = whole
-    wb, mb, yb, sb, cb = part
-    wa = w - wb
-    if (wa < -1e-9 * np.maximum(w, 1.0)).any():
-        msg = "the statistics to subtract weigh more than these: they are not a part of them"
-        raise ValueError(msg)
-    wa = np.where(wa > 0, wa, 0.0)
-    safe = np.where(wa > 0, wa, 1.0)
-    mean_x = np.where((wa > 0)[:, None], (w[:, None] * m - wb[:, None] * mb) / safe[:, None], 0.0)
-    mean_y = np.where(wa > 0, (w * y - wb * yb) / safe, 0.0)
-    coupling = np.where(w > 0, wa * wb / np.where(w > 0, w, 1.0), 0.0)
-    dx, dy = mb - mean_x, yb - mean_y
-    scatter = s - sb - coupling[:, None, None] * (dx[:, :, None] * dx[:, None, :])
-    cross = c - cb - (coupling * dy)[:, None] * dx
-    return wa, mean_x, mean_y, scatter, cross
+
+    mean_y: FloatArray
+    cross: FloatArray
 
 
-def group_moments(
+def row_moments(
     x: FloatArray, y: FloatArray, w: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """One group's moments of m rows x (m, d), targets y (m,), weights w (m,), centred exactly
-    (each array with a leading group axis of length 1)."""
+) -> tuple[RowMoments, GroupMoments] | None:
+    """Moments of rows x (n, d) with weights w (n,) and targets y (n, m); None for no weight."""
     total = float(w.sum())
     if total <= 0:
-        d = x.shape[1]
-        return (np.zeros(1), np.zeros((1, d)), np.zeros(1), np.zeros((1, d, d)), np.zeros((1, d)))
+        return None
     mean_x = w @ x / total
-    mean_y = float(w @ y) / total
+    mean_y = w @ y / total
     centred = x - mean_x
-    scatter = (centred * w[:, None]).T @ centred
-    cross = centred.T @ (w * (y - mean_y))
-    return (np.array([total]), mean_x[None], np.array([mean_y]), scatter[None], cross[None])
+    cross = (centred.T @ (w[:, None] * (y - mean_y))).T
+    rows = RowMoments(total, mean_x, Scatter.of_rows(centred, w))
+    return rows, GroupMoments(np.asarray(mean_y, dtype=np.float64), cross)
+
+
+def merge_groups(
+    a: RowMoments, ga: GroupMoments, b: RowMoments, gb: GroupMoments
+) -> tuple[RowMoments, GroupMoments]:
+    """Chan's merge of two sets of rows and of the same m groups' targets on them."""
+    w = a.weight + b.weight
+    share, coupling = b.weight / w, a.weight * b.weight / w
+    dx = b.mean - a.mean
+    dy = gb.mean_y - ga.mean_y
+    rows = RowMoments(w, a.mean + dx * share, (a.scatter + b.scatter).plus_outer(coupling, dx))
+    cross = ga.cross + gb.cross + coupling * dy[:, None] * dx[None, :]
+    return rows, GroupMoments(ga.mean_y + dy * share, cross)
+
+
+def unmerge_groups(
+    whole: RowMoments, gw: GroupMoments, part: RowMoments, gp: GroupMoments
+) -> tuple[RowMoments, GroupMoments] | None:
+    """The moments of `whole` without the rows of `part` (the inverse of `merge_groups`); None
+    when nothing is left.
+
+    Raises:
+        ValueError: `part` weighs more than `whole` (it is not a part of it).
+    """
+    rest = whole.weight - part.weight
+    if rest < -1e-9 * max(whole.weight, 1.0):
+        msg = "the statistics to subtract weigh more than these: they are not a part of them"
+        raise ValueError(msg)
+    if rest <= 1e-12 * max(whole.weight, 1.0):
+        return None
+    mean_x = (whole.weight * whole.mean - part.weight * part.mean) / rest
+    mean_y = (whole.weight * gw.mean_y - part.weight * gp.mean_y) / rest
+    coupling = rest * part.weight / whole.weight
+    dx, dy = part.mean - mean_x, gp.mean_y - mean_y
+    scatter = (whole.scatter - part.scatter).plus_outer(-coupling, dx)
+    cross = gw.cross - gp.cross - coupling * dy[:, None] * dx[None, :]
+    return RowMoments(rest, mean_x, scatter), GroupMoments(mean_y, cross)

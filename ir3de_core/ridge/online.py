@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ir3de_core.exceptions import ExpertError
+from ir3de_core.ridge.linalg import lapack_threads
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 
@@ -32,8 +33,8 @@ class RankOneRidge:
     more than d/8 rows for it (then a fresh solve is cheaper than the rank-one steps).
 
     Args:
-        statistics: quality-mode (``per_group``) statistics of row features. Updated in place:
-            `from_statistics` copies them first.
+        statistics: quality-mode (``per_group``) statistics of row features (immutable: each
+            event replaces them with their sum with the event's row).
         alpha: ridge penalty λ > 0.
         refresh_every: rank-one steps of one expert between exact re-computations.
     """
@@ -63,8 +64,8 @@ class RankOneRidge:
     def from_statistics(
         cls, statistics: SufficientStatistics, alpha: float, *, refresh_every: int = 1000
     ) -> RankOneRidge:
-        """Start from (a copy of) quality-mode statistics; the caller's object is never changed."""
-        return cls(statistics.copy(), alpha, refresh_every=refresh_every)
+        """Start from quality-mode statistics (never changed: statistics are immutable)."""
+        return cls(statistics, alpha, refresh_every=refresh_every)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -118,13 +119,13 @@ class RankOneRidge:
             or self._steps[j] + counts[j] > self.refresh_every
         }  # fmt: skip
         if len(exact) == len(touched):  # no rank-one step: add the rows in one go
-            self.statistics.add_rows_in_place(features, y, sample_weight=weights)
+            self.statistics = self.statistics.partial_fit(features, y, sample_weight=weights)
         else:
             for i in range(features.shape[0]):  # each step sees the sums before its row
                 for j in np.flatnonzero(present[i]).tolist():
                     if j not in exact:
                         self._rank_one(j, features[i], float(weights[i]))
-                self.statistics.add_rows_in_place(
+                self.statistics = self.statistics.partial_fit(
                     features[i : i + 1], y[i : i + 1], sample_weight=weights[i : i + 1]
                 )
         for j in touched:
@@ -156,9 +157,10 @@ class RankOneRidge:
             self._inverse.pop(j, None)
             self.coef[:, j], self.intercept[j] = np.zeros(d), 0.0
             return
-        system = stats.scatter[j].copy()
+        system = stats.scatter_of(j).to_dense().copy()
         system.flat[:: d + 1] += self.alpha
-        self._inverse[j] = np.asarray(np.linalg.inv(system), dtype=np.float64)
+        with lapack_threads(d):
+            self._inverse[j] = np.asarray(np.linalg.inv(system), dtype=np.float64)
         self._set_solution(j)
 
     def _set_solution(self, j: int) -> None:

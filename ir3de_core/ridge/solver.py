@@ -16,9 +16,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.linalg import solve_ridge
+from ir3de_core.ridge.scatter import Eigen, Scatter
 from ir3de_core.ridge.statistics import SufficientStatistics
 
-__all__ = ["InterceptMode", "RidgeSolution", "balance_factors", "solve_path", "solve_statistics"]
+__all__ = [
+    "InterceptMode",
+    "RidgePath",
+    "RidgeSolution",
+    "balance_factors",
+    "solve_path",
+    "solve_statistics",
+]
 
 InterceptMode = Literal["centered", "penalized", "none"]
 FloatArray = NDArray[np.float64]
@@ -39,19 +47,19 @@ class RidgeSolution:
 
 @dataclass(frozen=True, eq=False)
 class _System:
-    """One linear system shared by some columns: ``(gram + αI) w = rhs``.
+    """One centred linear system shared by some columns: ``(S + αI) w = C``.
 
     Attributes:
         columns: the group columns it solves.
-        gram: array of shape (d, d) (centred scatter, or uncentred ``Σ x xᵀ``).
-        rhs: array of shape (d, m) for the m columns.
-        mean_x: array of shape (d,) (centred systems) or ``Σ x`` (uncentred).
-        mean_y: array of shape (m,) (centred) or ``Σ y`` (uncentred).
+        scatter: the centred scatter S of its rows.
+        rhs: array of shape (d, m), the centred cross-products C of the m columns.
+        mean_x: array of shape (d,), the rows' mean.
+        mean_y: array of shape (m,), the columns' mean targets.
         weight: the total weight of its rows.
     """
 
     columns: list[int]
-    gram: FloatArray
+    scatter: Scatter
     rhs: FloatArray
     mean_x: FloatArray
     mean_y: FloatArray
@@ -80,7 +88,8 @@ def solve_statistics(
 
     Args:
         stats: per-group statistics; ``shared`` design solves one system with k right-hand sides,
-            ``per_group`` solves one system per group (identical designs once).
+            ``per_group`` one system per design block (experts scored on the same prompts
+            share one).
         alpha: ridge penalty λ.
         intercept: ``centered`` (scikit-learn's unpenalised intercept), ``penalized`` (the IR3DE
             paper's bias column inside the penalty) or ``none``.
@@ -102,27 +111,93 @@ def solve_path(
     balance: bool = True,
     normalize: bool = False,
     eigen: bool = True,
-) -> list[RidgeSolution]:
-    """The solutions for several penalties (arguments as in `solve_statistics`).
+) -> RidgePath:
+    """The solutions for several penalties (arguments as in `solve_statistics`), solved when
+    indexed: ``path[i]`` is the solution for ``alphas[i]``.
 
-    With `eigen`, each system is decomposed once (``gram = QΛQᵀ``) and every α costs a d×d
-    product instead of a factorisation: the path of a cross-validation grid in one go.
+    With `eigen`, each system is decomposed once (``gram = QΛQᵀ``, thin when its scatter is a
+    factor of fewer rows than features: the dual solve) and every α costs a product instead of
+    a factorisation: the path of a cross-validation grid in one go. Only the decompositions are
+    kept (d × min(rows, d) per system), never the d × k weights of every α at once.
     """
     if intercept not in ("centered", "penalized", "none"):
         msg = f"unknown intercept mode {intercept!r}; use 'centered', 'penalized' or 'none'"
         raise ValueError(msg)
     if balance and stats.design == "shared":
         stats = stats.scaled(balance_factors(stats))
-    k, d = len(stats.names), stats.n_features
-    coefs = [np.zeros((d, k)) for _ in alphas]
-    biases = [np.zeros(k) for _ in alphas]
-    systems = _centred_systems(stats) if intercept == "centered" else _raw_systems(stats)
-    for system in systems:
+    finite = any(a != np.inf for a in alphas)
+    prepared = []
+    for system in _systems(stats):
         if system.weight <= 0:
             continue
-        for i, (w, b) in enumerate(_solve_system(system, alphas, intercept, eigen)):
-            coefs[i][:, system.columns], biases[i][system.columns] = w, b
-    return [_normalised(c, b, intercept, normalize) for c, b in zip(coefs, biases, strict=True)]
+        gram, rhs = system.scatter, system.rhs
+        if intercept != "centered":
+            gram, rhs = _uncentred(system, intercept)
+        direct = not eigen and gram.is_dense and len(alphas) == 1
+        decomposition = gram.eigen() if finite and not direct else None
+        prepared.append(_Prepared(system, gram if direct else None, decomposition, rhs))
+    return RidgePath(
+        tuple(float(a) for a in alphas), tuple(prepared), len(stats.names), stats.n_features,
+        intercept, normalize,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """One system ready to solve for any α: decomposed, or (a single dense solve) kept."""
+
+    system: _System
+    gram: Scatter | None
+    decomposition: Eigen | None
+    rhs: FloatArray
+
+    def weights(self, alpha: float) -> FloatArray:
+        """The solution of ``(gram + αI) w = rhs``: array of shape (d or d + 1, m)."""
+        if alpha == np.inf:
+            return np.zeros_like(self.rhs)
+        if self.gram is not None:
+            return solve_ridge(self.gram.to_dense(), self.rhs, alpha)
+        assert self.decomposition is not None
+        return self.decomposition.solve(self.rhs, alpha)
+
+
+@dataclass(frozen=True, eq=False)
+class RidgePath:
+    """The ridge solutions of one set of statistics along a grid of penalties.
+
+    Attributes:
+        alphas: the m penalties.
+        systems: the prepared systems.
+        n_groups: k.
+        n_features: d.
+        intercept: the intercept mode.
+        normalize: whether columns are scaled to unit norm.
+    """
+
+    alphas: tuple[float, ...]
+    systems: tuple[_Prepared, ...]
+    n_groups: int
+    n_features: int
+    intercept: InterceptMode
+    normalize: bool
+
+    def __len__(self) -> int:
+        return len(self.alphas)
+
+    def __getitem__(self, i: int) -> RidgeSolution:
+        """The solution for ``alphas[i]``: coef (d, k) and intercept (k,)."""
+        alpha, d = self.alphas[i], self.n_features
+        coef, bias = np.zeros((d, self.n_groups)), np.zeros(self.n_groups)
+        for prepared in self.systems:
+            w, system = prepared.weights(alpha), prepared.system
+            if self.intercept == "centered":
+                coef[:, system.columns] = w
+                bias[system.columns] = system.mean_y - system.mean_x @ w
+            elif self.intercept == "penalized":
+                coef[:, system.columns], bias[system.columns] = w[:d], w[d]
+            else:
+                coef[:, system.columns] = w
+        return _normalised(coef, bias, self.intercept, self.normalize)
 
 
 def _normalised(
@@ -137,90 +212,33 @@ def _normalised(
     return RidgeSolution(coef=coef, intercept=bias)
 
 
-def _centred_systems(stats: SufficientStatistics) -> list[_System]:
-    """Centred systems: one pooled system (shared design: column j's right-hand side is
-    ``W_j (x̄_j − x̄)``, its mean target ``W_j / W``), or one per distinct group design."""
+def _systems(stats: SufficientStatistics) -> list[_System]:
+    """One pooled system (shared design: column j's right-hand side is ``W_j (x̄_j − x̄)``, its
+    mean target ``W_j / W``), or one per design block (the columns of the experts it holds)."""
     k = len(stats.names)
     if stats.design == "shared":
         total, mean, scatter = stats.pooled()
-        rhs = (stats.weight[:, None] * (stats.mean_x - mean)).T
-        share = stats.weight / total if total > 0 else np.zeros(k)
+        weight = stats.weight
+        rhs = (weight[:, None] * (stats.mean_x - mean)).T
+        share = weight / total if total > 0 else np.zeros(k)
         return [_System(list(range(k)), scatter, rhs, mean, share, total)]
-    systems: list[_System] = []
-    for j in range(k):
-        for system in systems:
-            if (
-                system.weight == stats.weight[j]
-                and np.array_equal(system.gram, stats.scatter[j])
-                and np.array_equal(system.mean_x, stats.mean_x[j])
-            ):
-                system.columns.append(j)
-                break
-        else:
-            systems.append(_System([j], stats.scatter[j], np.empty((0,)), stats.mean_x[j],
-                                   np.empty(0), float(stats.weight[j])))  # fmt: skip
+    members: dict[int, list[int]] = {}
+    for j, b in enumerate(stats.block.tolist()):
+        if b >= 0:
+            members.setdefault(b, []).append(j)
     return [
-        _System(s.columns, s.gram, stats.cross[s.columns].T, s.mean_x,
-                stats.mean_y[s.columns], s.weight)
-        for s in systems
+        _System(columns, stats.blocks[b].scatter, stats.cross[columns].T, stats.blocks[b].mean,
+                stats.mean_y[columns], stats.blocks[b].weight)
+        for b, columns in members.items()
     ]  # fmt: skip
 
 
-def _raw_systems(stats: SufficientStatistics) -> list[_System]:
-    """Uncentred systems (``Σ x xᵀ``, ``Σ x y``, ``Σ x``, ``Σ y``) for the penalised bias and
-    the no-intercept mode."""
-    xtx, xty, sum_x, sum_y = stats.xtx, stats.xty, stats.sum_x, stats.sum_y
-    if stats.design == "shared":
-        k = len(stats.names)
-        return [
-            _System(
-                list(range(k)), xtx.sum(0), xty.T, sum_x.sum(0), sum_y, float(stats.weight.sum())
-            )
-        ]
-    return [
-        _System([j], xtx[j], xty[j][:, None], sum_x[j], sum_y[j : j + 1], float(stats.weight[j]))
-        for j in range(len(stats.names))
-    ]
-
-
-def _solve_system(
-    system: _System, alphas: Sequence[float], intercept: InterceptMode, eigen: bool
-) -> list[tuple[FloatArray, FloatArray]]:
-    """Weights (d, m) and intercepts (m,) of one system for each α."""
-    gram, rhs = system.gram, system.rhs
+def _uncentred(system: _System, intercept: InterceptMode) -> tuple[Scatter, FloatArray]:
+    """The system of the uncentred rows: ``[X 1]`` with the bias inside the penalty
+    (``penalized``, d + 1 unknowns) or ``X`` alone (``none``)."""
+    w, mean = system.weight, system.mean_x
+    xty = system.rhs + w * mean[:, None] * system.mean_y[None, :]
     if intercept == "penalized":
-        n = np.array([[system.weight]])
-        gram = np.block([[gram, system.mean_x[:, None]], [system.mean_x[None, :], n]])
-        rhs = np.vstack([rhs, system.mean_y[None, :]])
-    solutions = _ridge_path(gram, rhs, alphas) if eigen else [
-        np.zeros_like(rhs) if a == np.inf else solve_ridge(gram, rhs, float(a)) for a in alphas
-    ]  # fmt: skip
-    d = system.gram.shape[0]
-    out = []
-    for w in solutions:
-        if intercept == "centered":
-            out.append((w, system.mean_y - system.mean_x @ w))
-        elif intercept == "penalized":
-            out.append((w[:d], w[d]))
-        else:
-            out.append((w, np.zeros(rhs.shape[1])))
-    return out
-
-
-def _ridge_path(gram: FloatArray, rhs: FloatArray, alphas: Sequence[float]) -> list[FloatArray]:
-    """``(gram + αI)⁻¹ rhs`` for every α from one eigendecomposition of the symmetric gram
-    (α = ∞ gives zeros)."""
-    if all(alpha == np.inf for alpha in alphas):
-        return [np.zeros_like(rhs) for _ in alphas]
-    values, vectors = np.linalg.eigh(gram)
-    values = np.clip(values, 0.0, None)  # a scatter is positive semi-definite; drop round-off
-    projected = vectors.T @ rhs
-    out = []
-    for alpha in alphas:
-        if alpha == np.inf:
-            out.append(np.zeros_like(rhs))
-            continue
-        denominator = values + float(alpha)
-        safe = np.where(denominator > 0, denominator, np.inf)
-        out.append(vectors @ (projected / safe[:, None]))
-    return out
+        gram = system.scatter.bordered(w * mean, w)
+        return gram, np.vstack([xty, w * system.mean_y[None, :]])
+    return system.scatter.plus_outer(w, mean), xty

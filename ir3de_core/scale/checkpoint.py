@@ -120,7 +120,7 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
             rep: [None if f is None else {"names": f.names, "design": f.design} for f in folds]
             for rep, folds in part.folds.items()
         },
-        "sample": [r.to_dict() for r in part.sample.records],
+        "sample": [r.to_dict() for r in part.sample.records()],
     }
     arrays = {**_arrays(checkpoint), _DIGEST: _digest(content)}
     npz = directory / f"state-{_next_number(directory):06d}.npz"

@@ -1,0 +1,104 @@
+"""Adding and subtracting `SufficientStatistics`: a block per distinct pair of blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.ridge.moments import GroupMoments, RowMoments, merge_groups, unmerge_groups
+from ir3de_core.ridge.statistics import SufficientStatistics
+
+__all__ = ["combine", "equal", "reindexed"]
+
+
+def combine(
+    a: SufficientStatistics, b: SufficientStatistics, *, subtract: bool
+) -> SufficientStatistics:
+    """``a + b`` or ``a − b`` of statistics with the same names in the same order: a block per
+    distinct pair of blocks the groups come from."""
+    k, d = len(a.names), a.n_features
+    grouped: dict[tuple[int, int], list[int]] = {}
+    for j, pair in enumerate(zip(a.block.tolist(), b.block.tolist(), strict=True)):
+        if pair != (-1, -1):
+            grouped.setdefault(pair, []).append(j)
+    block = np.full(k, -1, dtype=np.int64)
+    blocks: list[RowMoments] = []
+    mean_y, cross = np.zeros(k), np.zeros((k, d))
+    for (ia, ib), members in grouped.items():
+        columns = np.array(members)
+        if ib < 0:  # only in a: unchanged
+            rows, groups = a.blocks[ia], GroupMoments(a.mean_y[columns], a.cross[columns])
+        elif subtract and ia < 0:
+            msg = f"cannot remove rows of {[a.names[j] for j in columns]} that are not here"
+            raise ValueError(msg)
+        elif ia < 0:
+            rows, groups = b.blocks[ib], GroupMoments(b.mean_y[columns], b.cross[columns])
+        else:
+            ga = GroupMoments(a.mean_y[columns], a.cross[columns])
+            gb = GroupMoments(b.mean_y[columns], b.cross[columns])
+            step = unmerge_groups if subtract else merge_groups
+            result = step(a.blocks[ia], ga, b.blocks[ib], gb)
+            if result is None:
+                continue
+            rows, groups = result
+        block[columns] = len(blocks)
+        blocks.append(rows)
+        mean_y[columns], cross[columns] = groups.mean_y, groups.cross
+    sign = -1 if subtract else 1
+    lo = a.y_min if subtract else np.minimum(a.y_min, b.y_min)
+    hi = a.y_max if subtract else np.maximum(a.y_max, b.y_max)
+    return SufficientStatistics(
+        a.names, a.design, d, tuple(blocks), block, mean_y, cross,
+        a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts, lo, hi,
+    )  # fmt: skip
+
+
+def reindexed(self: SufficientStatistics, names: tuple[str, ...]) -> SufficientStatistics:
+    """Statistics for `names`: existing groups are kept, new groups are empty, blocks no
+    group uses any more are dropped."""
+    k, d = len(names), self.n_features
+    where = {n: i for i, n in enumerate(self.names)}
+    src = np.array([where.get(n, -1) for n in names], dtype=np.int64)
+    has = src >= 0
+    old = np.where(has, self.block[np.maximum(src, 0)] if len(self.names) else -1, -1)
+    kept = sorted(set(old[old >= 0].tolist()))
+    renumber = {b: i for i, b in enumerate(kept)}
+    block = np.array([renumber.get(int(b), -1) for b in old], dtype=np.int64)
+
+    def take(values: NDArray[Any], fill: float) -> NDArray[Any]:
+        out = np.full((k, *values.shape[1:]), fill, dtype=values.dtype)
+        out[has] = values[src[has]]
+        return out
+
+    return SufficientStatistics(
+        names, self.design, d, tuple(self.blocks[b] for b in kept), block,
+        take(self.mean_y, 0.0), take(self.cross, 0.0), take(self.n_rows, 0),
+        take(self.n_prompts, 0), take(self.y_min, np.inf), take(self.y_max, -np.inf),
+    )  # fmt: skip
+
+
+def equal(self: SufficientStatistics, other: SufficientStatistics, *, atol: float = 0.0) -> bool:
+    """True when names, design and every group's regression statistics agree (exactly, or
+    within `atol`), however the groups are grouped into blocks (the target ranges, which
+    old files do not have, are not compared)."""
+    if (self.names, self.design, self.n_features) != (
+        other.names,
+        other.design,
+        other.n_features,
+    ):
+        return False
+    for f in ("mean_y", "cross", "n_rows", "n_prompts"):
+        mine, theirs = getattr(self, f), getattr(other, f)
+        if not np.allclose(mine, theirs, rtol=0.0, atol=atol, equal_nan=True):
+            return False
+    checked: dict[tuple[int, int], bool] = {}
+    for a, b in zip(self.block.tolist(), other.block.tolist(), strict=True):
+        if (a < 0) != (b < 0):
+            return False
+        if a >= 0 and (a, b) not in checked:
+            checked[a, b] = self.blocks[a].equals(other.blocks[b], atol=atol)
+            if not checked[a, b]:
+                return False
+    return True
