@@ -7,6 +7,7 @@ from ir3de_core.decide.state import RoutedState
 from ir3de_core.exceptions import (
     DataError,
     ExpertError,
+    FitMemoryError,
     IR3DEError,
     MissingDependencyError,
     ModelFileError,
@@ -30,6 +31,7 @@ __all__ = [
     "DataError",
     "ExpertError",
     "ExpertScores",
+    "FitMemoryError",
     "FitPart",
     "FitSpec",
     "HashingFeaturizer",

@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 __all__ = [
     "DataError",
     "ExpertError",
+    "FitMemoryError",
     "IR3DEError",
     "MissingDependencyError",
     "ModelFileError",
@@ -36,3 +37,8 @@ class ExpertError(IR3DEError, KeyError):
 
 class MissingDependencyError(IR3DEError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class FitMemoryError(IR3DEError, MemoryError):
+    """A fit would need more memory than the machine has; the message names the sizes and the
+    settings that shrink them (see `ir3de_core.fit.budget`)."""

@@ -8,8 +8,10 @@ from typing import Any
 
 __all__ = ["MAX_FEATURES", "count", "positive"]
 
-MAX_FEATURES = 16384
-"""Widest feature space: the statistics hold a d×d matrix per group (2 GiB at this width)."""
+MAX_FEATURES = 65536
+"""Widest feature space. A fit's memory is checked against the machine before it allocates
+(`ir3de_core.fit.budget`): statistics of fewer rows than features are kept as a min(n, d) × d
+factor, so a wide space costs memory only with many prompts (a dense d×d is 34 GB here)."""
 
 
 def count(name: str, value: Any, *, low: int = 1, high: int | None = None) -> int:

@@ -22,6 +22,7 @@ from ir3de_core.data.records import Record
 from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featurizer
+from ir3de_core.fit.budget import FitSize, check_fit_memory
 from ir3de_core.fit.cross_validation import cross_validate
 from ir3de_core.fit.folds import HeldOutSample, fold_ids
 from ir3de_core.fit.parts import (
@@ -153,6 +154,7 @@ class FitSpec:
         n_scores = int((~np.isnan(observed[1])).sum()) if scores is not None or columns else 0
         if self.settings.target == "quality":
             n_scores = int((~np.isnan(targets)).sum())
+        check_fit_memory(self.size(len(prompts), len(names)))
         statistics, folds, features = self._sums(prompts, targets, names)
         sample = HeldOutSample()
         if folds:
@@ -161,6 +163,17 @@ class FitSpec:
                              self.settings.target == "quality" else None, costs, features)  # fmt: skip
         return FitPart(statistics, means, n_records=len(prompts), n_scores=n_scores,
                        folds=folds, sample=sample)  # fmt: skip
+
+    def size(self, n_prompts: int, n_groups: int) -> FitSize:
+        """The sizes that decide the memory of a fit of `n_prompts` prompts and `n_groups`
+        groups with these settings (see `ir3de_core.fit.budget`)."""
+        tunes = self.settings.tunes
+        ways = aggregations(self.settings, self.featurizer) if tunes else ()
+        rows_kept = not self.uses_tokens or any(representation(a) == "rows" for a in ways)
+        return FitSize(
+            n_prompts, self.featurizer.n_features, n_groups,
+            self.settings.cv if tunes else 0, rows_kept,
+        )  # fmt: skip
 
     def _sums(
         self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]

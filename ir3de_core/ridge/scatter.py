@@ -48,10 +48,13 @@ class Eigen:
         projected = self.vectors.T @ rhs
         denominator = self.values + float(alpha)
         safe = np.where(denominator > 0, denominator, np.inf)
-        out = self.vectors @ (projected / safe[:, None])
-        if not self.complete and alpha > 0:
-            out += (rhs - self.vectors @ projected) / float(alpha)
-        return np.asarray(out, dtype=np.float64)
+        if self.complete or alpha == 0:
+            return np.asarray(self.vectors @ (projected / safe[:, None]), dtype=np.float64)
+        # V diag(1/(λ+α)) Vᵀb + (b − VVᵀb)/α = b/α + V diag(1/(λ+α) − 1/α) Vᵀb: two passes
+        # over the d × m result instead of five (it is large when many experts share a block)
+        out = rhs / float(alpha)
+        out += self.vectors @ (projected * (1.0 / safe - 1.0 / float(alpha))[:, None])
+        return out
 
     def leverage(self, rows: FloatArray, alpha: float) -> FloatArray:
         """``xᵀ(S + αI)⁻¹x`` for each row x of rows (n, d): array of shape (n,)."""

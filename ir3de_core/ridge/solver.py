@@ -187,6 +187,8 @@ class RidgePath:
     def __getitem__(self, i: int) -> RidgeSolution:
         """The solution for ``alphas[i]``: coef (d, k) and intercept (k,)."""
         alpha, d = self.alphas[i], self.n_features
+        if len(self.systems) == 1 and self.systems[0].system.columns == list(range(self.n_groups)):
+            return self._whole(self.systems[0], alpha)  # one system for every group: no copy
         coef, bias = np.zeros((d, self.n_groups)), np.zeros(self.n_groups)
         for prepared in self.systems:
             w, system = prepared.weights(alpha), prepared.system
@@ -198,6 +200,14 @@ class RidgePath:
             else:
                 coef[:, system.columns] = w
         return _normalised(coef, bias, self.intercept, self.normalize)
+
+    def _whole(self, prepared: _Prepared, alpha: float) -> RidgeSolution:
+        w, system, d = prepared.weights(alpha), prepared.system, self.n_features
+        if self.intercept == "centered":
+            return _normalised(w, system.mean_y - system.mean_x @ w, self.intercept, self.normalize)
+        if self.intercept == "penalized":
+            return _normalised(w[:d], w[d].copy(), self.intercept, self.normalize)
+        return _normalised(w, np.zeros(self.n_groups), self.intercept, self.normalize)
 
 
 def _normalised(
