@@ -66,8 +66,12 @@ def check_routes(router: IR3DERouter) -> None:
     Raises:
         ValueError: routing failed or gave non-finite scores or confidence.
     """
-    with np_errors():
-        decision = router.route([_PROBE])[0]
+    try:
+        with np_errors():
+            decision = router.route([_PROBE])[0]
+    except (ValueError, ArithmeticError, FloatingPointError) as e:
+        msg = f"the router loads but cannot route: {e}"
+        raise ValueError(msg) from e
     values = [*decision.scores.values(), decision.confidence]
     if not all(math.isfinite(v) for v in values):
         msg = "the router loads but cannot route: its scores are not finite numbers"
