@@ -196,8 +196,9 @@ def _write_setup(folder: Path, upstream: str, port: int) -> tuple[Path, IR3DERou
     config.write_text(
         f"[server]\nport = {port}\naccess_log = false\ncooldown_seconds = 0\n\n"
         f'[router]\npath = "router"\nreload_seconds = 2\n\n'
-        f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n\n'
-        + experts,
+        f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n'
+        # one load generator sends every event: loosen the per-key bounds it would hit
+        "score_range = [0.0, 1.0]\nkey_share = 1.0\nkey_rate_per_minute = 1e6\n\n" + experts,
         encoding="utf-8",
     )
     return config, router

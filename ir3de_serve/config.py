@@ -79,7 +79,13 @@ class ServerConfig:
         host: the interface to bind (loopback unless told otherwise).
         port: the TCP port.
         api_key_env: the name of the variable holding the key clients must send as
-            ``Authorization: Bearer <key>`` (None: no key asked).
+            ``Authorization: Bearer <key>`` (None: no key asked; required off loopback). It may
+            hold several keys separated by commas, one per client.
+        admin_key_env: the variable holding the feedback/admin keys (comma-separated):
+            ``/v1/feedback``, ``/metrics`` and the full ``/healthz`` (None: the chat keys).
+        max_n: the largest ``n`` (choices per request) passed upstream.
+        max_messages: the most messages one request may hold.
+        log_max_bytes: a decision or feedback log is rotated (to ``<name>.1``) at this size.
         max_request_bytes: larger request bodies are refused with 413.
         max_attempts: experts tried per request, the first included (fallback on transient
             upstream failures).
@@ -92,7 +98,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     api_key_env: str | None = None
+    admin_key_env: str | None = None
     max_request_bytes: int = 4 << 20
+    max_n: int = 8
+    max_messages: int = 1000
+    log_max_bytes: int = 100 << 20
     max_attempts: int = 2
     cooldown_seconds: float = 5.0
     log_prompts: bool = False
@@ -137,6 +147,10 @@ class FeedbackConfig:
         save_every_seconds: save unsaved events at least this often.
         window_seconds: how long a completion accepts feedback.
         max_pending: completions remembered for feedback (the oldest are forgotten first).
+        max_pending_bytes: bytes of routed text remembered for feedback, at most.
+        score_range: the scores accepted, ``(low, high)`` (None: the range seen in training).
+        key_share: one key's events weigh at most this share of the router's rows at start.
+        key_rate_per_minute: feedback events one key may send per minute.
     """
 
     enabled: bool = True
@@ -146,6 +160,10 @@ class FeedbackConfig:
     save_every_seconds: float = 60.0
     window_seconds: float = 3600.0
     max_pending: int = 100_000
+    max_pending_bytes: int = 256 << 20
+    score_range: tuple[float, float] | None = None
+    key_share: float = 0.02
+    key_rate_per_minute: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +230,7 @@ class GatewayConfig:
         names = [(f"experts.{e.name}.api_key_env", e.api_key_env) for e in self.experts.values()]
         names += [
             ("server.api_key_env", self.server.api_key_env),
+            ("server.admin_key_env", self.server.admin_key_env),
             ("router.signing_key_env", self.router.signing_key_env),
         ]
         missing = [f"{key} = {var!r}" for key, var in names if var and not os.environ.get(var)]

@@ -60,7 +60,11 @@ class TableReader:
             host=self.string(t, "server.host", d.host),
             port=self.integer(t, "server.port", d.port, low=0, high=65535),
             api_key_env=self.name(t, "server.api_key_env"),
+            admin_key_env=self.name(t, "server.admin_key_env"),
             max_request_bytes=self.integer(t, "server.max_request_bytes", d.max_request_bytes),
+            max_n=self.integer(t, "server.max_n", d.max_n),
+            max_messages=self.integer(t, "server.max_messages", d.max_messages),
+            log_max_bytes=self.integer(t, "server.log_max_bytes", d.log_max_bytes, low=1024),
             max_attempts=self.integer(t, "server.max_attempts", d.max_attempts),
             cooldown_seconds=self.number(t, "server.cooldown_seconds", d.cooldown_seconds),
             log_prompts=self.boolean(t, "server.log_prompts", d.log_prompts),
@@ -82,7 +86,25 @@ class TableReader:
             ),
             window_seconds=self.number(t, "feedback.window_seconds", d.window_seconds, low=1.0),
             max_pending=self.integer(t, "feedback.max_pending", d.max_pending),
+            max_pending_bytes=self.integer(t, "feedback.max_pending_bytes", d.max_pending_bytes),
+            score_range=self.score_range(t),
+            key_share=self.number(t, "feedback.key_share", d.key_share, low=1e-6),
+            key_rate_per_minute=self.number(
+                t, "feedback.key_rate_per_minute", d.key_rate_per_minute, low=1e-3
+            ),
         )
+
+    def score_range(self, t: Mapping[str, Any]) -> tuple[float, float] | None:
+        value = t.get("score_range")
+        if value is None:
+            return None
+        ok = isinstance(value, list) and len(value) == 2
+        if not ok or not all(isinstance(v, int | float) and math.isfinite(v) for v in value):
+            self.fail(f"feedback.score_range must be [low, high], two numbers, got {value!r}")
+        low, high = float(value[0]), float(value[1])
+        if not low < high:
+            self.fail(f"feedback.score_range needs low < high, got {value!r}")
+        return low, high
 
     def sticky(self, t: Mapping[str, Any]) -> StickyConfig:
         self.keys("[sticky]", t, set(StickyConfig.__dataclass_fields__))

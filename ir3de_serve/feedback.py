@@ -11,17 +11,19 @@ when prompts may be logged) and the router is saved atomically every N events or
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.errors import GatewayError
+from ir3de_serve.guard import FeedbackGuard, score_range
+from ir3de_serve.logfile import JsonLog
 from ir3de_serve.memory import ExpiringMap
 from ir3de_serve.metrics import GatewayMetrics
 from ir3de_serve.storage import RouterSlot
@@ -45,6 +47,10 @@ class Completion:
     expert: str
     rule: str
 
+    def nbytes(self) -> int:
+        """The memory it holds, about (its text and the object)."""
+        return sys.getsizeof(self.text) + 256
+
 
 class FeedbackStore:
     """Completions awaiting feedback, the fold of each event, its log and the router's saves.
@@ -62,13 +68,20 @@ class FeedbackStore:
         self.slot = slot
         self.metrics = metrics
         window, size = self.config.window_seconds, self.config.max_pending
-        self._pending: ExpiringMap[str, Completion] = ExpiringMap(size, window)
+        self._pending: ExpiringMap[str, Completion] = ExpiringMap(
+            size, window, max_bytes=self.config.max_pending_bytes, size=Completion.nbytes
+        )
         self._scored: ExpiringMap[str, bool] = ExpiringMap(size, window)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ir3de-feedback")
-        self._log: IO[str] | None = None
+        self._log: JsonLog | None = None
         if self.config.log is not None:
-            self.config.log.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self.config.log.open("a", encoding="utf-8")
+            self._log = JsonLog(self.config.log, config.server.log_max_bytes)
+        router = slot.router
+        self.range = score_range(router, self.config.score_range)
+        stats = router.statistics_
+        self.guard = FeedbackGuard(
+            self.config, {n: float(r) for n, r in zip(stats.names, stats.n_prompts, strict=True)}
+        )
         self._counts = threading.Lock()
         self.received = 0
         self.folded = 0
@@ -80,14 +93,17 @@ class FeedbackStore:
         if self.config.enabled and completion.text:
             self._pending.set(completion_id, completion)
 
-    async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Validate one feedback event and fold it; returns what the endpoint answers.
+    async def submit(self, body: dict[str, Any], *, client: str = "") -> dict[str, Any]:
+        """Validate one feedback event from `client` (a key's id) and fold it; returns what the
+        endpoint answers.
 
         Raises:
-            GatewayError: 400 (bad id or score), 404 (no such completion awaits feedback),
-                409 (already scored, or the router can no longer learn it).
+            GatewayError: 400 (bad id, score out of range or unknown expert), 404 (no such
+                completion awaits feedback), 409 (already scored, or the router can no longer
+                learn it), 429 (the key's rate or weight budget).
         """
         completion_id, score = self._validate(body)
+        self.guard.admit(client)
         completion = self._pending.pop(completion_id)
         if completion is None:
             raise self._missing(completion_id)
@@ -96,7 +112,7 @@ class FeedbackStore:
             self.received += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._writer, self._fold, completion_id, completion, score
+            self._writer, self._fold, completion_id, completion, score, client
         )
 
     def save_due(self) -> bool:
@@ -124,26 +140,46 @@ class FeedbackStore:
             "folded": self.folded,
             "unsaved": self.unsaved,
             "pending": len(self._pending),
+            "pending_bytes": self._pending.nbytes,
         }
 
     # ------------------------------------------------------------------ internals
-    def _validate(self, body: dict[str, Any]) -> tuple[str, float]:
+    def _validate(self, body: dict[str, Any]) -> tuple[str, float | str]:
+        """The id and, per the router's target, a score in range (quality) or an expert the
+        router knows (domain: the expert that should have answered)."""
         if not self.config.enabled:
             raise GatewayError(404, "feedback is turned off in this gateway ([feedback] enabled)")
         completion_id, score = body.get("id"), body.get("score")
         if not isinstance(completion_id, str) or not completion_id:
-            self.metrics.feedback_rejected.labels("bad_request").inc()
             msg = "'id' is required: the id of the chat completion being scored"
-            raise GatewayError(400, msg, param="id")
+            raise self._bad(msg, "id")
+        router = self.slot.router
+        if router.target == "domain":
+            expert = body.get("expert")
+            if not isinstance(expert, str) or expert not in router.expert_map_.values():
+                known = sorted(set(router.expert_map_.values()))
+                msg = f"'expert' must name the expert that should have answered, one of {known}"
+                raise self._bad(msg, "expert")
+            return completion_id, expert
         if (
             not isinstance(score, int | float)
             or isinstance(score, bool)
             or not math.isfinite(score)
         ):
-            self.metrics.feedback_rejected.labels("bad_request").inc()
             msg = f"'score' must be a finite number (the observed quality), got {score!r}"
-            raise GatewayError(400, msg, param="score")
+            raise self._bad(msg, "score")
+        low, high = self.range
+        if not low <= score <= high:
+            msg = (
+                f"'score' {score!r} is outside [{low:g}, {high:g}], the range seen in training "
+                "([feedback] score_range)"
+            )
+            raise self._bad(msg, "score", code="score_out_of_range")
         return completion_id, float(score)
+
+    def _bad(self, message: str, param: str, code: str | None = None) -> GatewayError:
+        self.metrics.feedback_rejected.labels("bad_request").inc()
+        return GatewayError(400, message, param=param, code=code)
 
     def _missing(self, completion_id: str) -> GatewayError:
         if self._scored.get(completion_id):
@@ -157,29 +193,42 @@ class FeedbackStore:
         )
         return GatewayError(404, msg, param="id", code="completion_not_found")
 
-    def _fold(self, completion_id: str, completion: Completion, score: float) -> dict[str, Any]:
-        """Runs on the writer thread: fold, log, maybe save."""
+    def _fold(
+        self, completion_id: str, completion: Completion, score: float | str, client: str
+    ) -> dict[str, Any]:
+        """Runs on the writer thread: fold (with the key's bounded weight), log, maybe save."""
         router = self.slot.router
-        if router.target != "quality" or completion.expert not in router.experts_:
+        if completion.expert not in router.experts_ or (router.target == "domain") != (
+            isinstance(score, str)
+        ):
             self.metrics.feedback_rejected.labels("cannot_learn").inc()
-            why = (
-                "the router routes by domain (feedback needs target='quality')"
-                if router.target != "quality"
-                else f"the router in force has no expert {completion.expert!r} any more"
-            )
+            why = f"the router in force has no expert {completion.expert!r} or another target"
             raise GatewayError(409, f"feedback cannot be folded: {why}", code="cannot_learn")
-        router.partial_fit([completion.text], [{completion.expert: score}])
+        if isinstance(score, str):  # domain mode: a domain of the expert that should have answered
+            label: Any = sorted(d for d, e in router.expert_map_.items() if e == score)[0]
+        else:
+            label = {completion.expert: score}
+        group = label if isinstance(label, str) else completion.expert
+        weight = self.guard.weight(client, group)
+        try:
+            router.partial_fit([completion.text], [label], sample_weight=[weight])
+        except BaseException:
+            self.guard.refund(client, group, weight)
+            raise
         with self._counts:
             self.folded += 1
             self.unsaved += 1
         self.metrics.feedback.labels(completion.expert).inc()
         self.metrics.unsaved.set(self.unsaved)
-        self._append(completion_id, completion, score)
+        self._append(completion_id, completion, label, weight)
         if self.unsaved >= self.config.save_every_events:
             self._save()
-        return {"id": completion_id, "expert": completion.expert, "score": score, "folded": True}
+        answer = {"id": completion_id, "expert": completion.expert, "folded": True}
+        return {**answer, "score": score, "weight": weight}
 
-    def _append(self, completion_id: str, completion: Completion, score: float) -> None:
+    def _append(
+        self, completion_id: str, completion: Completion, label: Any, weight: float
+    ) -> None:
         if self._log is None:
             return
         line: dict[str, Any] = {
@@ -187,12 +236,12 @@ class FeedbackStore:
             "id": completion_id,
             "expert": completion.expert,
             "rule": completion.rule,
-            "scores": {completion.expert: score},
+            "weight": weight,
         }
+        line["domain" if isinstance(label, str) else "scores"] = label
         if self.log_prompts:
             line["prompt"] = completion.text
-        self._log.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self._log.flush()
+        self._log.write(line)
 
     def _save(self) -> None:
         """Runs on the writer thread."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from ir3de_core.decide.decision import RoutingDecision
 from ir3de_core.decide.fallback import acall_with_fallback, is_transient
@@ -25,6 +24,7 @@ from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import ROUTED_MODEL, GatewayConfig
 from ir3de_serve.errors import GatewayError, upstream_error
 from ir3de_serve.feedback import Completion, FeedbackStore
+from ir3de_serve.logfile import JsonLog
 from ir3de_serve.messages import ChatRequest
 from ir3de_serve.metrics import GatewayMetrics
 from ir3de_serve.sticky import Conversations
@@ -101,10 +101,9 @@ class Gateway:
         self.feedback = FeedbackStore(config, self.slot, self.metrics)
         self.conversations = Conversations(config.sticky)
         self.health = ExpertHealth(config.server.cooldown_seconds)
-        self._decisions: IO[str] | None = None
+        self._decisions: JsonLog | None = None
         if config.server.decision_log is not None:
-            config.server.decision_log.parent.mkdir(parents=True, exist_ok=True)
-            self._decisions = config.server.decision_log.open("a", encoding="utf-8")
+            self._decisions = JsonLog(config.server.decision_log, config.server.log_max_bytes)
 
     async def chat(self, request: ChatRequest) -> Answer:
         """Decide, call the expert (falling back on transient failures) and record the answer.
@@ -130,7 +129,7 @@ class Gateway:
                 available=available,
             )
         except Exception as e:
-            raise upstream_error(e) from e
+            raise upstream_error(e, self.upstreams.secrets) from e
         self._record(request, final, completion_id, version)
         if isinstance(result, UpstreamStream):
             return Answer(final, completion_id, routed, stream=result)
@@ -216,7 +215,7 @@ class Gateway:
 
     def _log_decision(
         self,
-        log: IO[str],
+        log: JsonLog,
         request: ChatRequest,
         decision: RoutingDecision,
         completion_id: str,
@@ -235,8 +234,7 @@ class Gateway:
         }
         if self.config.server.log_prompts:
             line["prompt"] = request.text
-        log.write(json.dumps(line, ensure_ascii=False) + "\n")
-        log.flush()
+        log.write(line)
 
 
 def _rewriter(completion_id: str, expert: str) -> Rewrite:

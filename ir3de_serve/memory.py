@@ -15,33 +15,52 @@ V = TypeVar("V")
 
 
 class ExpiringMap(Generic[K, V]):
-    """At most `max_size` entries, each forgotten `ttl` seconds after it was last set.
+    """At most `max_size` entries (and `max_bytes` by `size`), each forgotten `ttl` seconds
+    after it was last set.
 
     The oldest entries are dropped first when the map is full. Thread-safe.
 
     Args:
         max_size: entries kept at most.
         ttl: seconds an entry lives after its last `set`.
+        max_bytes: the sum of `size` over the entries kept, at most (None: no byte bound).
+        size: an entry's bytes (needed with `max_bytes`).
         clock: the time source (monotonic seconds).
     """
 
     def __init__(
-        self, max_size: int, ttl: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        max_size: int,
+        ttl: float,
+        *,
+        max_bytes: int | None = None,
+        size: Callable[[V], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_size = max_size
         self.ttl = ttl
+        self.max_bytes = max_bytes
+        self._size = size or (lambda _: 0)
+        self.nbytes = 0
         self._clock = clock
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
     def set(self, key: K, value: V) -> None:
-        """Store `value` under `key` (its life starts again)."""
+        """Store `value` under `key` (its life starts again); a value larger than `max_bytes`
+        alone is not stored."""
+        nbytes = self._size(value)
         with self._lock:
+            self._drop(key)
+            if self.max_bytes is not None and nbytes > self.max_bytes:
+                return
             self._items[key] = (self._clock() + self.ttl, value)
-            self._items.move_to_end(key)
+            self.nbytes += nbytes
             self._expire()
-            while len(self._items) > self.max_size:
-                self._items.popitem(last=False)
+            while len(self._items) > self.max_size or (
+                self.max_bytes is not None and self.nbytes > self.max_bytes
+            ):
+                self._drop(next(iter(self._items)))
 
     def get(self, key: K) -> V | None:
         """The live value of `key`, or None."""
@@ -54,7 +73,7 @@ class ExpiringMap(Generic[K, V]):
     def pop(self, key: K) -> V | None:
         """Remove and return the live value of `key`, or None."""
         with self._lock:
-            entry = self._items.pop(key, None)
+            entry = self._drop(key)
             if entry is None or entry[0] < self._clock():
                 return None
             return entry[1]
@@ -71,4 +90,10 @@ class ExpiringMap(Generic[K, V]):
             key, (deadline, _) = next(iter(self._items.items()))
             if deadline >= now:
                 break
-            del self._items[key]
+            self._drop(key)
+
+    def _drop(self, key: K) -> tuple[float, V] | None:
+        entry = self._items.pop(key, None)
+        if entry is not None:
+            self.nbytes -= self._size(entry[1])
+        return entry

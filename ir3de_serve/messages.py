@@ -47,8 +47,22 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_chat(raw: bytes, headers: Mapping[str, str], sticky: StickyConfig) -> ChatRequest:
-    """Validate a chat completion body; errors are 400s naming the field."""
+def parse_chat(
+    raw: bytes,
+    headers: Mapping[str, str],
+    sticky: StickyConfig,
+    *,
+    client: str = "",
+    max_n: int | None = None,
+    max_messages: int | None = None,
+) -> ChatRequest:
+    """Validate a chat completion body; errors are 400s naming the field (and the limit).
+
+    Args:
+        client: the client key's id; conversations are scoped to it (another client's
+            conversation of the same name is another conversation).
+        max_n: the largest ``n`` accepted; max_messages: the most messages accepted.
+    """
     body = parse_json(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -58,6 +72,18 @@ def parse_chat(raw: bytes, headers: Mapping[str, str], sticky: StickyConfig) -> 
     if not isinstance(messages, list) or not messages:
         msg = "'messages' is required: a non-empty list of {'role': ..., 'content': ...} objects"
         raise GatewayError(400, msg, param="messages", code="missing_messages")
+    if max_messages is not None and len(messages) > max_messages:
+        msg = (
+            f"too many messages: {len(messages)} > {max_messages} ([server] max_messages); "
+            "send a shorter conversation"
+        )
+        raise GatewayError(400, msg, param="messages", code="too_many_messages")
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise GatewayError(400, f"'n' must be a positive integer, got {n!r}", param="n")
+    if max_n is not None and n is not None and n > max_n:
+        msg = f"'n' is {n}, more than this gateway allows: {max_n} ([server] max_n)"
+        raise GatewayError(400, msg, param="n", code="n_too_large")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             msg = f"messages[{i}] must be an object with a string 'role'"
@@ -71,8 +97,14 @@ def parse_chat(raw: bytes, headers: Mapping[str, str], sticky: StickyConfig) -> 
         stream=bool(stream),
         text=routed_text(messages),
         in_loop=in_tool_loop(messages),
-        conversation=_conversation(body, headers, sticky) if sticky.enabled else None,
+        conversation=_scoped(client, _conversation(body, headers, sticky))
+        if sticky.enabled
+        else None,
     )
+
+
+def _scoped(client: str, conversation: str | None) -> str | None:
+    return None if conversation is None else f"{client}/{conversation}"
 
 
 def routed_text(messages: Sequence[Mapping[str, Any]]) -> str:

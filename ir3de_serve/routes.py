@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,7 @@ from ir3de_serve.errors import GatewayError, error_body
 from ir3de_serve.gateway import Gateway
 from ir3de_serve.messages import parse_chat, parse_json
 from ir3de_serve.metrics import CONTENT_TYPE
-from ir3de_serve.security import check_key
+from ir3de_serve.security import KeyRing
 from ir3de_serve.upstream import UpstreamStream
 
 __all__ = ["api_routes"]
@@ -28,17 +27,28 @@ _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def api_routes(gateway: Gateway) -> APIRouter:
-    """The endpoints of `gateway` (the client key, when set, guards all but ``/healthz``)."""
-    key_env = gateway.config.server.api_key_env
-    key = os.environ[key_env] if key_env else None
+    """The endpoints of `gateway`: the client keys guard chat and models, the feedback/admin
+    keys (the client keys when none are set) guard feedback, metrics and the full health."""
+    server = gateway.config.server
+    clients = KeyRing(server.api_key_env, "[server] api_key_env")
+    admins = (
+        KeyRing(server.admin_key_env, "[server] admin_key_env") if server.admin_key_env else clients
+    )
     api = APIRouter()
     created = int(time.time())
 
     @api.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         try:
-            check_key(key, request.headers.get("authorization"))
-            chat = parse_chat(await request.body(), request.headers, gateway.config.sticky)
+            client = clients.check(request.headers.get("authorization"))
+            chat = parse_chat(
+                await request.body(),
+                request.headers,
+                gateway.config.sticky,
+                client=client,
+                max_n=server.max_n,
+                max_messages=server.max_messages,
+            )
             answer = await gateway.chat(chat)
         except GatewayError as e:
             gateway.metrics.requests.labels(str(e.status)).inc()
@@ -52,7 +62,7 @@ def api_routes(gateway: Gateway) -> APIRouter:
 
     @api.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
-        check_key(key, request.headers.get("authorization"))
+        clients.check(request.headers.get("authorization"))
         names = [ROUTED_MODEL, *gateway.config.experts]
         data = [
             {"id": n, "object": "model", "created": created, "owned_by": "ir3de"} for n in names
@@ -61,23 +71,25 @@ def api_routes(gateway: Gateway) -> APIRouter:
 
     @api.post("/v1/feedback")
     async def feedback(request: Request) -> dict[str, Any]:
-        check_key(key, request.headers.get("authorization"))
-        return await gateway.feedback.submit(parse_json(await request.body()))
+        client = admins.check(request.headers.get("authorization"))
+        return await gateway.feedback.submit(parse_json(await request.body()), client=client)
 
     @api.get("/healthz")
-    async def healthz() -> dict[str, Any]:
+    async def healthz(request: Request) -> dict[str, Any]:
+        if admins.client(request.headers.get("authorization")) is None:
+            return {"status": "ok"}  # without the admin key: nothing about the gateway
         router, _, version = gateway.slot.current
         experts = list(router.experts_)
         return {
             "status": "ok",
-            "router": {"version": version, "path": str(gateway.slot.path), "experts": experts},
+            "router": {"version": version, "experts": experts, "refused": gateway.slot.refused},
             "experts_up": gateway.health.available(experts),
             "feedback": gateway.feedback.stats(),
         }
 
     @api.get("/metrics")
     async def metrics(request: Request) -> Response:
-        check_key(key, request.headers.get("authorization"))
+        admins.check(request.headers.get("authorization"))
         return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
 
     return api

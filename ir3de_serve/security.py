@@ -1,16 +1,21 @@
-"""What guards the gateway's door: a bound on request bodies and the optional client key."""
+"""What guards the gateway's door: a bound on request bodies, the client and admin keys, and
+the rule that a gateway off loopback has keys."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import os
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ir3de_serve.errors import GatewayError, error_body
 
-__all__ = ["BodyLimit", "check_key"]
+__all__ = ["LOOPBACK", "BodyLimit", "KeyRing", "check_exposure"]
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class _TooLarge(Exception):
@@ -80,15 +85,65 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def check_key(expected: str | None, authorization: Any) -> None:
-    """Raise a 401 unless ``Authorization: Bearer <expected>`` was sent (or no key is set)."""
-    if expected is None:
+class KeyRing:
+    """The keys one kind of endpoint accepts, each naming a client.
+
+    Args:
+        env: the variable holding the keys, comma-separated (None: no key asked; every
+            request is the anonymous client ``""``).
+        what: the config key, for the 401 message.
+    """
+
+    def __init__(self, env: str | None, what: str) -> None:
+        self.what = what
+        raw = os.environ[env] if env else ""
+        self.keys = [k.strip() for k in raw.split(",") if k.strip()] if env else []
+
+    @property
+    def required(self) -> bool:
+        """Whether a key must be sent."""
+        return bool(self.keys)
+
+    def client(self, authorization: Any) -> str | None:
+        """The client the header names ("" without keys), or None for a missing or wrong key."""
+        if not self.keys:
+            return ""
+        scheme, _, given = str(authorization or "").partition(" ")
+        token = given.strip().encode()
+        found = None
+        for key in self.keys:  # compare with every key: the time does not say which matched
+            if hmac.compare_digest(token, key.encode()) and scheme.lower() == "bearer":
+                found = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return found
+
+    def check(self, authorization: Any) -> str:
+        """The client's id, or a 401 naming the config key to fix."""
+        client = self.client(authorization)
+        if client is None:
+            msg = (
+                "missing or incorrect API key: send 'Authorization: Bearer <key>' with one of "
+                f"the gateway's keys (the variable named by {self.what})"
+            )
+            raise GatewayError(401, msg, code="invalid_api_key")
+        return client
+
+
+def check_exposure(host: str, api_key_env: str | None, admin_key_env: str | None) -> None:
+    """Refuse to serve off loopback without a client key and a separate feedback/admin key.
+
+    Raises:
+        ConfigError: `host` is not loopback and a key is not configured.
+    """
+    from ir3de_serve.config import ConfigError
+
+    if host in LOOPBACK:
         return
-    scheme, _, given = str(authorization or "").partition(" ")
-    matches = hmac.compare_digest(given.strip().encode(), expected.encode())
-    if scheme.lower() != "bearer" or not matches:
+    keys = (("api_key_env", api_key_env), ("admin_key_env", admin_key_env))
+    missing = [k for k, v in keys if v is None]
+    if missing:
+        names = " and ".join(f"[server] {m}" for m in missing)
         msg = (
-            "missing or incorrect API key: send 'Authorization: Bearer <key>' with the "
-            "gateway's key (the variable named by [server] api_key_env)"
+            f"refusing to serve on {host} without keys: anyone who reaches it could use the "
+            f"experts and steer the router; set {names} (or bind 127.0.0.1)"
         )
-        raise GatewayError(401, msg, code="invalid_api_key")
+        raise ConfigError(msg)

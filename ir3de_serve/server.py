@@ -11,11 +11,11 @@ import uvicorn
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.app import create_app
 from ir3de_serve.config import GatewayConfig, load_config
+from ir3de_serve.security import check_exposure
 
 __all__ = ["run_command", "serve"]
 
 logger = logging.getLogger("ir3de.serve")
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def serve(
@@ -27,15 +27,14 @@ def serve(
         config: the validated config; the gateway binds ``[server] host`` and ``port``.
         router: route with this router instead of loading ``[router] path``.
         log_level: uvicorn's log level.
+
+    Raises:
+        ConfigError: the host is not loopback and ``[server] api_key_env`` or
+            ``admin_key_env`` is not set (nothing is started).
     """
-    app = create_app(config, router=router)
     server = config.server
-    if server.host not in _LOOPBACK and server.api_key_env is None:
-        logger.warning(
-            "serving on %s without a client key: anyone who reaches it can use the experts "
-            "(set [server] api_key_env)",
-            server.host,
-        )
+    check_exposure(server.host, server.api_key_env, server.admin_key_env)
+    app = create_app(config, router=router)
     uvicorn.run(
         app,
         host=server.host,

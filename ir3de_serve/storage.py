@@ -11,9 +11,11 @@ one assignment, and a broken or half-written one is refused and the running rout
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
+import math
 import os
 import shutil
 import sys
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.experts import check_experts
@@ -30,7 +34,7 @@ from ir3de_core.persistence.router_file import ARRAYS, MANIFEST
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import GatewayConfig
 
-__all__ = ["RouterSlot", "folder_signature", "save_atomically"]
+__all__ = ["RouterSlot", "check_routes", "folder_signature", "save_atomically"]
 
 logger = logging.getLogger("ir3de.serve")
 Signature = tuple[object, ...]
@@ -45,6 +49,33 @@ def folder_signature(path: Path) -> Signature | None:
     except OSError:
         return None
     return (str(real), *((s.st_ino, s.st_size, s.st_mtime_ns) for s in files))
+
+
+_PROBE = "ir3de probe: can this router route?"
+
+
+def np_errors() -> contextlib.AbstractContextManager[object]:
+    """Overflow and invalid operations raise instead of warning (the probe must not pass)."""
+    return np.errstate(over="raise", invalid="raise")
+
+
+def check_routes(router: IR3DERouter) -> None:
+    """Route one probe prompt: a router that loads but cannot route (a NaN or overflowing
+    weight, say) is refused before it is swapped in.
+
+    Raises:
+        ValueError: routing failed or gave non-finite scores or confidence.
+    """
+    try:
+        with np_errors():
+            decision = router.route([_PROBE])[0]
+    except (ValueError, ArithmeticError, FloatingPointError) as e:
+        msg = f"the router loads but cannot route: {e}"
+        raise ValueError(msg) from e
+    values = [*decision.scores.values(), decision.confidence]
+    if not all(math.isfinite(v) for v in values):
+        msg = "the router loads but cannot route: its scores are not finite numbers"
+        raise ValueError(msg)
 
 
 def save_atomically(router: IR3DERouter, path: Path, *, signing_key: bytes | None = None) -> None:
@@ -148,6 +179,7 @@ class RouterSlot:
         self.lock = threading.Lock()
         self.signature = folder_signature(self.path)
         self.version = 0
+        self.refused: str | None = None  # why the folder's latest router is not in force
         self._failed: Signature | None = None
         self._install(router if router is not None else self.load())
 
@@ -169,6 +201,7 @@ class RouterSlot:
             signing_key=self.config.router.signing_key(),
         )
         check_experts(router, self.config.experts, what="[[experts]] entry")
+        check_routes(router)
         return router
 
     def reload_if_changed(self) -> Literal["reloaded", "refused", "unchanged"]:
@@ -186,15 +219,17 @@ class RouterSlot:
                 return "unchanged"
             try:
                 router = self.load()
-            except (IR3DEError, OSError, ValueError, KeyError, TypeError) as e:
+            except (IR3DEError, OSError, ValueError, KeyError, TypeError, ArithmeticError) as e:
                 first = signature != self._failed
                 self._failed = signature
+                self.refused = f"{type(e).__name__}: {e}".replace(str(self.path), "<router.path>")
                 if first:
                     logger.warning("router in %s refused, the running one stays: %s", self.path, e)
                 return "refused" if first else "unchanged"
             if folder_signature(self.path) != signature:
                 return "unchanged"  # it changed again while loading: the next call loads it
             self.signature = signature
+            self.refused = None
             self._install(router)
         logger.info("router reloaded from %s (version %d)", self.path, self.version)
         return "reloaded"

@@ -50,6 +50,8 @@ class Upstreams:
 
     def __init__(self, experts: Mapping[str, ExpertConfig]) -> None:
         self.experts = dict(experts)
+        self.secrets = frozenset(e.api_key() for e in self.experts.values()) - {"none"}
+        """The experts' keys: never shown to a client (`ir3de_serve.errors.redact`)."""
         self._clients = {
             name: AsyncOpenAI(
                 base_url=e.base_url,

@@ -50,12 +50,19 @@ def router_dir(tmp_path: Path) -> Path:
 
 def config_data(path: Path, upstreams: Mapping[str, str], **tables: Any) -> dict[str, Any]:
     """A config mapping for the router folder `path`: one expert per upstream base URL, no
-    reload, no periodic save; `tables` update the config's tables."""
+    reload, no periodic save, scores in [0, 1], and feedback bounds loose enough for the tests
+    that learn (the bounds have tests of their own); `tables` update the config's tables."""
     data: dict[str, Any] = {
         "router": {"path": str(path), "reload_seconds": 0},
         "experts": [{"name": n, "base_url": f"{u}/v1", "model": n} for n, u in upstreams.items()],
         "server": {"cooldown_seconds": 0},
-        "feedback": {"save_every_events": 1000, "save_every_seconds": 3600},
+        "feedback": {
+            "save_every_events": 1000,
+            "save_every_seconds": 3600,
+            "score_range": [0.0, 1.0],
+            "key_share": 1000.0,
+            "key_rate_per_minute": 60000.0,
+        },
     }
     for table, values in tables.items():
         data[table] = {**data.get(table, {}), **values}

@@ -120,14 +120,23 @@ def test_feedback_errors(router_dir: Path, upstreams) -> None:
             assert message in response.json()["error"]["message"]
 
 
-def test_a_domain_router_refuses_feedback(tmp_path: Path, upstreams) -> None:
+def test_a_domain_router_learns_the_expert_that_should_have_answered(
+    tmp_path: Path, upstreams
+) -> None:
     _, urls = upstreams
     router = IR3DERouter("hashing", target="domain", expert_map={"m": "alpha", "c": "beta"})
     path = router.fit(MATH + CODE, ["m"] * len(MATH) + ["c"] * len(CODE)).save(tmp_path / "r")
-    with gateway_app(config_data(path, urls)) as (_, url):
-        response = score(url, ask(url).json()["id"], 1.0)
-    assert response.status_code == 409
-    assert "feedback needs target='quality'" in response.json()["error"]["message"]
+    with gateway_app(config_data(path, urls)) as (gw, url):
+        rows = int(gw.slot.router.statistics_.n_rows.sum())
+        completion_id = ask(url).json()["id"]
+        a_score = score(url, completion_id, 1.0)
+        unknown = httpx.post(f"{url}/v1/feedback", json={"id": completion_id, "expert": "gamma"})
+        right = httpx.post(f"{url}/v1/feedback", json={"id": completion_id, "expert": "beta"})
+        assert int(gw.slot.router.statistics_.n_rows.sum()) == rows + 1
+    for response in (a_score, unknown):
+        assert response.status_code == 400
+        assert "'expert' must name the expert" in response.json()["error"]["message"]
+    assert right.status_code == 200 and right.json()["folded"] is True
 
 
 def test_saved_every_n_events_atomically(router_dir: Path, upstreams) -> None:
@@ -169,11 +178,12 @@ def test_concurrent_feedback_is_all_folded(router_dir: Path, upstreams) -> None:
         metrics = httpx.get(f"{url}/metrics").text
         assert statuses == [200] * 40
         assert int(gw.slot.router.statistics_.n_rows.sum()) == rows + 40
-        assert gw.feedback.stats() | {"pending": 0} == {
+        assert gw.feedback.stats() | {"pending": 0, "pending_bytes": 0} == {
             "received": 40,
             "folded": 40,
             "unsaved": 40,
             "pending": 0,
+            "pending_bytes": 0,
         }
     folded = sum(
         float(line.split()[-1])
