@@ -102,7 +102,9 @@ def _skip(estimator: str, n: int, d: int, k: int, limit: float) -> str | None:
     return None
 
 
-def measure(estimator: str, n: int, d: int, k: int, *, limit: float, timeout: float) -> dict[str, Any]:
+def measure(
+    estimator: str, n: int, d: int, k: int, *, limit: float, timeout: float
+) -> dict[str, Any]:
     """One cell in a subprocess (BLAS on one thread, ir3de's memory limit set to `limit`)."""
     reason = _skip(estimator, n, d, k, limit)
     if reason:
