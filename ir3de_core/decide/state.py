@@ -177,6 +177,17 @@ class RoutedState:
         """`score` of featurized prompts (see `featurize`; `aggregation` as in
         `group_scores_of`)."""
         winners, group_scores = self.group_scores_of(features, aggregation)
+        return self.score_from(winners, group_scores, aggregation, costs)
+
+    def score_from(
+        self,
+        winners: NDArray[np.intp],
+        group_scores: NDArray[np.float64],
+        aggregation: str | None = None,
+        costs: NDArray[np.float64] | None = None,
+    ) -> ExpertScores:
+        """`score_of` from the group scores (n, k_groups) and winning groups (n,) already
+        computed (e.g. by a `ProjectedPath` during cross-validation)."""
         votes = (
             self.token_scorer is not None and (aggregation or self.settings.aggregation) == "vote"
         )

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from ir3de_core.decide.confidence import fit_temperature
 from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.featurizers import Featurizer
+from ir3de_core.fit.fold_paths import fold_projections, fold_solutions, unsolved
 from ir3de_core.fit.parts import FitPart, best_single_expert
 from ir3de_core.fit.tuning import (
     FoldRun,
@@ -27,7 +28,6 @@ from ir3de_core.fit.tuning import (
     alpha_grid,
     candidate_score,
     fold_features,
-    fold_solutions,
     held_out_decisions,
     hits,
     representation,
@@ -123,6 +123,8 @@ def _grid(
         msg = f"the part holds no {rep!r} statistics for the {ways} aggregation(s)"
         raise ValueError(msg)
     alphas = alpha_grid(totals, settings)
+    if rep == "rows":
+        return _rows_grid(settings, featurizer, part, totals, ways[-1], alphas, held, expert_map)
     per_fold = fold_solutions(totals, part.folds[rep], alphas, settings)
     features: list[Features | None] | None = None
     out = []
@@ -138,6 +140,39 @@ def _grid(
             score, error, outcome = candidate_score(run, held, expert_map)
             out.append(_Scored(aggregation, alpha, score, error, run, outcome))
             _drop_dominated_runs(out)
+    return out
+
+
+def _rows_grid(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    part: FitPart,
+    totals: SufficientStatistics,
+    aggregation: Aggregation,
+    alphas: list[float],
+    held: HeldOut,
+    expert_map: Mapping[str, str] | None,
+) -> list[_Scored]:
+    """`_grid` for a row per prompt: the held-out scores of every α come from each fold's
+    `ProjectedPath`, so no α's d × k weights are ever formed."""
+    template = _state(settings, featurizer, aggregation, alphas[0], totals.without_scatter(),
+                      unsolved(totals), expert_map, part)  # fmt: skip
+    rows = [
+        None if f is None else np.asarray(f) for f in fold_features(template, held, settings.cv)
+    ]
+    per_fold = fold_projections(totals, part.folds["rows"], alphas, settings, rows)
+    out = []
+    for i, alpha in enumerate(alphas):
+        states = [
+            _state(settings, featurizer, aggregation, alpha, train, unsolved(train), expert_map,
+                   part)
+            for train, _ in per_fold
+        ]  # fmt: skip
+        scores = [None if p is None else p.scores(i) for _, p in per_fold]
+        run = held_out_decisions(states, held, scores, scored=True)
+        score, error, outcome = candidate_score(run, held, expert_map)
+        out.append(_Scored(aggregation, alpha, score, error, run, outcome))
+        _drop_dominated_runs(out)
     return out
 
 
@@ -186,6 +221,13 @@ def _no_signal(
     if totals is None:
         msg = f"the part holds no {rep!r} statistics"
         raise ValueError(msg)
+    if rep == "rows":
+        run = _rows_grid(settings, featurizer, part, totals, first.aggregation, [math.inf],
+                         held, expert_map)[0].run  # fmt: skip
+        assert run is not None
+        run = run.prior_only()
+        score, error, outcome = candidate_score(run, held, expert_map)
+        return _Scored(first.aggregation, math.inf, score, error, run, outcome)
     per_fold = fold_solutions(totals, part.folds[rep], [math.inf], settings)
     states = [
         _state(settings, featurizer, first.aggregation, math.inf, train, solutions[0],

@@ -20,7 +20,7 @@ quality mode, the largest α whose held-out squared error is within 1 % of the l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -35,7 +35,6 @@ from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.featurizers import is_token_featurizer
 from ir3de_core.fit.folds import HeldOutSample
-from ir3de_core.ridge.solver import RidgePath, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import Aggregation, RouterSettings
 
@@ -259,17 +258,24 @@ class FoldRun:
 def held_out_decisions(
     states: Sequence[RoutedState],
     held: HeldOut,
-    features: Sequence[Features | None],
+    features: Sequence[Features | NDArray[np.float64] | None],
     aggregation: str | None = None,
+    *,
+    scored: bool = False,
 ) -> FoldRun:
     """Score each fold's held-out prompts with the state fitted without that fold (folds
-    without held-out prompts have no features), token features aggregated by `aggregation`."""
+    without held-out prompts have no features), token features aggregated by `aggregation`;
+    with `scored`, `features` are already each fold's group scores (n_f, k)."""
     order = np.concatenate([np.flatnonzero(held.folds == f) for f in range(len(states))])
     tables, chosen, domains, prior = [], [], [], []
     for state, fold_features in zip(states, features, strict=True):
         if fold_features is None:
             continue
-        table = state.score_of(fold_features, aggregation=aggregation)
+        if scored:
+            group_scores = np.asarray(fold_features, dtype=np.float64)
+            table = state.score_from(group_scores.argmax(axis=1), group_scores, aggregation)
+        else:
+            table = state.score_of(fold_features, aggregation=aggregation)
         picks = RoutingPolicy().choose(table).index
         tables.append(table)
         chosen += [table.experts[j] for j in picks.tolist()]
@@ -365,35 +371,3 @@ def _held_out_aiq(run: FoldRun, held: HeldOut, observed: NDArray[np.float64]) ->
     means = costs.mean(axis=0)
     return aiq([p.cost for p in path], [p.quality or 0.0 for p in path],
                cost_range=(float(means.min()), float(means.max())))  # fmt: skip
-
-
-def fold_solutions(
-    totals: SufficientStatistics,
-    folds: Sequence[SufficientStatistics | None],
-    alphas: Sequence[float],
-    settings: RouterSettings,
-) -> list[tuple[SufficientStatistics, RidgePath]]:
-    """For each fold: the statistics without it (the sum of the other folds, so a factored
-    scatter stays as small as its rows) and their solutions for every α. The returned
-    statistics keep no scatter: they serve the held-out decisions, not another solve. Each
-    path holds its fold's decompositions and solves an α when indexed."""
-    out = []
-    for f, fold in enumerate(folds):
-        train = totals if fold is None else _sum(s for g, s in enumerate(folds) if g != f)
-        solutions = solve_path(
-            train, alphas, intercept=settings.intercept, balance=settings.balance,
-            normalize=settings.normalizes,
-        )  # fmt: skip
-        out.append((train.without_scatter(), solutions))
-    return out
-
-
-def _sum(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics:
-    total: SufficientStatistics | None = None
-    for part in parts:
-        if part is not None:
-            total = part if total is None else total + part
-    if total is None:
-        msg = "cross-validation needs data outside every fold"
-        raise ValueError(msg)
-    return total

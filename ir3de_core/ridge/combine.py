@@ -25,19 +25,22 @@ def combine(
             grouped.setdefault(pair, []).append(j)
     block = np.full(k, -1, dtype=np.int64)
     blocks: list[RowMoments] = []
+    if len(grouped) == 1 and len(next(iter(grouped.values()))) == k:
+        # one pair of blocks for every group (experts scored on the same prompts): no k × d
+        # gathers or scatters, the merged cross-products are the result
+        return _whole(a, b, next(iter(grouped)), subtract)
     mean_y, cross = np.zeros(k), np.zeros((k, d))
     for (ia, ib), members in grouped.items():
         columns = np.array(members)
         if ib < 0:  # only in a: unchanged
-            rows, groups = a.blocks[ia], GroupMoments(a.mean_y[columns], a.cross[columns])
+            rows, groups = a.blocks[ia], _groups(a, columns)
         elif subtract and ia < 0:
             msg = f"cannot remove rows of {[a.names[j] for j in columns]} that are not here"
             raise ValueError(msg)
         elif ia < 0:
-            rows, groups = b.blocks[ib], GroupMoments(b.mean_y[columns], b.cross[columns])
+            rows, groups = b.blocks[ib], _groups(b, columns)
         else:
-            ga = GroupMoments(a.mean_y[columns], a.cross[columns])
-            gb = GroupMoments(b.mean_y[columns], b.cross[columns])
+            ga, gb = _groups(a, columns), _groups(b, columns)
             step = unmerge_groups if subtract else merge_groups
             result = step(a.blocks[ia], ga, b.blocks[ib], gb)
             if result is None:
@@ -52,6 +55,45 @@ def combine(
     return SufficientStatistics(
         a.names, a.design, d, tuple(blocks), block, mean_y, cross,
         a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts, lo, hi,
+    )  # fmt: skip
+
+
+def _groups(stats: SufficientStatistics, columns: NDArray[np.int64]) -> GroupMoments:
+    return GroupMoments(stats.mean_y[columns], stats.cross[columns])
+
+
+def _whole(
+    a: SufficientStatistics, b: SufficientStatistics, pair: tuple[int, int], subtract: bool
+) -> SufficientStatistics:
+    """`combine` when every group comes from the same pair of blocks."""
+    ia, ib = pair
+    if ib < 0:
+        return a
+    if ia < 0 and subtract:
+        msg = f"cannot remove rows of {list(a.names)} that are not here"
+        raise ValueError(msg)
+    ga, gb = GroupMoments(a.mean_y, a.cross), GroupMoments(b.mean_y, b.cross)
+    if ia < 0:
+        rows, groups = b.blocks[ib], gb
+        blocks: tuple[RowMoments, ...] = (rows,)
+    else:
+        step = unmerge_groups if subtract else merge_groups
+        result = step(a.blocks[ia], ga, b.blocks[ib], gb)
+        k, d = len(a.names), a.n_features
+        if result is None:
+            rows, groups, blocks = None, GroupMoments(np.zeros(k), np.zeros((k, d))), ()
+        else:
+            rows, groups = result
+            blocks = (rows,)
+    k = len(a.names)
+    block = np.full(k, 0 if blocks else -1, dtype=np.int64)
+    sign = -1 if subtract else 1
+    lo = a.y_min if subtract else np.minimum(a.y_min, b.y_min)
+    hi = a.y_max if subtract else np.maximum(a.y_max, b.y_max)
+    return SufficientStatistics(
+        a.names, a.design, a.n_features, blocks, block, np.asarray(groups.mean_y),
+        np.asarray(groups.cross), a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts,
+        lo, hi,
     )  # fmt: skip
 
 

@@ -89,7 +89,8 @@ def merge_groups(
     dx = b.mean - a.mean
     dy = gb.mean_y - ga.mean_y
     rows = RowMoments(w, a.mean + dx * share, (a.scatter + b.scatter).plus_outer(coupling, dx))
-    cross = ga.cross + gb.cross + coupling * dy[:, None] * dx[None, :]
+    cross = ga.cross + gb.cross
+    cross += (coupling * dy)[:, None] * dx[None, :]  # in place: one k × d temporary, not three
     return rows, GroupMoments(ga.mean_y + dy * share, cross)
 
 
@@ -113,5 +114,6 @@ def unmerge_groups(
     coupling = rest * part.weight / whole.weight
     dx, dy = part.mean - mean_x, gp.mean_y - mean_y
     scatter = (whole.scatter - part.scatter).plus_outer(-coupling, dx)
-    cross = gw.cross - gp.cross - coupling * dy[:, None] * dx[None, :]
+    cross = gw.cross - gp.cross
+    cross -= (coupling * dy)[:, None] * dx[None, :]
     return RowMoments(rest, mean_x, scatter), GroupMoments(mean_y, cross)

@@ -236,9 +236,11 @@ def _systems(stats: SufficientStatistics) -> list[_System]:
     for j, b in enumerate(stats.block.tolist()):
         if b >= 0:
             members.setdefault(b, []).append(j)
+    every = list(range(k))  # one block for every expert (the usual case): a view, no copy
     return [
-        _System(columns, stats.blocks[b].scatter, stats.cross[columns].T, stats.blocks[b].mean,
-                stats.mean_y[columns], stats.blocks[b].weight)
+        _System(columns, stats.blocks[b].scatter,
+                stats.cross.T if columns == every else stats.cross[columns].T,
+                stats.blocks[b].mean, stats.mean_y[columns], stats.blocks[b].weight)
         for b, columns in members.items()
     ]  # fmt: skip
 

@@ -323,12 +323,14 @@ class SufficientStatistics:
         return replace(self, blocks=tuple(blocks), block=block, cross=self.cross * c[:, None])
 
     def without_scatter(self) -> SufficientStatistics:
-        """These statistics with every scatter replaced by zero: weights, means and targets
-        kept (enough to score and to name the best single expert), no d×d memory held. Not
+        """These statistics with every scatter and cross-product replaced by zero: weights,
+        means and targets kept (enough to name the best single expert and to label scores),
+        no d×d or k×d memory held (the zero cross-products are a read-only broadcast). Not
         for solving."""
         zero = Scatter.zeros(self.n_features)
         blocks = tuple(RowMoments(b.weight, b.mean, zero) for b in self.blocks)
-        return replace(self, blocks=blocks)
+        cross = np.broadcast_to(np.zeros(1), self.cross.shape)
+        return replace(self, blocks=blocks, cross=cross)
 
     def pooled(self) -> tuple[float, FloatArray, Scatter]:
         """The shared design's one system: total weight, mean x (d,) and scatter of all groups'
@@ -345,8 +347,12 @@ class SufficientStatistics:
 
     def _reindexed(self, names: tuple[str, ...]) -> SufficientStatistics:
         """Statistics for `names`: existing groups are kept, new groups are empty, blocks no
-        group uses any more are dropped."""
+        group uses any more are dropped (these statistics themselves when `names` are theirs)."""
         from ir3de_core.ridge.combine import reindexed
+
+        used = self.block.tolist()
+        if names == self.names and min(used, default=0) >= 0 and len(set(used)) == len(self.blocks):
+            return self
 
         return reindexed(self, names)
 

@@ -7,6 +7,7 @@ these tests refit plain routers on each fold's complement and check the numbers 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from unittest.mock import patch
 
 import numpy as np
@@ -18,7 +19,7 @@ from ir3de_core import IR3DERouter, RoutingPolicy
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import HashingFeaturizer
 from ir3de_core.fit.folds import HeldOutSample, fold_ids
-from ir3de_core.fit.tuning import fold_solutions
+from ir3de_core.fit.fold_paths import fold_projections, fold_solutions
 from ir3de_core.ridge.solver import solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -68,6 +69,52 @@ def test_fold_solutions_equal_solving_each_complement(
         for got, want in zip(solutions, expected, strict=True):
             np.testing.assert_allclose(X @ got.coef + got.intercept,
                                        X @ want.coef + want.intercept, rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(6, 40),
+    d=st.integers(1, 30),
+    k=st.integers(1, 4),
+    design=st.sampled_from(["shared", "per_group"]),
+    intercept=st.sampled_from(["centered", "penalized", "none"]),
+    normalize=st.booleans(),
+)
+def test_projected_scores_equal_the_path_solutions(
+    seed: int, n: int, d: int, k: int, design: str, intercept: str, normalize: bool
+) -> None:
+    """The held-out scores cross-validation uses for rows (never forming an α's weights)
+    equal scoring the rows with the path's solutions, thin (n < d) or complete, in every
+    intercept mode, normalised or not, and with α = ∞ (no signal)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, size=d) + rng.normal(size=d)
+    if design == "shared":
+        targets = np.full((n, k), np.nan)
+        targets[np.arange(n), rng.integers(0, k, size=n)] = 1.0
+    else:
+        targets = rng.normal(size=(n, k))
+        targets[rng.random(size=(n, k)) < 0.2] = np.nan
+    names = [f"e{j}" for j in range(k)]
+    fold = np.arange(n) % 3
+    parts = [
+        SufficientStatistics.from_rows(X[fold == f], targets[fold == f], names, design=design)  # type: ignore[arg-type]
+        for f in range(3)
+    ]
+    totals = parts[0] + parts[1] + parts[2]
+    alphas = [1e-3, 0.5, 30.0, math.inf]
+    router_settings = RouterSettings.from_params({"target": "quality", "intercept": intercept})
+    router_settings = replace(router_settings, normalize=normalize)
+    held = [X[fold == f] for f in range(3)]
+    solved = fold_solutions(totals, parts, alphas, router_settings)
+    projected = fold_projections(totals, parts, alphas, router_settings, held)
+    scale = 1 + np.abs(X).max()
+    for f in range(3):
+        path, projection = solved[f][1], projected[f][1]
+        assert projection is not None
+        for i in range(len(alphas)):
+            want = held[f] @ path[i].coef + path[i].intercept
+            np.testing.assert_allclose(projection.scores(i), want, rtol=1e-7, atol=1e-9 * scale)
 
 
 def _observed(scores: list[dict[str, float]], prompts_index: list[int], chosen: list[str]) -> float:

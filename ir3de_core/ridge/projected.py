@@ -1,0 +1,141 @@
+"""Scores of fixed rows along a ridge path, without forming any α's d × k weights.
+
+Cross-validation scores the same held-out rows ``Z`` (n_h × d) at every α of a grid. With each
+system decomposed as ``gram = V diag(λ) Vᵀ`` (V: d × r, thin when the rows are fewer than the
+features) and right-hand side ``R`` (d × m), the weights are
+
+    ``W_α = V diag(1/(λ+α)) VᵀR``                               (complete V), or
+    ``W_α = R/α + V diag(1/(λ+α) − 1/α) VᵀR``                   (thin V),
+
+or, with ``B = VᵀR`` and ``E = R − VB`` (the part of R outside V's span, zero when V is
+complete), ``W_α = V diag(1/(λ+α)) B + E/α``. So ``Z W_α`` needs only ``ZV`` (n_h × r), ``B``
+(r × m) and ``ZE`` (n_h × m), computed once per fold: each α then costs n_h·r·m instead of
+d·m·(r + n_h), and nothing of size d × m outlives the fold. This is what makes a grid over many
+experts cost what one solve does (issue 20). Column norms (the paper's normalised weights)
+follow from the same pieces, the two parts being orthogonal:
+``‖w_j‖² = Σ_r B_rj² / (λ_r+α)² + ‖E_j‖² / α²``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ir3de_core.ridge.solver import RidgePath
+
+__all__ = ["ProjectedPath"]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class _Projection:
+    """One system's pieces for fixed rows (see the module docstring).
+
+    Attributes:
+        columns: the group columns the system solves.
+        values: array of shape (r,), the eigenvalues λ.
+        complete: whether V spans every dimension.
+        zv: array of shape (n_h, r), ``Z V``.
+        b: array of shape (r, m), ``Vᵀ R``.
+        ze: array of shape (n_h, m), ``Z E`` (thin systems only, else empty).
+        e_norms: array of shape (m,), ``‖E_j‖²`` (thin systems only).
+        offset: array of shape (m,), added to every row's scores (the centred mean target).
+    """
+
+    columns: list[int]
+    values: FloatArray
+    complete: bool
+    zv: FloatArray
+    b: FloatArray
+    ze: FloatArray
+    e_norms: FloatArray
+    offset: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectedPath:
+    """The group scores of n_h fixed rows at every α of a `RidgePath`: ``scores(i)`` equals
+    ``rows @ path[i].coef + path[i].intercept`` (to rounding) at n_h·r·k per α.
+
+    Attributes:
+        alphas: the path's penalties.
+        n_rows: n_h.
+        n_groups: k.
+        normalize: whether the weights' columns are scaled to unit norm.
+        parts: one projection per system of the path.
+    """
+
+    alphas: tuple[float, ...]
+    n_rows: int
+    n_groups: int
+    normalize: bool
+    parts: tuple[_Projection, ...]
+
+    @classmethod
+    def of(cls, path: RidgePath, rows: FloatArray) -> ProjectedPath:
+        """The pieces of `path` for `rows` (n_h, d); the path can be dropped afterwards.
+
+        Raises:
+            ValueError: a system of the path was kept for a direct solve (no decomposition).
+        """
+        rows = np.asarray(rows, dtype=np.float64)
+        parts = []
+        for prepared in path.systems:
+            system, eigen = prepared.system, prepared.decomposition
+            if eigen is None:
+                if any(a != np.inf for a in path.alphas):
+                    msg = "a projected path needs decomposed systems (solve_path(eigen=True))"
+                    raise ValueError(msg)
+                eigen_values, vectors, complete = np.zeros(0), np.zeros((rows.shape[1], 0)), True
+            else:
+                eigen_values, vectors, complete = eigen.values, eigen.vectors, eigen.complete
+            m = len(system.columns)
+            offset = np.zeros(m)
+            if path.intercept == "centered":
+                z = rows - system.mean_x
+                offset = np.asarray(system.mean_y, dtype=np.float64)
+            elif path.intercept == "penalized":
+                z = np.hstack([rows, np.ones((rows.shape[0], 1))])
+            else:
+                z = rows
+            b = vectors.T @ prepared.rhs
+            ze, e_norms = np.zeros((z.shape[0], 0)), np.zeros(0)
+            if not complete:
+                outside = prepared.rhs - vectors @ b  # d × m, for this fold only
+                ze, e_norms = z @ outside, np.einsum("ij,ij->j", outside, outside)
+                del outside
+            parts.append(
+                _Projection(list(system.columns), eigen_values, complete, z @ vectors, b, ze,
+                            e_norms, offset)
+            )  # fmt: skip
+        return cls(path.alphas, rows.shape[0], path.n_groups, path.normalize, tuple(parts))
+
+    def __len__(self) -> int:
+        return len(self.alphas)
+
+    def scores(self, i: int) -> FloatArray:
+        """The rows' group scores at ``alphas[i]``: array of shape (n_h, k)."""
+        alpha = self.alphas[i]
+        out = np.zeros((self.n_rows, self.n_groups))
+        for part in self.parts:
+            if alpha == np.inf:
+                out[:, part.columns] = part.offset
+                continue
+            denominator = part.values + alpha
+            inverse = 1.0 / np.where(denominator > 0, denominator, np.inf)
+            scores = (part.zv * inverse) @ part.b
+            norms2 = (part.b**2 * (inverse**2)[:, None]).sum(axis=0)
+            if not part.complete and alpha > 0:  # α = 0: the pseudo-inverse ignores E
+                scores += part.ze / alpha
+                norms2 += part.e_norms / alpha**2
+            if self.normalize:
+                norms = np.sqrt(np.maximum(norms2, 0.0))
+                norms[norms == 0] = 1.0
+                scores = (scores + part.offset) / norms
+                out[:, part.columns] = scores
+            else:
+                out[:, part.columns] = scores + part.offset
+        return out
