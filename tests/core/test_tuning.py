@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from ir3de_core import IR3DERouter, RoutingPolicy
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import HashingFeaturizer
-from ir3de_core.fit.folds import HeldOutSample, fold_ids
 from ir3de_core.fit.fold_paths import fold_projections, fold_solutions
+from ir3de_core.fit.folds import HeldOutSample, fold_ids
 from ir3de_core.ridge.solver import solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
