@@ -189,6 +189,7 @@ def postgres_server() -> Iterator[PostgresServer | str]:
     finally:
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)

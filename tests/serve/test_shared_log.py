@@ -31,9 +31,7 @@ PROMPTS = [f"{p} case {i}" for i in range(8) for p in MATH + CODE]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def log_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh shared log: an SQLite file, or a new database on the session's server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'feedback.db'}"
