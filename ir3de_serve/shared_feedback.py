@@ -113,7 +113,7 @@ class SharedFeedback:
         try:
             row = router.transform([completion.text])[0]
             event = FeedbackEvent(completion_id, expert, score, weight, client, self.origin, row)
-            sequence = self._appender.append(encode_event(event))
+            sequence = self._appender.append(completion_id, encode_event(event))
         except SharedLogError as e:
             self.guard.refund(client, expert, weight)
             self.metrics.feedback_rejected.labels("log_unavailable").inc()
@@ -214,9 +214,9 @@ class SharedFeedback:
             try:
                 folded = self.fold_available()
                 failing = False
-            except SharedLogError as e:
+            except Exception as e:  # the log is down, or a surprise: retry, never skip
                 if not failing:
-                    logger.error("reading the shared feedback log failed (retrying): %s", e)
+                    logger.error("folding the shared feedback log failed (retrying): %s", e)
                 failing, folded = True, 0
             if not folded:
                 if (

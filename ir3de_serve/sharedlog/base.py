@@ -49,8 +49,10 @@ class SharedLog(abc.ABC):
     engine: str = ""
 
     @abc.abstractmethod
-    def append(self, payload: bytes) -> int:
-        """Commit `payload` durably; returns its sequence number.
+    def append(self, key: str, payload: bytes) -> int:
+        """Commit `payload` durably under the unique `key` (the completion's id); returns its
+        sequence number. Appending a key again appends nothing and returns the first number
+        (a client that resends after a lost answer is not counted twice).
 
         Raises:
             SharedLogError: the log cannot be written.

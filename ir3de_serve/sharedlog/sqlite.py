@@ -21,6 +21,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ir3de_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ir3de_feedback ("
     " sequence INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " event_key TEXT NOT NULL UNIQUE,"
     " created REAL NOT NULL,"
     " payload BLOB NOT NULL)",
 )
@@ -57,12 +58,17 @@ class SqliteLog(SharedLog):
             raise SharedLogError(msg) from e
         self._id = self._meta("id") or ""
 
-    def append(self, payload: bytes) -> int:
+    def append(self, key: str, payload: bytes) -> int:
         try:
             row = self._db.execute(
-                "INSERT INTO ir3de_feedback (created, payload) VALUES (?, ?) RETURNING sequence",
-                (time.time(), payload),
+                "INSERT INTO ir3de_feedback (event_key, created, payload) VALUES (?, ?, ?) "
+                "ON CONFLICT (event_key) DO NOTHING RETURNING sequence",
+                (key, time.time(), payload),
             ).fetchone()
+            if row is None:  # appended before
+                row = self._db.execute(
+                    "SELECT sequence FROM ir3de_feedback WHERE event_key = ?", (key,)
+                ).fetchone()
         except sqlite3.Error as e:
             msg = f"the shared feedback log {self.path} cannot be written: {e}"
             raise SharedLogError(msg) from e

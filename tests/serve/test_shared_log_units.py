@@ -54,7 +54,7 @@ def test_concurrent_appends_are_read_once_each_in_commit_order(log_url: str) -> 
 
     def write(log: SharedLog, w: int) -> None:
         for i in range(40):
-            sequence = log.append(f"{w}:{i}".encode())
+            sequence = log.append(f"{w}:{i}", f"{w}:{i}".encode())
             with lock:
                 given.append(sequence)
 
@@ -197,4 +197,5 @@ def test_an_event_the_log_cannot_take_is_refused_and_can_be_sent_again(
         shared._appender = good
         again = httpx.post(f"{url}/v1/feedback", json={"id": completion, "score": 0.5})
         assert again.status_code == 200 and again.json()["sequence"] == 1
+        assert shared._appender.append(completion, b"resent") == 1  # once per completion
     assert sum(1 for _ in SqliteLog(tmp_path / "l.db").read(0)) == 1
