@@ -6,6 +6,8 @@ the router in force by `IR3DERouter.partial_fit` (rank-one steps in quality mode
 thread: events are folded one at a time, in the order they came, while requests keep routing
 with the state published last. Every folded event is appended to the log (a training record
 when prompts may be logged) and the router is saved atomically every N events or T seconds.
+With ``[feedback] shared_log`` (replicas) an accepted event is committed to the shared log
+instead, and every replica folds the log in order (`ir3de_serve.shared_feedback`).
 """
 
 from __future__ import annotations
