@@ -60,7 +60,7 @@ def _lifespan(gateway: Gateway) -> Callable[[FastAPI], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_autosave(gateway), name="ir3de-autosave")]
-        if gateway.config.router.reload_seconds > 0:
+        if gateway.config.router.reload_seconds > 0 and gateway.feedback.shared is None:
             tasks.append(asyncio.create_task(_watch(gateway), name="ir3de-reload"))
         try:
             yield

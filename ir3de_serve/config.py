@@ -151,6 +151,11 @@ class FeedbackConfig:
         score_range: the scores accepted, ``(low, high)`` (None: the range seen in training).
         key_share: one key's events weigh at most this share of the router's rows at start.
         key_rate_per_minute: feedback events one key may send per minute.
+        shared_log: the durable log shared by replicas (None: none, this gateway folds only
+            its own events): ``sqlite:///<file>`` or ``postgresql://user@host:port/db``
+            (`ir3de_serve.sharedlog.normalize_log_url`; relative SQLite paths made absolute).
+        shared_log_password_env: the variable holding the PostgreSQL password.
+        shared_log_poll_seconds: how often the log is read for other replicas' events.
     """
 
     enabled: bool = True
@@ -164,6 +169,9 @@ class FeedbackConfig:
     score_range: tuple[float, float] | None = None
     key_share: float = 0.02
     key_rate_per_minute: float = 600.0
+    shared_log: str | None = None
+    shared_log_password_env: str | None = None
+    shared_log_poll_seconds: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,7 @@ class GatewayConfig:
             ("server.api_key_env", self.server.api_key_env),
             ("server.admin_key_env", self.server.admin_key_env),
             ("router.signing_key_env", self.router.signing_key_env),
+            ("feedback.shared_log_password_env", self.feedback.shared_log_password_env),
         ]
         missing = [f"{key} = {var!r}" for key, var in names if var and not os.environ.get(var)]
         if missing:

@@ -17,6 +17,7 @@ from ir3de_serve.config import (
     ServerConfig,
     StickyConfig,
 )
+from ir3de_serve.sharedlog.urls import normalize_log_url
 
 __all__ = ["TableReader"]
 
@@ -92,7 +93,28 @@ class TableReader:
             key_rate_per_minute=self.number(
                 t, "feedback.key_rate_per_minute", d.key_rate_per_minute, low=1e-3
             ),
+            shared_log=self.shared_log(t, router_path, save_to),
+            shared_log_password_env=self.name(t, "feedback.shared_log_password_env"),
+            shared_log_poll_seconds=self.number(
+                t, "feedback.shared_log_poll_seconds", d.shared_log_poll_seconds, low=0.01
+            ),
         )
+
+    def shared_log(self, t: Mapping[str, Any], router_path: Path, save_to: Path) -> str | None:
+        """``feedback.shared_log``, normalised; each replica must save to a folder of its own."""
+        if t.get("shared_log") is None:
+            return None
+        value = self.string(t, "feedback.shared_log", None)
+        try:
+            url = normalize_log_url(value, base=self.base, router_path=router_path)
+        except ValueError as e:
+            self.fail(f"feedback.shared_log: {e}")
+        if t.get("save", True) and save_to.resolve() == router_path.resolve():
+            self.fail(
+                "with feedback.shared_log each replica saves its router and cursor to a folder "
+                "of its own: set feedback.save_to (e.g. 'state/replica-a'), not the router folder"
+            )
+        return url
 
     def score_range(self, t: Mapping[str, Any]) -> tuple[float, float] | None:
         value = t.get("score_range")

@@ -6,6 +6,8 @@ the router in force by `IR3DERouter.partial_fit` (rank-one steps in quality mode
 thread: events are folded one at a time, in the order they came, while requests keep routing
 with the state published last. Every folded event is appended to the log (a training record
 when prompts may be logged) and the router is saved atomically every N events or T seconds.
+With ``[feedback] shared_log`` (replicas) an accepted event is committed to the shared log
+instead, and every replica folds the log in order (`ir3de_serve.shared_feedback`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ir3de_serve.completion import Completion
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.errors import GatewayError
 from ir3de_serve.guard import FeedbackGuard, score_range
@@ -28,28 +29,12 @@ from ir3de_serve.memory import ExpiringMap
 from ir3de_serve.metrics import GatewayMetrics
 from ir3de_serve.storage import RouterSlot
 
+if TYPE_CHECKING:
+    from ir3de_serve.shared_feedback import SharedFeedback
+
 __all__ = ["Completion", "FeedbackStore"]
 
 logger = logging.getLogger("ir3de.serve")
-
-
-@dataclass(frozen=True)
-class Completion:
-    """An answered completion awaiting feedback.
-
-    Attributes:
-        text: the text the router read.
-        expert: the expert that answered.
-        rule: the rule that chose it.
-    """
-
-    text: str
-    expert: str
-    rule: str
-
-    def nbytes(self) -> int:
-        """The memory it holds, about (its text and the object)."""
-        return sys.getsizeof(self.text) + 256
 
 
 class FeedbackStore:
@@ -82,6 +67,11 @@ class FeedbackStore:
         self.guard = FeedbackGuard(
             self.config, {n: float(r) for n, r in zip(stats.names, stats.n_prompts, strict=True)}
         )
+        self.shared: SharedFeedback | None = None
+        if self.config.shared_log is not None:  # replicas: every event goes through the log
+            from ir3de_serve.shared_feedback import SharedFeedback
+
+            self.shared = SharedFeedback(config, slot, self.guard, metrics, self._append)
         self._counts = threading.Lock()
         self.received = 0
         self.folded = 0
@@ -111,14 +101,18 @@ class FeedbackStore:
         with self._counts:
             self.received += 1
         loop = asyncio.get_running_loop()
+        if self.shared is not None:
+            return await self._submit_shared(
+                self.shared, completion_id, completion, float(score), client
+            )
         return await loop.run_in_executor(
             self._writer, self._fold, completion_id, completion, score, client
         )
 
     def save_due(self) -> bool:
         """Whether unsaved events are older than `save_every_seconds`."""
-        if self.config.save_to is None or not self.unsaved:
-            return False
+        if self.config.save_to is None or not self.unsaved or self.shared is not None:
+            return False  # with a shared log the folding thread saves (with its cursor)
         return time.monotonic() - self._last_save >= self.config.save_every_seconds
 
     async def save(self) -> None:
@@ -128,22 +122,46 @@ class FeedbackStore:
 
     async def aclose(self) -> None:
         """Save what is unsaved, stop the writer thread and close the log."""
+        if self.shared is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.shared.close)
         await self.save()
         self._writer.shutdown(wait=True)
         if self._log is not None:
             self._log.close()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counts for ``/healthz``: events received, folded, not yet saved; completions pending."""
-        return {
+        counts: dict[str, Any] = {
             "received": self.received,
             "folded": self.folded,
             "unsaved": self.unsaved,
             "pending": len(self._pending),
             "pending_bytes": self._pending.nbytes,
         }
+        return counts if self.shared is None else {**counts, **self.shared.stats()}
 
     # ------------------------------------------------------------------ internals
+    async def _submit_shared(
+        self,
+        shared: SharedFeedback,
+        completion_id: str,
+        completion: Completion,
+        score: float,
+        client: str,
+    ) -> dict[str, Any]:
+        """Commit the event to the shared log (the ack); an event not accepted (503) can be
+        sent again."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                shared.appends, shared.append, completion_id, completion, score, client
+            )
+        except GatewayError as e:
+            if e.status == 503:
+                self._scored.pop(completion_id)
+                self._pending.set(completion_id, completion)
+            raise
+
     def _validate(self, body: dict[str, Any]) -> tuple[str, float | str]:
         """The id and, per the router's target, a score in range (quality) or an expert the
         router knows (domain: the expert that should have answered)."""
@@ -227,7 +245,12 @@ class FeedbackStore:
         return {**answer, "score": score, "weight": weight}
 
     def _append(
-        self, completion_id: str, completion: Completion, label: Any, weight: float
+        self,
+        completion_id: str,
+        completion: Completion,
+        label: Any,
+        weight: float,
+        sequence: int | None = None,
     ) -> None:
         if self._log is None:
             return
@@ -239,6 +262,8 @@ class FeedbackStore:
             "weight": weight,
         }
         line["domain" if isinstance(label, str) else "scores"] = label
+        if sequence is not None:
+            line["sequence"] = sequence
         if self.log_prompts:
             line["prompt"] = completion.text
         self._log.write(line)

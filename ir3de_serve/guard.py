@@ -87,6 +87,12 @@ class FeedbackGuard:
             self._used[(client, group)] = used + weight
         return weight
 
+    def charge(self, client: str, group: str, weight: float) -> None:
+        """Count a weight `client` spent on another replica (its event came from the shared log)."""
+        with self._lock:
+            key = (client, group)
+            self._used[key] = self._used.get(key, 0.0) + weight
+
     def refund(self, client: str, group: str, weight: float) -> None:
         """Give back a reserved weight (the event was not folded)."""
         with self._lock:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -33,12 +34,13 @@ from ir3de_core.experts import check_experts
 from ir3de_core.persistence.router_file import ARRAYS, MANIFEST
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import GatewayConfig
+from ir3de_serve.sharedlog.cursor import CURSOR_FILE
 
 __all__ = ["RouterSlot", "check_routes", "folder_signature", "save_atomically"]
 
 logger = logging.getLogger("ir3de.serve")
 Signature = tuple[object, ...]
-_ROUTER_FILES = frozenset({MANIFEST, ARRAYS, MANIFEST + ".tmp"})
+_ROUTER_FILES = frozenset({MANIFEST, ARRAYS, MANIFEST + ".tmp", CURSOR_FILE})
 
 
 def folder_signature(path: Path) -> Signature | None:
@@ -78,8 +80,18 @@ def check_routes(router: IR3DERouter) -> None:
         raise ValueError(msg)
 
 
-def save_atomically(router: IR3DERouter, path: Path, *, signing_key: bytes | None = None) -> None:
+def save_atomically(
+    router: IR3DERouter,
+    path: Path,
+    *,
+    signing_key: bytes | None = None,
+    sidecar: Callable[[Path], None] | None = None,
+) -> None:
     """Save `router` to the folder `path` so that no reader ever sees half of it.
+
+    Args:
+        sidecar: writes more files into the new folder before it is swapped in (a replica's
+            cursor, `ir3de_serve.sharedlog.cursor`), so they are saved in the same atomic step.
 
     Raises:
         OSError: the folder cannot be written, or holds files that are not a router's (they
@@ -89,12 +101,15 @@ def save_atomically(router: IR3DERouter, path: Path, *, signing_key: bytes | Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         router.save(tmp, signing_key=signing_key)
-        for name in (ARRAYS, MANIFEST):
+        if sidecar is not None:
+            sidecar(tmp)
+        for name in sorted(p.name for p in tmp.iterdir()):
             _fsync(tmp / name)
         if path.is_symlink():
             _swap_link(path, tmp)
         else:
             _swap_folder(path, tmp)
+        _fsync(path.parent)  # the rename itself survives a crash
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -234,17 +249,28 @@ class RouterSlot:
         logger.info("router reloaded from %s (version %d)", self.path, self.version)
         return "reloaded"
 
-    def save(self, path: Path, signing_key: bytes | None) -> bool:
-        """Save the router in force to `path` atomically; False when skipped because the router
-        folder (= `path`) holds a newer router than the one in force (it will be loaded)."""
+    def save(
+        self,
+        path: Path,
+        signing_key: bytes | None,
+        sidecar: Callable[[Path], None] | None = None,
+    ) -> bool:
+        """Save the router in force to `path` atomically (with `sidecar`'s files, see
+        `save_atomically`); False when skipped because the router folder (= `path`) holds a
+        newer router than the one in force (it will be loaded)."""
         same = path.resolve() == self.path.resolve()
         with self.lock:
             if same and folder_signature(self.path) != self.signature:
                 return False
-            save_atomically(self.router, path, signing_key=signing_key)
+            save_atomically(self.router, path, signing_key=signing_key, sidecar=sidecar)
             if same:
                 self.signature = folder_signature(self.path)
         return True
+
+    def adopt(self, router: IR3DERouter) -> None:
+        """Route with `router` (checked by the caller) from now on: a replica's saved state."""
+        with self.lock:
+            self._install(router)
 
     def _install(self, router: IR3DERouter) -> None:
         policy = self.config.resolve_policy(router.policy_)

@@ -90,3 +90,14 @@ def upstreams() -> Iterator[tuple[dict[str, FakeUpstream], dict[str, str]]]:
     fakes = {"alpha": FakeUpstream("alpha"), "beta": FakeUpstream("beta")}
     with serving(fakes["alpha"]) as a, serving(fakes["beta"]) as b:
         yield fakes, {"alpha": a, "beta": b}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server on loopback for the session (skips when none can be started)."""
+    from tests.serve.replica_procs import postgres_server
+
+    with postgres_server() as server:
+        if isinstance(server, str):
+            pytest.skip(server)
+        yield server

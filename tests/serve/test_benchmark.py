@@ -28,3 +28,14 @@ def test_benchmark_smoke() -> None:
     assert feedback["folded"] == feedback["metric"] == feedback["logged"] == 20
     assert feedback["saved_rows"] == 20
     assert "decisions/s" in _table(result)
+
+
+def test_replica_benchmark_smoke() -> None:
+    from benchmarks.replicas import run as run_replicas
+    from benchmarks.replicas import table
+
+    rows, _ = run_replicas(events=30, concurrency=4, replicas=(2,), engines=("sqlite",))
+    (row,) = rows
+    assert (row.acked, row.logged, row.folded, row.lost, row.identical) == (30, 30, 30, 0, True)
+    assert 0 < row.p50_ms <= row.p99_ms
+    assert "| sqlite | 2 | 30 | 30 | 30 | 0 | yes |" in table(rows)
