@@ -48,12 +48,14 @@ class FitSize:
         """Estimated peak bytes of the fit's arrays:
         ``8·[n·d + n·k + s·min(n, d)·d + c·k·d + 10·n·k] + 8 MiB``: the rows, the targets,
         ``s = 2·folds + 2`` copies of the scatters (each fold's and the total's, and their
-        eigenvectors), ``c = 4·folds + 8`` d × k arrays (cross-products per fold, and the
-        coefficients and their temporaries while an α is scored), and the held-out tables
-        (only when settings are tuned)."""
+        eigenvectors), ``c = folds + 6`` d × k arrays when tuned (each fold's cross-products
+        and the total's, two merge temporaries, one fold's projection temporary, the final
+        coefficients: held-out rows are scored along the α path from per-fold projections,
+        never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables (only
+        when settings are tuned)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
         scatters = 2 * self.folds + 2
-        crosses = 4 * self.folds + 8
+        crosses = self.folds + 6 if self.folds else 8
         rows = n * d if self.rows_kept else 0
         tables = _HELD_TABLES * n * k if self.folds else 0
         words = rows + n * k + scatters * min(n, d) * d + crosses * k * d + tables
