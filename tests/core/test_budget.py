@@ -65,7 +65,9 @@ def test_memory_limit_override_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
     assert found is None or found > 0
 
 
-@pytest.mark.parametrize(("n", "d", "k"), [(20, 4096, 7), (300, 384, 7), (100, 64, 100), (20, 512, 2000)])
+@pytest.mark.parametrize(
+    ("n", "d", "k"), [(20, 4096, 7), (300, 384, 7), (100, 64, 100), (20, 512, 2000)]
+)
 def test_traced_peak_stays_under_the_estimate(n: int, d: int, k: int) -> None:
     prompts, Y, experts = _data(n, k)
     router = IR3DERouter(HashingFeaturizer(n_features=d), target="quality")
