@@ -28,6 +28,21 @@ STATELESS = {"kind": "hashing", "n_features": 256, "tfidf": False}
 """A featurizer that learns nothing from the data, so a refit on a complement featurizes alike."""
 
 
+def _regression(
+    rng: np.random.Generator, n: int, d: int, k: int, design: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Badly scaled rows (n, d) and targets (n, k): one group per row (shared design), or
+    scores with a fifth missing (per-group design)."""
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, size=d) + rng.normal(size=d)
+    if design == "shared":
+        targets = np.full((n, k), np.nan)
+        targets[np.arange(n), rng.integers(0, k, size=n)] = 1.0
+    else:
+        targets = rng.normal(size=(n, k))
+        targets[rng.random(size=(n, k)) < 0.2] = np.nan
+    return X, targets
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -41,13 +56,7 @@ def test_fold_solutions_equal_solving_each_complement(
     seed: int, n: int, d: int, k: int, folds: int, design: str
 ) -> None:
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, size=d) + rng.normal(size=d)
-    if design == "shared":  # one group per row
-        targets = np.full((n, k), np.nan)
-        targets[np.arange(n), rng.integers(0, k, size=n)] = 1.0
-    else:
-        targets = rng.normal(size=(n, k))
-        targets[rng.random(size=(n, k)) < 0.2] = np.nan
+    X, targets = _regression(rng, n, d, k, design)
     names = [f"e{j}" for j in range(k)]
     fold = rng.integers(0, folds, size=n)
     parts = [
@@ -88,13 +97,7 @@ def test_projected_scores_equal_the_path_solutions(
     equal scoring the rows with the path's solutions, thin (n < d) or complete, in every
     intercept mode, normalised or not, and with α = ∞ (no signal)."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, size=d) + rng.normal(size=d)
-    if design == "shared":
-        targets = np.full((n, k), np.nan)
-        targets[np.arange(n), rng.integers(0, k, size=n)] = 1.0
-    else:
-        targets = rng.normal(size=(n, k))
-        targets[rng.random(size=(n, k)) < 0.2] = np.nan
+    X, targets = _regression(rng, n, d, k, design)
     names = [f"e{j}" for j in range(k)]
     fold = np.arange(n) % 3
     parts = [
