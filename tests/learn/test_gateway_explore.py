@@ -37,7 +37,7 @@ def test_an_exploring_gateway_logs_propensities_that_evaluate_off_policy(
             "explore_strength": 5.0,
             "explore_share": 0.5,
             "explore_seed": 0,
-        },  # fmt: skip
+        },
     )
     with gateway_app(data) as (gw, url):
         assert gw.slot.router is not None
