@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.linalg import lapack_threads
+from ir3de_core.ridge.moments import RowMoments
 from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["MAX_EXPLORE_FEATURES", "prediction_spread", "state_spread"]
@@ -28,25 +29,35 @@ __all__ = ["MAX_EXPLORE_FEATURES", "prediction_spread", "state_spread"]
 MAX_EXPLORE_FEATURES = 4096
 """Widest feature rows exploration accepts: it keeps one d×d inverse per expert."""
 
-_CACHE: weakref.WeakKeyDictionary[Any, list[NDArray[np.float64] | None]] = (
+_CACHE: weakref.WeakKeyDictionary[RowMoments, dict[float, NDArray[np.float64]]] = (
     weakref.WeakKeyDictionary()
 )
 _LOCK = threading.Lock()
 
 
+def _block_inverse(block: RowMoments, alpha: float) -> NDArray[np.float64]:
+    """``(S + αI)⁻¹`` of a design block, computed once per block (blocks are immutable and
+    shared by the statistics an update leaves unchanged): shape (d, d)."""
+    with _LOCK:
+        known = _CACHE.get(block, {}).get(alpha)
+    if known is not None:
+        return known
+    d = block.mean.shape[0]
+    system = block.scatter.to_dense().copy()
+    system.flat[:: d + 1] += alpha
+    with lapack_threads(d):
+        inverse = np.asarray(np.linalg.inv(system), dtype=np.float64)
+    with _LOCK:
+        _CACHE.setdefault(block, {})[alpha] = inverse
+    return inverse
+
+
 def _inverses(statistics: SufficientStatistics, alpha: float) -> list[NDArray[np.float64] | None]:
     """``(S_j + αI)⁻¹`` of each expert, None for an expert without data: k arrays (d, d)."""
-    d = statistics.n_features
-    out: list[NDArray[np.float64] | None] = []
-    for j in range(len(statistics.names)):
-        if statistics.weight[j] <= 0:
-            out.append(None)
-            continue
-        system = statistics.scatter_of(j).to_dense().copy()
-        system.flat[:: d + 1] += alpha
-        with lapack_threads(d):
-            out.append(np.asarray(np.linalg.inv(system), dtype=np.float64))
-    return out
+    return [
+        None if b < 0 else _block_inverse(statistics.blocks[b], alpha)
+        for b in statistics.block.tolist()
+    ]
 
 
 def _check(statistics: SufficientStatistics, alpha: float) -> None:
@@ -95,7 +106,7 @@ def prediction_spread(
 
 
 def state_spread(state: Any, features: NDArray[np.float64]) -> NDArray[np.float64]:
-    """`prediction_spread` of a `RoutedState`, its inverses computed once per state.
+    """`prediction_spread` of a `RoutedState`, each inverse computed once per design block.
 
     Args:
         state: a quality-mode `RoutedState` on row features.
@@ -112,10 +123,5 @@ def state_spread(state: Any, features: NDArray[np.float64]) -> NDArray[np.float6
         raise ValueError(msg)
     alpha = float(state.settings.penalty)
     _check(state.statistics, alpha)
-    with _LOCK:
-        inverses = _CACHE.get(state)
-    if inverses is None:
-        inverses = _inverses(state.statistics, alpha)
-        with _LOCK:
-            _CACHE[state] = inverses
+    inverses = _inverses(state.statistics, alpha)
     return prediction_spread(state.statistics, alpha, features, inverses)
