@@ -135,6 +135,8 @@ def off_policy_report(
     q = ((1 - level) / 2 * 100, (1 + level) / 2 * 100)
 
     def estimate(point: float, draws: FloatArray) -> Estimate:
+        if draws.size == 0:  # the candidate never agrees with the log: no estimate
+            return Estimate(float(point), math.nan, math.nan)
         low, high = np.percentile(draws, q)
         return Estimate(float(point), float(low), float(high))
 
