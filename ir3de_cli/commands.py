@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ir3de_cli.evaluation import evaluate_choices
+from ir3de_cli.off_policy import evaluate_log
 from ir3de_cli.paths import check_input_file, check_output_dir, check_output_file
 from ir3de_cli.report import format_table, tuning_report
 from ir3de_core.data import expand_paths, load_records
@@ -162,7 +163,16 @@ def route(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``ir3de evaluate``: per-task accuracy, average, routing accuracy and confusion matrix."""
+    """``ir3de evaluate``: per-task accuracy, average, routing accuracy and confusion matrix;
+    with ``--log``, the model's value estimated off-policy on logged feedback."""
+    if args.log is not None:
+        if args.data:
+            msg = "give --data (labelled records) or --log (logged feedback), not both"
+            raise ValueError(msg)
+        return evaluate_log(args)
+    if not args.data:
+        msg = "ir3de evaluate needs --data (labelled records) or --log (logged feedback)"
+        raise ValueError(msg)
     check_output_file(args.json, "--json")
     router = IR3DERouter.load(args.model)
     records = load_records(args.data, format=args.format, split=args.split)

@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ir3de_cli import calibrate, commands
+from ir3de_cli import calibrate, commands, off_policy
 from ir3de_cli.paths import describe
 from ir3de_core._version import __version__
 from ir3de_core.exceptions import IR3DEError
@@ -17,8 +17,10 @@ from ir3de_core.exceptions import IR3DEError
 __all__ = ["build_parser", "main"]
 
 
-def _data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", nargs="+", required=True, help="files or directories of records")
+def _data_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--data", nargs="+", required=required, help="files or directories of records"
+    )
     parser.add_argument(
         "--format", default="auto", choices=["auto", "jsonl", "routerdc", "routerbench"]
     )
@@ -122,9 +124,12 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="per-task accuracy of a saved router on labelled data")
+    p = sub.add_parser(
+        "evaluate", help="per-task accuracy on labelled data, or value off-policy on a log"
+    )
     p.add_argument("--model", required=True, help="directory of a saved router")
-    _data_options(p)
+    _data_options(p, required=False)
+    off_policy.add_log_options(p)
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(run=commands.evaluate)
 

@@ -362,7 +362,8 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         state = self._fitted_state()
         active = policy if policy is not None else state.policy
         priced = active.costs(prompts, state.experts) if costs is None else np.asarray(costs)
-        decisions = active.decide(state.score(prompts, priced), available=available, forced=forced)
+        table = state.score(prompts, priced, spread=active.explore is not None and forced is None)
+        decisions = active.decide(table, available=available, forced=forced)
         if explain:
             decisions = [
                 replace(d, explanation=state.explain(p, d.expert, top))

@@ -228,6 +228,7 @@ class Gateway:
             "expert": decision.expert,
             "rule": decision.rule,
             "confidence": decision.confidence,
+            "propensity": decision.propensity,
             "fallback_from": list(decision.fallback_from),
             "stream": request.stream,
             "router_version": version,

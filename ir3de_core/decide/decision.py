@@ -13,7 +13,7 @@ from ir3de_core.decide.confidence import calibrated_probabilities
 
 __all__ = ["Contribution", "ExpertScores", "RoutingDecision", "Rule"]
 
-Rule = Literal["best", "cost", "default", "unsure", "forced", "sticky"]
+Rule = Literal["best", "cost", "default", "unsure", "forced", "sticky", "explore"]
 """Which rule of the policy chose the expert:
 
 * ``best``: the highest predicted quality (probability in domain mode);
@@ -21,7 +21,8 @@ Rule = Literal["best", "cost", "default", "unsure", "forced", "sticky"]
 * ``default``: the prompt was below the policy's threshold and went to the default expert;
 * ``unsure``: below the threshold with no default expert: the best one, flagged;
 * ``forced``: the caller named the expert;
-* ``sticky``: an adapter kept the expert of a conversation in progress.
+* ``sticky``: an adapter kept the expert of a conversation in progress;
+* ``explore``: an exploring policy drew another expert than the greedy one.
 """
 
 
@@ -48,6 +49,8 @@ class ExpertScores:
         domains: the predicted domain of each prompt (domain mode), else None.
         prior: the expert that is best without looking at the prompt (the best single expert),
             or None when unknown; the safe default of an "unsure" prompt.
+        spread: array of shape (n, k), √h of each predicted quality (what exploring policies
+            explore with, `decide.uncertainty`), or None.
     """
 
     experts: tuple[str, ...]
@@ -57,10 +60,11 @@ class ExpertScores:
     costs: NDArray[np.float64] | None = None
     domains: Sequence[str] | None = None
     prior: str | None = None
+    spread: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         shape = (self.scores.shape[0], len(self.experts))
-        for name in ("scores", "probabilities", "quality", "costs"):
+        for name in ("scores", "probabilities", "quality", "costs", "spread"):
             value = getattr(self, name)
             if value is not None and value.shape != shape:
                 msg = f"{name} has shape {value.shape}, expected {shape}"
@@ -108,6 +112,9 @@ class RoutingDecision:
         threshold: the policy's threshold when it has one, else None.
         prior: the best expert without looking at the prompt (the safe default), if known.
         fallback_from: experts tried before this one that failed (filled by adapters).
+        propensity: the probability the policy chose `expert` given the prompt (1 unless it
+            explores).
+        propensities: every expert's such probability (summing to 1; empty when not recorded).
         explanation: the pieces of the prompt that contributed most (filled by ``explain``).
     """
 
@@ -122,6 +129,8 @@ class RoutingDecision:
     threshold: float | None = None
     prior: str | None = None
     fallback_from: tuple[str, ...] = ()
+    propensity: float = 1.0
+    propensities: dict[str, float] = field(default_factory=dict)
     explanation: tuple[Contribution, ...] = field(default=())
 
     @property

@@ -17,8 +17,6 @@ without the experts that failed.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Literal
@@ -26,7 +24,23 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.decide.checks import (
+    availability,
+    choice,
+    column,
+    expert_names,
+    number,
+    renormalised,
+    row_dict,
+    threshold_value,
+)
 from ir3de_core.decide.decision import ExpertScores, RoutingDecision, Rule
+from ir3de_core.decide.explore import (
+    ExplorationStream,
+    Explore,
+    exploration_probabilities,
+    sample_experts,
+)
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -46,7 +60,7 @@ SWITCH_CONFIDENCE = 0.8
 """Default confidence a new turn needs to move a conversation to another expert
 (`RoutingPolicy.keep`; the adapters' and the gateway's ``switch_confidence``)."""
 
-_RULES: tuple[Rule, ...] = ("best", "cost", "default", "unsure", "forced", "sticky")
+_RULES: tuple[Rule, ...] = ("best", "cost", "default", "unsure", "forced", "sticky", "explore")
 
 
 def best_under_cost(
@@ -75,11 +89,14 @@ class Choices:
         index: array of shape (n,), the chosen expert's column.
         rule: array of shape (n,), index into `RoutingPolicy.RULES` of the rule that chose it.
         confidence: array of shape (n,), the chosen expert's probability among those available.
+        propensities: array of shape (n, k), the probability the policy chose each expert
+            (one-hot unless it explores; `decide.explore`).
     """
 
     index: NDArray[np.intp]
     rule: NDArray[np.intp]
     confidence: NDArray[np.float64]
+    propensities: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,10 @@ class RoutingPolicy:
         default: the expert of unsure prompts; None: the router's best single expert.
         unsure: ``"default"`` sends unsure prompts to the default expert; ``"flag"`` keeps the
             best expert and marks the decision ``unsure`` (for callers that refuse to guess).
+        explore: ``"linucb"``, ``"thompson"`` or None (greedy): see `ir3de_core.decide.explore`.
+        explore_strength: LinUCB's bonus multiplier / the Thompson posterior's scale (≥ 0).
+        explore_share: the largest share of traffic that may deviate from greedy, in [0, 1].
+        explore_seed: the seed of the policy's random stream (None: not reproducible).
     """
 
     prices: dict[str, float] | None = None
@@ -112,6 +133,10 @@ class RoutingPolicy:
     threshold_on: ThresholdOn = "confidence"
     default: str | None = None
     unsure: Unsure = "default"
+    explore: Explore | None = None
+    explore_strength: float = 1.0
+    explore_share: float = 0.2
+    explore_seed: int | None = None
     RULES: ClassVar[tuple[Rule, ...]] = _RULES
 
     def __post_init__(self) -> None:
@@ -119,20 +144,32 @@ class RoutingPolicy:
             if not isinstance(self.prices, Mapping) or not self.prices:
                 msg = "prices must map expert names to prices, e.g. {'gpt-4o': 2.5}"
                 raise ValueError(msg)
-            checked = {str(e): _number(f"price of {e!r}", p) for e, p in self.prices.items()}
+            checked = {str(e): number(f"price of {e!r}", p) for e, p in self.prices.items()}
             object.__setattr__(self, "prices", checked)
-        _choice("price_unit", self.price_unit, ("1k_tokens", "query"))
-        _choice("threshold_on", self.threshold_on, ("confidence", "quality"))
-        _choice("unsure", self.unsure, ("default", "flag"))
-        object.__setattr__(self, "output_tokens", _number("output_tokens", self.output_tokens))
-        object.__setattr__(self, "lam", _number("lam", self.lam))
+        choice("price_unit", self.price_unit, ("1k_tokens", "query"))
+        choice("threshold_on", self.threshold_on, ("confidence", "quality"))
+        choice("unsure", self.unsure, ("default", "flag"))
+        object.__setattr__(self, "output_tokens", number("output_tokens", self.output_tokens))
+        object.__setattr__(self, "lam", number("lam", self.lam))
         if self.budget is not None:
-            object.__setattr__(self, "budget", _number("budget", self.budget))
+            object.__setattr__(self, "budget", number("budget", self.budget))
         if self.threshold is not None:
-            object.__setattr__(self, "threshold", _threshold(self.threshold, self.threshold_on))
+            object.__setattr__(
+                self, "threshold", threshold_value(self.threshold, self.threshold_on)
+            )
         if self.default is not None and (not isinstance(self.default, str) or not self.default):
             msg = f"default must be an expert name or None, got {self.default!r}"
             raise ValueError(msg)
+        if self.explore is not None:
+            choice("explore", self.explore, ("linucb", "thompson"))
+        object.__setattr__(
+            self, "explore_strength", number("explore_strength", self.explore_strength)
+        )
+        object.__setattr__(self, "explore_share", number("explore_share", self.explore_share))
+        if self.explore_share > 1 or not isinstance(self.explore_seed, int | None):
+            msg = "explore_share must be in [0, 1] and explore_seed an integer or None"
+            raise ValueError(msg)
+        object.__setattr__(self, "_stream", ExplorationStream(self.explore_seed))
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +231,7 @@ class RoutingPolicy:
         *,
         available: Collection[str] | None = None,
         forced: str | None = None,
+        rng: np.random.Generator | None = None,
     ) -> Choices:
         """Apply the rules to every prompt of `table` (see the module docstring).
 
@@ -201,21 +239,24 @@ class RoutingPolicy:
             table: the scores, probabilities, qualities and costs of n prompts.
             available: the experts that may be chosen (None: all of them).
             forced: an expert that must answer every prompt.
+            rng: the exploring policy's draws (None: its own seeded stream); a policy explores
+                only when `table` has a spread (`RoutedState.score_of(..., spread=True)`).
 
         Raises:
             ValueError: an unknown or unavailable forced expert, no available expert, NaN
                 scores, or λ > 0 without costs.
         """
-        mask = _availability(table.experts, available)
+        mask = availability(table.experts, available)
         n = table.n
         if forced is not None:
-            j = _column(table.experts, forced, "forced expert")
+            j = column(table.experts, forced, "forced expert")
             if not mask[j]:
-                msg = f"forced expert {forced!r} is not available; available: {_names(table, mask)}"
+                msg = f"forced expert {forced!r} is not available; available: {expert_names(table, mask)}"
                 raise ValueError(msg)
-            probabilities = _renormalised(table.probabilities, mask)
+            probabilities = renormalised(table.probabilities, mask)
             index = np.full(n, j, dtype=np.intp)
-            return Choices(index, np.full(n, _RULES.index("forced")), probabilities[:, j])
+            rule, p = np.full(n, _RULES.index("forced")), probabilities[:, j]
+            return Choices(index, rule, p, np.eye(len(table.experts))[index])
         if np.isnan(table.quality).any():
             msg = "the router produced NaN scores (non-finite features?); check the prompts"
             raise ValueError(msg)
@@ -224,7 +265,7 @@ class RoutingPolicy:
         index = best_under_cost(quality, costs, self.lam if costs is not None else 0.0)
         priced = self.lam > 0 and costs is not None
         rule = np.full(n, _RULES.index("cost" if priced else "best"), dtype=np.intp)
-        probabilities = _renormalised(table.probabilities, mask)
+        probabilities = renormalised(table.probabilities, mask)
         rows = np.arange(n)
         if self.threshold is not None:
             measure = probabilities if self.threshold_on == "confidence" else table.quality
@@ -235,7 +276,21 @@ class RoutingPolicy:
             else:
                 index = np.where(unsure, fallback, index).astype(np.intp)
                 rule[unsure] = _RULES.index("default")
-        return Choices(index, rule, probabilities[rows, index])
+        if self.explore is None or table.spread is None:
+            return Choices(index, rule, probabilities[rows, index], np.eye(mask.size)[index])
+        explorable = rule <= _RULES.index("cost")
+        value = quality if costs is None or self.lam == 0 else quality - self.lam * costs
+
+        def draw(g: np.random.Generator) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+            p = exploration_probabilities(
+                value, table.spread, index, explorable, method=self.explore,  # type: ignore[arg-type]
+                strength=self.explore_strength, share=self.explore_share, rng=g,
+            )  # fmt: skip
+            return p, sample_experts(p, g)
+
+        p, chosen = draw(rng) if rng is not None else self._stream.draw(draw)  # type: ignore[attr-defined]
+        rule[chosen != index] = _RULES.index("explore")
+        return Choices(chosen, rule, probabilities[rows, chosen], p)
 
     def decide(
         self,
@@ -244,11 +299,12 @@ class RoutingPolicy:
         available: Collection[str] | None = None,
         forced: str | None = None,
         forced_rule: Rule = "forced",
+        rng: np.random.Generator | None = None,
     ) -> list[RoutingDecision]:
         """One `RoutingDecision` per prompt of `table` (arguments as in `choose`)."""
-        choices = self.choose(table, available=available, forced=forced)
+        choices = self.choose(table, available=available, forced=forced, rng=rng)
         experts, domains = table.experts, table.domains
-        probabilities = _renormalised(table.probabilities, _availability(experts, available))
+        probabilities = renormalised(table.probabilities, availability(experts, available))
         decisions = []
         for i, (j, r) in enumerate(zip(choices.index.tolist(), choices.rule.tolist(), strict=True)):
             rule = forced_rule if forced is not None else _RULES[r]
@@ -260,10 +316,12 @@ class RoutingPolicy:
                     domain=None if domains is None else domains[i],
                     rule=rule,
                     probabilities=dict(zip(experts, probabilities[i].tolist(), strict=True)),
-                    costs={} if table.costs is None else _row(experts, table.costs[i]),
+                    costs={} if table.costs is None else row_dict(experts, table.costs[i]),
                     lam=self.lam if rule == "cost" else None,
                     threshold=self.threshold,
                     prior=table.prior,
+                    propensity=float(choices.propensities[i, j]),
+                    propensities=row_dict(experts, choices.propensities[i]),
                 )
             )
         return decisions
@@ -333,71 +391,3 @@ class RoutingPolicy:
             raise ValueError(msg)
         j = table.experts.index(name)
         return j if mask[j] else None
-
-
-def _availability(experts: tuple[str, ...], available: Collection[str] | None) -> NDArray[np.bool_]:
-    if available is None:
-        return np.ones(len(experts), dtype=bool)
-    mask = np.array([e in available for e in experts], dtype=bool)
-    if not mask.any():
-        msg = f"none of the router's experts {list(experts)} is available (given {list(available)})"
-        raise ValueError(msg)
-    return mask
-
-
-def _renormalised(
-    probabilities: NDArray[np.float64], mask: NDArray[np.bool_]
-) -> NDArray[np.float64]:
-    """Probabilities over the available experts only: shape (n, k), zero where unavailable."""
-    if mask.all():
-        return probabilities
-    kept = np.where(mask, probabilities, 0.0)
-    total = kept.sum(axis=1, keepdims=True)
-    uniform = np.broadcast_to(mask / mask.sum(), kept.shape)
-    return np.where(total > 0, kept / np.where(total > 0, total, 1.0), uniform)
-
-
-def _column(experts: tuple[str, ...], name: str, what: str) -> int:
-    if name not in experts:
-        msg = f"{what} {name!r} is not one of the router's experts {list(experts)}"
-        raise ValueError(msg)
-    return experts.index(name)
-
-
-def _names(table: ExpertScores, mask: NDArray[np.bool_]) -> list[str]:
-    return [e for e, ok in zip(table.experts, mask.tolist(), strict=True) if ok]
-
-
-def _row(experts: tuple[str, ...], values: NDArray[np.float64]) -> dict[str, float]:
-    return dict(zip(experts, values.tolist(), strict=True))
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        msg = f"{name}={value!r} is not one of {allowed}"
-        raise ValueError(msg)
-
-
-def _threshold(value: Any, on: ThresholdOn) -> float | None:
-    """A threshold: a probability for ``confidence``; any number (or +inf: always the
-    default) for ``quality``; -inf (never the default) is no threshold at all."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        msg = f"threshold must be a number or None, got {value!r}"
-        raise ValueError(msg)
-    threshold = float(value)
-    if on == "confidence" and not (0.0 <= threshold <= 1.0 or threshold == math.inf):
-        msg = f"a confidence threshold is a probability in [0, 1] (or inf: always), got {value!r}"
-        raise ValueError(msg)
-    return None if threshold == -math.inf else threshold
-
-
-def _number(name: str, value: Any, *, low: float = 0.0) -> float:
-    """A finite number ≥ `low` (or any finite number when `low` is -inf)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        msg = f"{name} must be a number, got {value!r}"
-        raise ValueError(msg)
-    number = float(value)
-    if not math.isfinite(number) or number < low:
-        msg = f"{name} must be a finite number ≥ {low:g}, got {value!r}"
-        raise ValueError(msg)
-    return number

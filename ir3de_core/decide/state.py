@@ -24,6 +24,7 @@ from ir3de_core.decide.explanation import (
 )
 from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.decide.tokens import TokenBatch, TokenScorer
+from ir3de_core.decide.uncertainty import state_spread
 from ir3de_core.featurizers import Featurizer, is_token_featurizer
 from ir3de_core.ridge.solver import RidgeSolution
 from ir3de_core.ridge.statistics import SufficientStatistics
@@ -158,26 +159,34 @@ class RoutedState:
         return out
 
     def score(
-        self, prompts: Sequence[str], costs: NDArray[np.float64] | None = None
+        self,
+        prompts: Sequence[str],
+        costs: NDArray[np.float64] | None = None,
+        *,
+        spread: bool = False,
     ) -> ExpertScores:
         """What a policy decides from: scores, probabilities and costs of every expert.
 
         Args:
             prompts: n prompts.
             costs: array of shape (n, k), each expert's cost per prompt, or None (unpriced).
+            spread: also each prediction's spread (what an exploring policy explores with).
         """
-        return self.score_of(self.featurize(prompts), costs)
+        return self.score_of(self.featurize(prompts), costs, spread=spread)
 
     def score_of(
         self,
         features: Features,
         costs: NDArray[np.float64] | None = None,
         aggregation: str | None = None,
+        *,
+        spread: bool = False,
     ) -> ExpertScores:
         """`score` of featurized prompts (see `featurize`; `aggregation` as in
-        `group_scores_of`)."""
+        `group_scores_of`; `spread` as in `score`)."""
         winners, group_scores = self.group_scores_of(features, aggregation)
-        return self.score_from(winners, group_scores, aggregation, costs)
+        spreads = state_spread(self, features) if spread else None  # type: ignore[arg-type]
+        return self.score_from(winners, group_scores, aggregation, costs, spreads)
 
     def score_from(
         self,
@@ -185,9 +194,11 @@ class RoutedState:
         group_scores: NDArray[np.float64],
         aggregation: str | None = None,
         costs: NDArray[np.float64] | None = None,
+        spread: NDArray[np.float64] | None = None,
     ) -> ExpertScores:
         """`score_of` from the group scores (n, k_groups) and winning groups (n,) already
-        computed (e.g. by a `ProjectedPath` during cross-validation)."""
+        computed (e.g. by a `ProjectedPath` during cross-validation); `spread` (n, k) is each
+        prediction's spread, or None."""
         votes = (
             self.token_scorer is not None and (aggregation or self.settings.aggregation) == "vote"
         )
@@ -209,6 +220,7 @@ class RoutedState:
             costs=None if costs is None else np.asarray(costs, dtype=np.float64),
             domains=[self.groups[g] for g in winners.tolist()] if domain_mode else None,
             prior=self.prior,
+            spread=spread,
         )
 
     def _vote_quality(

@@ -1,0 +1,157 @@
+"""Exploration as a policy rule: propensities, the closed-form bonus, the share cap, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ir3de_core import IR3DERouter, RoutingPolicy, SufficientStatistics
+from ir3de_core.decide.explore import exploration_probabilities, sample_experts
+from ir3de_core.decide.uncertainty import prediction_spread
+from tests.learn.conftest import EXPERTS, fit_router, make_prompts
+
+PROMPTS, _ = make_prompts(300, seed=7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(3, 40), st.floats(0.05, 10.0))
+def test_the_spread_equals_the_closed_form_with_an_unpenalised_intercept(seed, d, n, alpha):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(n, d)), rng.normal(size=(n, 2))
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    Y[0] = 1.0  # each expert has at least one row
+    stats = SufficientStatistics.from_rows(X, Y, ("a", "b"), design="per_group")
+    queries = rng.normal(size=(5, d))
+    spread = prediction_spread(stats, alpha, queries)
+    for j in range(2):
+        rows = X[~np.isnan(Y[:, j])]
+        design = np.column_stack([np.ones(len(rows)), rows])
+        system = design.T @ design + np.diag([0.0] + [alpha] * d)  # intercept unpenalised
+        z = np.column_stack([np.ones(5), queries])
+        h = np.einsum("nd,de,ne->n", z, np.linalg.inv(system), z)
+        np.testing.assert_allclose(spread[:, j], np.sqrt(h), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["linucb", "thompson"])
+def test_propensities_sum_to_one_and_name_the_chosen_expert(router, method) -> None:
+    policy = router.policy_.replace(explore=method, explore_share=0.5, explore_strength=2.0)
+    for d in router.route(PROMPTS[:40], policy=policy):
+        assert sum(d.propensities.values()) == pytest.approx(1.0)
+        assert d.propensity == pytest.approx(d.propensities[d.expert])
+        assert d.propensity > 0
+        greedy = max(d.scores, key=d.scores.__getitem__)
+        others = sum(p for e, p in d.propensities.items() if e != greedy)
+        assert others <= 0.5 + 1e-12  # the share caps every prompt's deviation
+
+
+def test_thompson_two_experts_is_the_normal_cdf_and_more_is_monte_carlo() -> None:
+    rng = np.random.default_rng(0)
+    value, spread = np.array([[0.5, 0.3, -np.inf]]), np.array([[0.1, 0.2, 0.1]])
+    p = exploration_probabilities(
+        value, spread, np.array([0]), np.array([True]),
+        method="thompson", strength=1.0, share=1.0, rng=rng,
+    )  # fmt: skip
+    from scipy.stats import norm
+
+    assert p[0, 0] == pytest.approx(norm.cdf(0.2 / np.hypot(0.1, 0.2)))
+    assert p[0, 2] == 0.0  # never an unavailable expert
+    three = exploration_probabilities(
+        np.array([[0.5, 0.3, 0.4]]), spread, np.array([0]), np.array([True]),
+        method="thompson", strength=1.0, share=1.0, rng=rng,
+    )  # fmt: skip
+    z = np.random.default_rng(1).standard_normal((200_000, 3)) * spread[0] + [0.5, 0.3, 0.4]
+    truth = np.bincount(z.argmax(axis=1), minlength=3) / len(z)
+    np.testing.assert_allclose(three[0], truth, atol=0.04)
+
+
+def test_linucb_mixture_is_exact() -> None:
+    value, spread = np.array([[0.5, 0.45]]), np.array([[0.01, 0.2]])
+    p = exploration_probabilities(
+        value, spread, np.array([0]), np.array([True]),
+        method="linucb", strength=1.0, share=0.3, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    np.testing.assert_allclose(p, [[0.7, 0.3]])
+    deterministic = exploration_probabilities(
+        value, spread, np.array([0]), np.array([True]),
+        method="linucb", strength=1.0, share=1.0, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    np.testing.assert_allclose(deterministic, [[0.0, 1.0]])
+
+
+def test_the_realised_share_of_deviations_stays_under_the_cap(router) -> None:
+    policy = router.policy_.replace(explore="linucb", explore_share=0.1, explore_strength=50.0)
+    decisions = router.route(PROMPTS, policy=policy)
+    deviations = sum(d.rule == "explore" for d in decisions)
+    assert 0 < deviations <= 0.1 * len(PROMPTS) + 3 * np.sqrt(0.09 * len(PROMPTS))
+
+
+def test_sampling_never_draws_a_zero_probability_expert() -> None:
+    rng = np.random.default_rng(0)
+    p = np.tile([0.0, 0.25, 0.0, 0.75, 0.0], (10_000, 1))
+    index = sample_experts(p, rng)
+    assert set(index.tolist()) == {1, 3}
+    assert np.mean(index == 3) == pytest.approx(0.75, abs=0.02)
+
+
+@pytest.mark.parametrize("method", ["linucb", "thompson"])
+def test_forced_sticky_and_unavailable_never_explore(router, method) -> None:
+    policy = router.policy_.replace(explore=method, explore_share=1.0, explore_strength=100.0)
+    forced = router.route(PROMPTS[:30], policy=policy, forced="chat")
+    assert {d.expert for d in forced} == {"chat"}
+    assert all(d.propensity == 1.0 and d.rule == "forced" for d in forced)
+    only = router.route(PROMPTS[:60], policy=policy, available=["math", "code"])
+    assert {d.expert for d in only} <= {"math", "code"}
+    assert all(d.propensities["chat"] == 0.0 for d in only)
+    first = router.route(PROMPTS[:1], policy=policy)[0]
+    other = next(e for e in EXPERTS if e != first.expert)
+    kept = policy.keep(first, other, in_loop=True, available=EXPERTS, switch_confidence=None)
+    assert kept.rule == "sticky" and kept.expert == other and kept.propensity == 1.0
+
+
+def test_decisions_are_reproducible_given_a_seed() -> None:
+    policy = {"explore": "thompson", "explore_share": 0.5, "explore_seed": 3}
+    runs = [[d.expert for d in fit_router(**policy).route(PROMPTS[:80])] for _ in range(2)]
+    assert runs[0] == runs[1]
+    other = fit_router(**{**policy, "explore_seed": 4}).route(PROMPTS[:80])
+    assert [d.expert for d in other] != runs[0]
+
+
+def test_greedy_policies_report_propensity_one(router) -> None:
+    for d in router.route(PROMPTS[:10]):
+        assert d.propensity == 1.0 and d.propensities[d.expert] == 1.0
+
+
+def test_the_exploring_policy_round_trips_through_save_and_load(router, tmp_path) -> None:
+    policy = router.policy_.replace(explore="thompson", explore_strength=0.3, explore_share=0.15)
+    assert RoutingPolicy.from_dict(policy.to_dict()) == policy
+    router.set_policy(policy)
+    try:
+        loaded = IR3DERouter.load(router.save(tmp_path / "model"))
+    finally:
+        router.set_policy(policy.replace(explore=None))
+    assert loaded.policy_ == policy
+    assert loaded.policy_.explore == "thompson"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"explore": "ucb"}, "explore="),
+        ({"explore_share": 1.5}, "explore_share"),
+        ({"explore_strength": -1.0}, "explore_strength"),
+    ],
+)
+def test_bad_exploration_settings_are_refused(changes, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        RoutingPolicy(**changes)  # type: ignore[arg-type]
+
+
+def test_a_token_router_refuses_to_explore() -> None:
+    prompts, scores = make_prompts(40, seed=1)
+    router = IR3DERouter("tokens", target="quality", aggregation="average", alpha=1.0).fit(
+        prompts, [dict(zip(EXPERTS, row, strict=True)) for row in scores]
+    )
+    with pytest.raises(ValueError, match="feature rows"):
+        router.route(prompts[:2], policy=RoutingPolicy(explore="linucb"))
