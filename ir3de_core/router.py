@@ -8,9 +8,7 @@ may route while another thread adds experts or folds in feedback.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -19,31 +17,20 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
-from ir3de_core.attributes import FittedAttributes
 from ir3de_core.decide.decision import RoutingDecision
 from ir3de_core.decide.policy import RoutingPolicy
-from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import Featurizer, validate_texts
 from ir3de_core.fit.parts import DocumentFrequencies, FitPart
 from ir3de_core.fit.spec import FitSpec
-from ir3de_core.fit.updates import (
-    fold_feedback,
-    updates_online,
-    with_expert,
-    with_statistics,
-    without_expert,
-)
 from ir3de_core.persistence.router_file import load_router, save_router
-from ir3de_core.ridge.online import RankOneRidge
 from ir3de_core.ridge.statistics import SufficientStatistics
+from ir3de_core.router_updates import RouterUpdates
 from ir3de_core.settings import Aggregation, InterceptMode, MissingScores, RouterSettings, Target
 
 __all__ = ["Aggregation", "IR3DERouter", "Target"]
 
-_LOCKS = threading.Lock()  # guards the lazy creation of each router's writer lock
 
-
-class IR3DERouter(FittedAttributes, BaseEstimator):
+class IR3DERouter(RouterUpdates, BaseEstimator):
     """Route prompts to expert LLMs with a ridge regression solved in closed form.
 
     Args:
@@ -79,9 +66,6 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         policy: how scores become decisions (`RoutingPolicy` or its dict); None: the best score.
             A fitted router's policy is `policy_`; change it with `set_policy`.
     """
-
-    state_: RoutedState
-    _online: RankOneRidge | None = None  # rank-one updater of partial_fit, while it is valid
 
     def __init__(
         self,
@@ -193,41 +177,6 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         names, targets = spec.targets(prompts, y)
         return spec.statistics(prompts, targets, names)
 
-    def partial_fit(
-        self, X: Sequence[str], y: Any, *, sample_weight: ArrayLike | None = None
-    ) -> IR3DERouter:
-        """Add more data (new domains or experts included) and re-solve; fits if not fitted.
-
-        Feedback events fit here too: ``partial_fit([prompt], [{expert: observed_score}])``.
-        In quality mode with row features (``sentence``, ``hashing``, ``openai``, pooled
-        ``tokens``), the default centred intercept and no column normalisation, known experts
-        are updated by rank-one (Sherman–Morrison) steps: O(d²) per event instead of k solves
-        of d×d, with the same weights.
-
-        Args:
-            X: n prompts.
-            y: as in `fit`.
-            sample_weight: array of shape (n,), each prompt's weight (default 1; rank-one
-                updates need positive weights).
-        """
-        if not hasattr(self, "state_"):
-            if sample_weight is not None:
-                msg = "sample_weight is for updates of a fitted router; fit it first"
-                raise ValueError(msg)
-            return self.fit(X, y)
-        prompts = validate_texts(X)
-        with self._writing():
-            state, spec = self.state_, self.update_spec()
-            names, targets = spec.targets(prompts, y, known=state.statistics.names)
-            weights = _weights(sample_weight, len(prompts))
-            if updates_online(spec, state, names):
-                features = state.row_features(prompts)
-                self._publish(*fold_feedback(state, spec, self._online, features, targets, weights))
-            else:
-                statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
-                self._publish(with_statistics(state, spec, statistics))
-        return self
-
     def transform(self, X: Sequence[str]) -> NDArray[np.float64]:
         """The feature rows the router scores (row featurizers): array of shape (n, d)."""
         state = self._fitted_state()
@@ -235,74 +184,6 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
             msg = "a token router scores token rows, not one row per prompt; no rows to give"
             raise ValueError(msg)
         return state.row_features(validate_texts(X))
-
-    def partial_fit_features(
-        self, features: ArrayLike, y: Any, *, sample_weight: ArrayLike | None = None
-    ) -> IR3DERouter:
-        """`partial_fit` from feature rows made by `transform` instead of prompts (quality mode,
-        known experts): what a replica folds from a shared feedback log that keeps rows, not
-        prompts.
-
-        Args:
-            features: array of shape (n, d).
-            y: per-expert scores, as in `fit` (n mappings, or an (n, k) array).
-            sample_weight: array of shape (n,), positive weights (default 1).
-        """
-        rows = np.asarray(features, dtype=np.float64)
-        with self._writing():
-            state, spec = self._fitted_state(), self.update_spec()
-            d = state.statistics.n_features
-            if rows.ndim != 2 or rows.shape[1] != d or not np.isfinite(rows).all():
-                msg = f"features must be finite rows of shape (n, {d}) from transform(), got {rows.shape}"
-                raise ValueError(msg)
-            names, targets = state.statistics.names, None
-            if spec.settings.target == "quality":
-                names, targets = spec.targets([""] * len(rows), y, known=names)
-            if targets is None or not updates_online(spec, state, names):
-                msg = (
-                    "feature rows can be folded into a quality-mode router of row features and "
-                    "known experts only; use partial_fit with prompts"
-                )
-                raise ValueError(msg)
-            weights = _weights(sample_weight, len(rows))
-            self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
-        return self
-
-    def add_part(self, part: FitPart) -> IR3DERouter:
-        """Add a part computed with this router's fitted featurizer (e.g. summed on Dask) and
-        re-solve, as `partial_fit` would on its records."""
-        with self._writing():
-            spec = self.update_spec()
-            statistics = part.statistics
-            if statistics is None:  # a part made to tune settings: its folds add up too
-                statistics = part.total("tokens" if spec.uses_tokens else "rows")
-            if statistics is not None:
-                self._publish(with_statistics(self._fitted_state(), spec, statistics))
-        return self
-
-    def add_expert(
-        self, name: str, X: Sequence[str], y: Any = None, *, expert: str | None = None
-    ) -> IR3DERouter:
-        """Add one expert (quality mode) or domain (domain mode) from its own data only.
-
-        Args:
-            name: the new expert (quality mode) or domain (domain mode).
-            X: prompts of the new domain, or prompts the new expert was scored on.
-            y: quality mode: the new expert's scores on `X`, shape (n,). Unused in domain mode.
-            expert: domain mode: the expert the new domain routes to (default: `name`).
-        """
-        prompts = validate_texts(X)
-        with self._writing():
-            state, spec = self._fitted_state(), self.update_spec()
-            self._publish(with_expert(state, spec, name, prompts, y, expert))
-        return self
-
-    def remove_expert(self, name: str) -> IR3DERouter:
-        """Remove an expert (with every domain routed to it) or one domain, without refitting."""
-        with self._writing():
-            state = self._fitted_state()
-            self._publish(without_expert(state, self.update_spec(), name))
-        return self
 
     # ================================================================== deciding
     def set_policy(self, policy: RoutingPolicy | Mapping[str, Any] | None) -> IR3DERouter:
@@ -420,60 +301,9 @@ class IR3DERouter(FittedAttributes, BaseEstimator):
         router.state_ = state
         return router
 
-    def __copy__(self) -> IR3DERouter:
-        """A shallow copy with its own lock that shares nothing `partial_fit` updates in place."""
-        out = self.__class__.__new__(self.__class__)
-        out.__dict__.update(self.__getstate__())
-        if self._online is not None:
-            state = self.state_
-            out.state_ = state.replace(statistics=state.statistics.copy())
-        return out
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickling and copying leave out the writer lock and the online updater."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_online")}
-
     # ================================================================== internals
     def _initial_policy(self) -> RoutingPolicy:
         return RoutingPolicy.of(self.policy)
-
-    def update_spec(self) -> FitSpec:
-        """The `FitSpec` of data to add to this fitted router (`add_part`, `partial_fit`): the
-        current settings with the fitted featurizer, and what the fit chose for ``"auto"``."""
-        state, settings = self._fitted_state(), self.settings
-        alpha = state.settings.penalty if settings.alpha == "auto" else settings.penalty
-        aggregation = state.settings.aggregation
-        if settings.aggregation != "auto":
-            aggregation = settings.aggregation
-        temperature = state.settings.temperature
-        if settings.confidence_temperature != "auto":
-            temperature = settings.temperature
-        return FitSpec(settings.resolved(alpha, aggregation, temperature), state.featurizer)
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Serialise writers (fits, updates, saves); readers never wait."""
-        lock = self.__dict__.get("_lock")
-        if lock is None:
-            with _LOCKS:
-                lock = self.__dict__.setdefault("_lock", threading.RLock())
-        with lock:
-            yield
-
-    def _publish(self, state: RoutedState, online: RankOneRidge | None = None) -> None:
-        """Make `state` the routed state, in one assignment."""
-        self._online = online
-        self.state_ = state
-
-
-def _weights(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64] | None:
-    if sample_weight is None:
-        return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.shape != (n,) or not (np.isfinite(weights).all() and (weights > 0).all()):
-        msg = f"sample_weight must hold {n} positive finite numbers, got {weights.shape}"
-        raise ValueError(msg)
-    return weights
 
 
 def _policy_json(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, Any] | None:

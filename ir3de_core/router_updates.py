@@ -1,0 +1,168 @@
+"""What a fitted router learns after its fit: more data, feedback, experts added or removed.
+
+Each update re-solves from the summed statistics (or folds feedback by rank-one steps) under
+the writer lock and publishes the new state in one assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ir3de_core.featurizers import validate_texts
+from ir3de_core.fit.parts import FitPart
+from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.updates import (
+    fold_feedback,
+    updates_online,
+    with_expert,
+    with_statistics,
+    without_expert,
+)
+from ir3de_core.published import PublishedState
+from ir3de_core.settings import RouterSettings
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["RouterUpdates"]
+
+
+class RouterUpdates(PublishedState):
+    """`partial_fit`, `partial_fit_features`, `add_part`, `add_expert`, `remove_expert`."""
+
+    @property
+    def settings(self) -> RouterSettings:
+        raise NotImplementedError
+
+    def fit(self, X: Sequence[str], y: Any) -> Any:
+        raise NotImplementedError
+
+    def partial_fit(
+        self, X: Sequence[str], y: Any, *, sample_weight: ArrayLike | None = None
+    ) -> Self:
+        """Add more data (new domains or experts included) and re-solve; fits if not fitted.
+
+        Feedback events fit here too: ``partial_fit([prompt], [{expert: observed_score}])``.
+        In quality mode with row features (``sentence``, ``hashing``, ``openai``, pooled
+        ``tokens``), the default centred intercept and no column normalisation, known experts
+        are updated by rank-one (Sherman–Morrison) steps: O(d²) per event instead of k solves
+        of d×d, with the same weights.
+
+        Args:
+            X: n prompts.
+            y: as in `fit`.
+            sample_weight: array of shape (n,), each prompt's weight (default 1; rank-one
+                updates need positive weights).
+        """
+        if not hasattr(self, "state_"):
+            if sample_weight is not None:
+                msg = "sample_weight is for updates of a fitted router; fit it first"
+                raise ValueError(msg)
+            return self.fit(X, y)
+        prompts = validate_texts(X)
+        with self._writing():
+            state, spec = self.state_, self.update_spec()
+            names, targets = spec.targets(prompts, y, known=state.statistics.names)
+            weights = _weights(sample_weight, len(prompts))
+            if updates_online(spec, state, names):
+                features = state.row_features(prompts)
+                self._publish(*fold_feedback(state, spec, self._online, features, targets, weights))
+            else:
+                statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
+                self._publish(with_statistics(state, spec, statistics))
+        return self
+
+    def partial_fit_features(
+        self, features: ArrayLike, y: Any, *, sample_weight: ArrayLike | None = None
+    ) -> Self:
+        """`partial_fit` from feature rows made by `transform` instead of prompts (quality mode,
+        known experts): what a replica folds from a shared feedback log that keeps rows, not
+        prompts.
+
+        Args:
+            features: array of shape (n, d).
+            y: per-expert scores, as in `fit` (n mappings, or an (n, k) array).
+            sample_weight: array of shape (n,), positive weights (default 1).
+        """
+        rows = np.asarray(features, dtype=np.float64)
+        with self._writing():
+            state, spec = self._fitted_state(), self.update_spec()
+            d = state.statistics.n_features
+            if rows.ndim != 2 or rows.shape[1] != d or not np.isfinite(rows).all():
+                msg = f"features must be finite rows of shape (n, {d}) from transform(), got {rows.shape}"
+                raise ValueError(msg)
+            names, targets = state.statistics.names, None
+            if spec.settings.target == "quality":
+                names, targets = spec.targets([""] * len(rows), y, known=names)
+            if targets is None or not updates_online(spec, state, names):
+                msg = (
+                    "feature rows can be folded into a quality-mode router of row features and "
+                    "known experts only; use partial_fit with prompts"
+                )
+                raise ValueError(msg)
+            weights = _weights(sample_weight, len(rows))
+            self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
+        return self
+
+    def add_part(self, part: FitPart) -> Self:
+        """Add a part computed with this router's fitted featurizer (e.g. summed on Dask) and
+        re-solve, as `partial_fit` would on its records."""
+        with self._writing():
+            spec = self.update_spec()
+            statistics = part.statistics
+            if statistics is None:  # a part made to tune settings: its folds add up too
+                statistics = part.total("tokens" if spec.uses_tokens else "rows")
+            if statistics is not None:
+                self._publish(with_statistics(self._fitted_state(), spec, statistics))
+        return self
+
+    def add_expert(
+        self, name: str, X: Sequence[str], y: Any = None, *, expert: str | None = None
+    ) -> Self:
+        """Add one expert (quality mode) or domain (domain mode) from its own data only.
+
+        Args:
+            name: the new expert (quality mode) or domain (domain mode).
+            X: prompts of the new domain, or prompts the new expert was scored on.
+            y: quality mode: the new expert's scores on `X`, shape (n,). Unused in domain mode.
+            expert: domain mode: the expert the new domain routes to (default: `name`).
+        """
+        prompts = validate_texts(X)
+        with self._writing():
+            state, spec = self._fitted_state(), self.update_spec()
+            self._publish(with_expert(state, spec, name, prompts, y, expert))
+        return self
+
+    def remove_expert(self, name: str) -> Self:
+        """Remove an expert (with every domain routed to it) or one domain, without refitting."""
+        with self._writing():
+            state = self._fitted_state()
+            self._publish(without_expert(state, self.update_spec(), name))
+        return self
+
+    def update_spec(self) -> FitSpec:
+        """The `FitSpec` of data to add to this fitted router (`add_part`, `partial_fit`): the
+        current settings with the fitted featurizer, and what the fit chose for ``"auto"``."""
+        state, settings = self._fitted_state(), self.settings
+        alpha = state.settings.penalty if settings.alpha == "auto" else settings.penalty
+        aggregation = state.settings.aggregation
+        if settings.aggregation != "auto":
+            aggregation = settings.aggregation
+        temperature = state.settings.temperature
+        if settings.confidence_temperature != "auto":
+            temperature = settings.temperature
+        return FitSpec(settings.resolved(alpha, aggregation, temperature), state.featurizer)
+
+
+def _weights(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64] | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n,) or not (np.isfinite(weights).all() and (weights > 0).all()):
+        msg = f"sample_weight must hold {n} positive finite numbers, got {weights.shape}"
+        raise ValueError(msg)
+    return weights
