@@ -18,6 +18,7 @@ __all__ = [
     "column",
     "expert_names",
     "number",
+    "one_hot",
     "renormalised",
     "row_dict",
     "threshold_value",
@@ -92,3 +93,11 @@ def number(name: str, value: Any, *, low: float = 0.0) -> float:
         msg = f"{name} must be a finite number ≥ {low:g}, got {value!r}"
         raise ValueError(msg)
     return number
+
+
+def one_hot(index: NDArray[np.intp], k: int) -> NDArray[np.float64]:
+    """Rows of the k × k identity picked by `index` (n,): array of shape (n, k), built without
+    the identity (which at 10,000 experts alone is 800 MB)."""
+    out = np.zeros((index.size, k))
+    out[np.arange(index.size), index] = 1.0
+    return out

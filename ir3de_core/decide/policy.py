@@ -30,6 +30,7 @@ from ir3de_core.decide.checks import (
     column,
     expert_names,
     number,
+    one_hot,
     renormalised,
     row_dict,
     threshold_value,
@@ -256,7 +257,7 @@ class RoutingPolicy:
             probabilities = renormalised(table.probabilities, mask)
             index = np.full(n, j, dtype=np.intp)
             rule, p = np.full(n, _RULES.index("forced")), probabilities[:, j]
-            return Choices(index, rule, p, np.eye(len(table.experts))[index])
+            return Choices(index, rule, p, one_hot(index, len(table.experts)))
         if np.isnan(table.quality).any():
             msg = "the router produced NaN scores (non-finite features?); check the prompts"
             raise ValueError(msg)
@@ -277,7 +278,7 @@ class RoutingPolicy:
                 index = np.where(unsure, fallback, index).astype(np.intp)
                 rule[unsure] = _RULES.index("default")
         if self.explore is None or table.spread is None:
-            return Choices(index, rule, probabilities[rows, index], np.eye(mask.size)[index])
+            return Choices(index, rule, probabilities[rows, index], one_hot(index, mask.size))
         explorable = rule <= _RULES.index("cost")
         value = quality if costs is None or self.lam == 0 else quality - self.lam * costs
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.ridge.combine import total_of
 from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.solver import RidgePath, RidgeSolution, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
@@ -85,10 +86,7 @@ def _without(
 
 
 def _sum(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics:
-    total: SufficientStatistics | None = None
-    for part in parts:
-        if part is not None:
-            total = part if total is None else total + part
+    total = total_of(parts)
     if total is None:
         msg = "cross-validation needs data outside every fold"
         raise ValueError(msg)

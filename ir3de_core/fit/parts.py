@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, HashingFeaturizer
 from ir3de_core.fit.folds import HeldOutSample
+from ir3de_core.ridge.combine import total_of
 from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = [
@@ -149,6 +150,9 @@ class FitPart:
     n_parts: int = 1
     folds: dict[str, tuple[SufficientStatistics | None, ...]] = field(default_factory=dict)
     sample: HeldOutSample = field(default_factory=HeldOutSample)
+    _totals: dict[str, SufficientStatistics] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )  # `total`'s sums, computed once (the part is immutable)
 
     def __add__(self, other: FitPart) -> FitPart:
         """The part of both chunks' records."""
@@ -170,10 +174,12 @@ class FitPart:
 
     def total(self, representation: str) -> SufficientStatistics | None:
         """The statistics of every fold of one representation together."""
-        out: SufficientStatistics | None = None
-        for stats in self.folds.get(representation, ()):
-            out = _added(out, stats)
-        return out
+        cached = self._totals.get(representation)
+        if cached is None:
+            cached = total_of(self.folds.get(representation, ()))
+            if cached is not None:
+                self._totals[representation] = cached
+        return cached
 
 
 def _added(

@@ -53,7 +53,10 @@ def from_rows(
     blocks: list[RowMoments] = []
     mean_y, cross = np.zeros(k), np.zeros((k, d))
     distinct = np.zeros(k, dtype=np.int64)
-    for pattern, columns in _row_patterns(present):
+    patterns = _row_patterns(present)
+    if len(patterns) == 1 and len(patterns[0][1]) == k and present.all():
+        return _one_block(out, x, y, w, prompts)
+    for pattern, columns in patterns:
         distinct[columns] = len(np.unique(prompts[pattern]))  # groups of a pattern share rows
         moments = row_moments(x[pattern], y[np.ix_(pattern, columns)], w[pattern])
         if moments is None:
@@ -71,6 +74,27 @@ def from_rows(
         out, blocks=tuple(blocks), block=block, mean_y=mean_y, cross=cross,
         n_rows=present.sum(axis=0).astype(np.int64), n_prompts=distinct,
         y_min=lo, y_max=hi,
+    )  # fmt: skip
+
+
+def _one_block(
+    out: SufficientStatistics,
+    x: FloatArray,
+    y: FloatArray,
+    w: FloatArray,
+    prompts: NDArray[np.int64],
+) -> SufficientStatistics:
+    """`from_rows` when every group has every row (experts scored on the same prompts): the
+    block's cross-products are the statistics', without a k × d gather."""
+    n, k = y.shape
+    moments = row_moments(x, y, w)
+    if moments is not None:
+        out = replace(out, blocks=(moments[0],), block=np.zeros(k, dtype=np.int64),
+                      mean_y=moments[1].mean_y, cross=moments[1].cross)  # fmt: skip
+    return replace(
+        out, n_rows=np.full(k, n, dtype=np.int64),
+        n_prompts=np.full(k, len(np.unique(prompts)), dtype=np.int64),
+        y_min=y.min(axis=0, initial=np.inf), y_max=y.max(axis=0, initial=-np.inf),
     )  # fmt: skip
 
 

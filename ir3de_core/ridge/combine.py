@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -10,14 +11,15 @@ from numpy.typing import NDArray
 from ir3de_core.ridge.moments import GroupMoments, RowMoments, merge_groups, unmerge_groups
 from ir3de_core.ridge.statistics import SufficientStatistics
 
-__all__ = ["combine", "equal", "reindexed"]
+__all__ = ["combine", "equal", "reindexed", "total_of"]
 
 
 def combine(
-    a: SufficientStatistics, b: SufficientStatistics, *, subtract: bool
+    a: SufficientStatistics, b: SufficientStatistics, *, subtract: bool, into: bool = False
 ) -> SufficientStatistics:
     """``a + b`` or ``a − b`` of statistics with the same names in the same order: a block per
-    distinct pair of blocks the groups come from."""
+    distinct pair of blocks the groups come from. With `into` (an addition whose `a` the
+    caller owns and drops), a's cross-products may be overwritten with the result's."""
     k, d = len(a.names), a.n_features
     grouped: dict[tuple[int, int], list[int]] = {}
     for j, pair in enumerate(zip(a.block.tolist(), b.block.tolist(), strict=True)):
@@ -28,7 +30,7 @@ def combine(
     if len(grouped) == 1 and len(next(iter(grouped.values()))) == k:
         # one pair of blocks for every group (experts scored on the same prompts): no k × d
         # gathers or scatters, the merged cross-products are the result
-        return _whole(a, b, next(iter(grouped)), subtract)
+        return _whole(a, b, next(iter(grouped)), subtract, into and not subtract)
     mean_y, cross = np.zeros(k), np.zeros((k, d))
     for (ia, ib), members in grouped.items():
         columns = np.array(members)
@@ -58,12 +60,38 @@ def combine(
     )  # fmt: skip
 
 
+def total_of(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics | None:
+    """The sum of `parts` (None where a part is None; None if all are): after the first
+    addition the running sum owns its cross-products, and each later part of the same groups
+    is added into them, so a sum of many parts allocates one k × d array, not one per part."""
+    total: SufficientStatistics | None = None
+    owned = False
+    for part in parts:
+        if part is None:
+            continue
+        if total is None:
+            total = part
+        elif owned and total.names == part.names:
+            total._check_compatible(part)
+            total = combine(total, part, subtract=False, into=True)
+            owned = not np.may_share_memory(total.cross, part.cross)
+        else:
+            inputs = (total.cross, part.cross)
+            total = total + part
+            owned = not any(np.may_share_memory(total.cross, c) for c in inputs)
+    return total
+
+
 def _groups(stats: SufficientStatistics, columns: NDArray[np.int64]) -> GroupMoments:
     return GroupMoments(stats.mean_y[columns], stats.cross[columns])
 
 
 def _whole(
-    a: SufficientStatistics, b: SufficientStatistics, pair: tuple[int, int], subtract: bool
+    a: SufficientStatistics,
+    b: SufficientStatistics,
+    pair: tuple[int, int],
+    subtract: bool,
+    into: bool,
 ) -> SufficientStatistics:
     """`combine` when every group comes from the same pair of blocks."""
     ia, ib = pair
@@ -77,8 +105,10 @@ def _whole(
         rows, groups = b.blocks[ib], gb
         blocks: tuple[RowMoments, ...] = (rows,)
     else:
-        step = unmerge_groups if subtract else merge_groups
-        result = step(a.blocks[ia], ga, b.blocks[ib], gb)
+        if subtract:
+            result = unmerge_groups(a.blocks[ia], ga, b.blocks[ib], gb)
+        else:
+            result = merge_groups(a.blocks[ia], ga, b.blocks[ib], gb, into=into)
         k, d = len(a.names), a.n_features
         if result is None:
             rows, groups, blocks = None, GroupMoments(np.zeros(k), np.zeros((k, d))), ()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.linalg.blas import dger
 
 from ir3de_core.ridge.scatter import Scatter
 
@@ -75,23 +76,38 @@ def row_moments(
     mean_x = w @ x / total
     mean_y = w @ y / total
     centred = x - mean_x
-    cross = (centred.T @ (w[:, None] * (y - mean_y))).T
+    cross = (w[:, None] * (y - mean_y)).T @ centred  # (m, d), C-ordered
     rows = RowMoments(total, mean_x, Scatter.of_rows(centred, w))
     return rows, GroupMoments(np.asarray(mean_y, dtype=np.float64), cross)
 
 
 def merge_groups(
-    a: RowMoments, ga: GroupMoments, b: RowMoments, gb: GroupMoments
+    a: RowMoments, ga: GroupMoments, b: RowMoments, gb: GroupMoments, *, into: bool = False
 ) -> tuple[RowMoments, GroupMoments]:
-    """Chan's merge of two sets of rows and of the same m groups' targets on them."""
+    """Chan's merge of two sets of rows and of the same m groups' targets on them.
+
+    With `into`, the merged cross-products are written over ``ga.cross`` (which the caller
+    owns and no longer reads): a sum of many parts then allocates no m × d array per part.
+    """
     w = a.weight + b.weight
     share, coupling = b.weight / w, a.weight * b.weight / w
     dx = b.mean - a.mean
     dy = gb.mean_y - ga.mean_y
     rows = RowMoments(w, a.mean + dx * share, (a.scatter + b.scatter).plus_outer(coupling, dx))
-    cross = ga.cross + gb.cross
-    cross += (coupling * dy)[:, None] * dx[None, :]  # in place: one k × d temporary, not three
-    return rows, GroupMoments(ga.mean_y + dy * share, cross)
+    if into:
+        cross = ga.cross
+        cross += gb.cross
+    else:
+        cross = ga.cross + gb.cross
+    return rows, GroupMoments(ga.mean_y + dy * share, _plus_outer(cross, coupling * dy, dx))
+
+
+def _plus_outer(cross: FloatArray, u: FloatArray, v: FloatArray) -> FloatArray:
+    """``cross + u vᵀ`` for cross (m, d), u (m,), v (d,), in place when `cross` is C-ordered
+    (BLAS ``dger`` on its transpose): no m × d temporary."""
+    if cross.size == 0:
+        return cross
+    return np.asarray(dger(1.0, v, u, a=cross.T, overwrite_a=True).T)
 
 
 def unmerge_groups(
@@ -114,6 +130,5 @@ def unmerge_groups(
     coupling = rest * part.weight / whole.weight
     dx, dy = part.mean - mean_x, gp.mean_y - mean_y
     scatter = (whole.scatter - part.scatter).plus_outer(-coupling, dx)
-    cross = gw.cross - gp.cross
-    cross -= (coupling * dy)[:, None] * dx[None, :]
+    cross = _plus_outer(gw.cross - gp.cross, -coupling * dy, dx)
     return RowMoments(rest, mean_x, scatter), GroupMoments(mean_y, cross)
