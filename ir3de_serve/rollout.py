@@ -82,18 +82,26 @@ class Rollout:
         logger.info("shadowing candidate router %s", name or self.config.shadow.router)
 
     async def reward(self, completion_id: str, score: Any) -> None:
-        """Feedback for a completion: the shadow's event; maybe auto-promote."""
+        """Feedback for a completion: the shadow's event; maybe auto-promote (a failure to
+        promote is logged, never the feedback's error)."""
         shadow = self.shadow
         if shadow is None or not shadow.reward(completion_id, score) or not shadow.due():
             return
-        gain = await asyncio.to_thread(shadow.estimate)
-        if gain is not None and gain.beats_logging() and self.shadow is shadow:
-            note = f"auto: DR gain {gain.dr_gain.value:+.4g} [{gain.dr_gain.low:+.4g}, "
-            note += f"{gain.dr_gain.high:+.4g}] on {gain.values.n} events"
-            await asyncio.to_thread(self.promote, None, note=note)
+        shadow.checked_at = shadow.n_events
+        try:
+            gain = await asyncio.to_thread(shadow.estimate)
+            if gain is not None and gain.beats_logging():
+                note = f"auto: DR gain {gain.dr_gain.value:+.4g} [{gain.dr_gain.low:+.4g}, "
+                note += f"{gain.dr_gain.high:+.4g}] on {gain.values.n} events"
+                await asyncio.to_thread(self.promote, None, note=note, expected=shadow)
+        except Exception:  # the router in force stays; the next check tries again
+            logger.exception("auto-promoting the shadow candidate failed")
 
-    def promote(self, name: str | None = None, *, note: str = "") -> dict[str, Any]:
-        """Put version `name` (None: the shadow candidate) in force; what the endpoint answers.
+    def promote(
+        self, name: str | None = None, *, note: str = "", expected: Shadow | None = None
+    ) -> dict[str, Any]:
+        """Put version `name` (None: the shadow candidate) in force; what the endpoint answers
+        (``promoted: None`` when `expected` is no longer the shadow: nothing done).
 
         Raises:
             GatewayError: 409 with a shared log, without a candidate, or a refused router.
@@ -101,6 +109,8 @@ class Rollout:
         self._check_single()
         with self._lock:
             shadow = self.shadow
+            if expected is not None and shadow is not expected:
+                return {"promoted": None}  # promoted or replaced meanwhile
             if name is None:
                 if shadow is None:
                     msg = "no shadow candidate to promote: name a version, or start a shadow"

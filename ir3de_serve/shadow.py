@@ -149,7 +149,6 @@ class Shadow:
             events = list(self._events)
         if not events:
             return None
-        self.checked_at = len(events)
         return gain_report(
             np.array([e.reward for e in events]),
             np.array([e.chosen for e in events]),

@@ -179,3 +179,28 @@ def test_promotion_is_refused_with_a_shared_log(tmp_path: Path, upstreams, admin
     with gateway_app(data) as (_, url):
         answer = httpx.post(f"{url}/admin/promote", headers=ADMIN)
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "shared_log"
+
+
+def test_a_kept_version_is_shadowed_through_the_admin_endpoint(
+    tmp_path: Path, upstreams, admin_key: str
+) -> None:
+    fakes, urls = upstreams
+    data = shadow_config(tmp_path, urls, admin_key, fit_router())
+    del data["shadow"]
+    with gateway_app(data) as (gw, url):
+        assert httpx.get(f"{url}/admin/shadow", headers=ADMIN).status_code == 404
+        gw.rollout.store.keep(fit_router(good_at_math="beta", good_at_code="alpha"), "v2")
+        body = {"version": "v2"}
+        assert httpx.post(f"{url}/admin/shadow", json=body).status_code == 401
+        assert httpx.post(f"{url}/admin/promote", json=body).status_code == 401
+        started = httpx.post(f"{url}/admin/shadow", json=body, headers=ADMIN)
+        assert started.status_code == 200, started.text
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        answered = [chat(client, p)[0] for p in MATH[:3]]
+        report = httpx.get(f"{url}/admin/shadow", headers=ADMIN).json()
+        promoted = httpx.post(f"{url}/admin/promote", headers=ADMIN).json()
+        after = chat(client, MATH[0])[0]
+    assert answered == ["alpha"] * 3 and after == "beta"
+    assert report["candidate"] == "v2" and report["decided"] == 3
+    assert promoted["promoted"] == "v2"
+    assert len(fakes["beta"].bodies) == 1  # the shadow never called beta; the promoted did
