@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ir3de_cli import calibrate, commands, off_policy
+from ir3de_cli import calibrate, commands, off_policy, versions
 from ir3de_cli.paths import describe
 from ir3de_core._version import __version__
 from ir3de_core.exceptions import IR3DEError
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
     sub = parser.add_subparsers(dest="command", required=True)
     adders = (_add_fit, _add_route, _add_evaluate, calibrate.add_parser, _add_experts, _add_demo)
-    for add in (*adders, _add_serve):
+    for add in (*adders, versions.add_parser, _add_serve):
         add(sub)
     return parser
 

@@ -30,6 +30,7 @@ __all__ = [
     "GatewayConfig",
     "RouterConfig",
     "ServerConfig",
+    "ShadowConfig",
     "StickyConfig",
     "load_config",
     "parse_config",
@@ -121,12 +122,14 @@ class RouterConfig:
         signing_key_env: the name of the variable holding the HMAC key the router must be
             signed with (and that gateway saves are signed with); None: unsigned.
         reload_seconds: how often the folder is checked for a new router (0: never).
+        versions: where named router versions are kept (None: ``<path>.versions``).
     """
 
     path: Path
     featurizer_options: dict[str, Any] | None = None
     signing_key_env: str | None = None
     reload_seconds: float = 2.0
+    versions: Path | None = None
 
     def signing_key(self) -> bytes | None:
         """The signing key, read from `signing_key_env` now."""
@@ -197,6 +200,32 @@ class StickyConfig:
 
 
 @dataclass(frozen=True)
+class ShadowConfig:
+    """``[shadow]``: a candidate router that decides on every request but is never called.
+
+    Attributes:
+        router: the candidate's folder (untrusted data, loaded like ``[router] path``; None:
+            no shadow at start, ``POST /admin/shadow`` can start one from a kept version).
+        name: the version name the candidate is kept under when promoted (None: timestamp+hash).
+        min_events: events with feedback before auto-promotion looks at the estimate.
+        auto_promote: promote when both gains' lower bounds (SNIPS and DR) are above 0.
+        check_every: auto-promotion looks again after this many new events.
+        level, bootstrap, seed: the intervals' confidence level, resamples and seed.
+        max_events: events kept for the estimate (the oldest are dropped first).
+    """
+
+    router: Path | None = None
+    name: str | None = None
+    min_events: int = 200
+    auto_promote: bool = False
+    check_every: int = 50
+    level: float = 0.95
+    bootstrap: int = 1000
+    seed: int = 0
+    max_events: int = 100_000
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """The whole gateway config (see `load_config` and docs/serving.md).
 
@@ -205,7 +234,7 @@ class GatewayConfig:
         router: the router folder and its loading.
         policy: the policy from ``[policy]`` (None: the router's saved policy); the experts'
             prices, when given, replace the policy's prices either way.
-        server, feedback, sticky: the tables of the same names.
+        server, feedback, sticky, shadow: the tables of the same names.
         source: the file the config was read from (None: built in code).
     """
 
@@ -215,6 +244,7 @@ class GatewayConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     sticky: StickyConfig = field(default_factory=StickyConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     source: Path | None = None
 
     @property
@@ -277,7 +307,11 @@ def parse_config(
 
     where = f"{source}: " if source is not None else ""
     reader = TableReader(base or Path.cwd(), where)
-    reader.keys("the config", data, {"server", "router", "policy", "feedback", "sticky", "experts"})
+    reader.keys(
+        "the config",
+        data,
+        {"server", "router", "policy", "feedback", "sticky", "shadow", "experts"},
+    )
     router = reader.router(reader.table(data, "router", required=True))
     feedback = reader.feedback(reader.table(data, "feedback"), router.path)
     experts = reader.experts(data.get("experts"))
@@ -289,6 +323,7 @@ def parse_config(
         server=reader.server(reader.table(data, "server")),
         feedback=feedback,
         sticky=reader.sticky(reader.table(data, "sticky")),
+        shadow=reader.shadow(reader.table(data, "shadow")),
         source=source,
     )
     if config.prices is None and any(e.price_per_1k_tokens is not None for e in experts.values()):

@@ -15,6 +15,7 @@ from ir3de_serve.config import (
     FeedbackConfig,
     RouterConfig,
     ServerConfig,
+    ShadowConfig,
     StickyConfig,
 )
 from ir3de_serve.sharedlog.urls import normalize_log_url
@@ -42,7 +43,9 @@ class TableReader:
     # ------------------------------------------------------------------ tables
     def router(self, t: Mapping[str, Any]) -> RouterConfig:
         self.keys(
-            "[router]", t, {"path", "featurizer_options", "signing_key_env", "reload_seconds"}
+            "[router]",
+            t,
+            {"path", "featurizer_options", "signing_key_env", "reload_seconds", "versions"},
         )
         options = t.get("featurizer_options")
         if options is not None and not isinstance(options, Mapping):
@@ -52,6 +55,25 @@ class TableReader:
             featurizer_options=dict(options) if options is not None else None,
             signing_key_env=self.name(t, "router.signing_key_env"),
             reload_seconds=self.number(t, "router.reload_seconds", 2.0, low=0.0),
+            versions=self.path(t, "router.versions"),
+        )
+
+    def shadow(self, t: Mapping[str, Any]) -> ShadowConfig:
+        self.keys("[shadow]", t, set(ShadowConfig.__dataclass_fields__))
+        d = ShadowConfig()
+        name = t.get("name")
+        if name is not None and not isinstance(name, str):
+            self.fail(f"shadow.name must be a version name (a string), got {name!r}")
+        return ShadowConfig(
+            router=self.path(t, "shadow.router"),
+            name=name,
+            min_events=self.integer(t, "shadow.min_events", d.min_events),
+            auto_promote=self.boolean(t, "shadow.auto_promote", d.auto_promote),
+            check_every=self.integer(t, "shadow.check_every", d.check_every),
+            level=self.number(t, "shadow.level", d.level, low=0.5, high=0.999),
+            bootstrap=self.integer(t, "shadow.bootstrap", d.bootstrap, low=100),
+            seed=self.integer(t, "shadow.seed", d.seed, low=0),
+            max_events=self.integer(t, "shadow.max_events", d.max_events),
         )
 
     def server(self, t: Mapping[str, Any]) -> ServerConfig:

@@ -27,6 +27,7 @@ from ir3de_serve.feedback import Completion, FeedbackStore
 from ir3de_serve.logfile import JsonLog
 from ir3de_serve.messages import ChatRequest
 from ir3de_serve.metrics import GatewayMetrics
+from ir3de_serve.rollout import Rollout
 from ir3de_serve.sticky import Conversations
 from ir3de_serve.storage import RouterSlot
 from ir3de_serve.upstream import Rewrite, Upstreams, UpstreamStream
@@ -99,6 +100,7 @@ class Gateway:
         self.slot = RouterSlot(config, router)
         self.upstreams = Upstreams(config.experts)
         self.feedback = FeedbackStore(config, self.slot, self.metrics)
+        self.rollout = Rollout(config, self.slot)
         self.conversations = Conversations(config.sticky)
         self.health = ExpertHealth(config.server.cooldown_seconds)
         self._decisions: JsonLog | None = None
@@ -130,7 +132,12 @@ class Gateway:
             )
         except Exception as e:
             raise upstream_error(e, self.upstreams.secrets) from e
-        self._record(request, final, completion_id, version)
+        shadowed = None
+        if self.rollout.shadow is not None and routed and forced is None:
+            shadowed = await self.rollout.shadow.observe(
+                completion_id, request.text, final, available
+            )
+        self._record(request, final, completion_id, version, shadowed)
         if isinstance(result, UpstreamStream):
             return Answer(final, completion_id, routed, stream=result)
         return Answer(final, completion_id, routed, body=result)
@@ -201,7 +208,12 @@ class Gateway:
         return result
 
     def _record(
-        self, request: ChatRequest, decision: RoutingDecision, completion_id: str, version: int
+        self,
+        request: ChatRequest,
+        decision: RoutingDecision,
+        completion_id: str,
+        version: int,
+        shadowed: dict[str, Any] | None = None,
     ) -> None:
         self.metrics.decisions.labels(decision.expert, decision.rule).inc()
         for failed in decision.fallback_from:
@@ -211,7 +223,7 @@ class Gateway:
             completion_id, Completion(request.text, decision.expert, decision.rule)
         )
         if self._decisions is not None:
-            self._log_decision(self._decisions, request, decision, completion_id, version)
+            self._log_decision(self._decisions, request, decision, completion_id, version, shadowed)
 
     def _log_decision(
         self,
@@ -220,6 +232,7 @@ class Gateway:
         decision: RoutingDecision,
         completion_id: str,
         version: int,
+        shadowed: dict[str, Any] | None = None,
     ) -> None:
         line: dict[str, Any] = {
             "time": round(time.time(), 3),
@@ -235,7 +248,7 @@ class Gateway:
         }
         if self.config.server.log_prompts:
             line["prompt"] = request.text
-        log.write(line)
+        log.write({**line, **(shadowed or {})})
 
 
 def _rewriter(completion_id: str, expert: str) -> Rewrite:

@@ -12,6 +12,7 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ir3de_serve.admin import admin_routes
 from ir3de_serve.config import ROUTED_MODEL
 from ir3de_serve.errors import GatewayError, error_body
 from ir3de_serve.gateway import Gateway
@@ -72,7 +73,9 @@ def api_routes(gateway: Gateway) -> APIRouter:
     @api.post("/v1/feedback")
     async def feedback(request: Request) -> dict[str, Any]:
         client = admins.check(request.headers.get("authorization"))
-        return await gateway.feedback.submit(parse_json(await request.body()), client=client)
+        answer = await gateway.feedback.submit(parse_json(await request.body()), client=client)
+        await gateway.rollout.reward(answer["id"], answer.get("score"))
+        return answer
 
     @api.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
@@ -86,6 +89,8 @@ def api_routes(gateway: Gateway) -> APIRouter:
             "experts_up": gateway.health.available(experts),
             "feedback": gateway.feedback.stats(),
         }
+
+    api.include_router(admin_routes(gateway.rollout, admins))
 
     @api.get("/metrics")
     async def metrics(request: Request) -> Response:

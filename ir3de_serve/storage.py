@@ -267,6 +267,15 @@ class RouterSlot:
                 self.signature = folder_signature(self.path)
         return True
 
+    def publish(self, router: IR3DERouter, signing_key: bytes | None) -> None:
+        """Write `router` (checked by the caller) into the router folder atomically and route
+        with it: a promotion or a rollback (the gateway does not reload its own write)."""
+        with self.lock:
+            save_atomically(router, self.path, signing_key=signing_key)
+            self.signature = folder_signature(self.path)
+            self.refused = None
+            self._install(router)
+
     def adopt(self, router: IR3DERouter) -> None:
         """Route with `router` (checked by the caller) from now on: a replica's saved state."""
         with self.lock:
