@@ -18,6 +18,7 @@ and leave-one-group-out has no randomness, so the choice is reproducible.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -56,28 +57,52 @@ class NoveltyOutcomes:
         routed: array of shape (m,), the routed expert's outcome (NaN: unknown).
         default: array of shape (m,), the default expert's outcome (NaN: unknown).
         unseen: array of shape (m,), whether the prompt's group was left out of the fit.
+        cluster: array of shape (m,), the held-out set the prompt came from (a fold, or a
+            left-out group): prompts of one set share their fit, so gains are not independent.
     """
 
     novelty: NDArray[np.float64]
     routed: NDArray[np.float64]
     default: NDArray[np.float64]
     unseen: NDArray[np.bool_]
+    cluster: NDArray[np.intp]
 
     def threshold(self) -> tuple[float | None, list[dict[str, Any]]]:
-        """The best τ (None when no τ gains) and ``[{"threshold", "gain"}]`` tried."""
-        tried: list[dict[str, Any]] = [{"threshold": None, "gain": 0.0}]
+        """The τ of highest mean gain, kept when that gain exceeds its standard error (None
+        otherwise), and ``[{"threshold", "gain", "error"}]`` tried.
+
+        The standard error is clustered by held-out set (`cluster`): one left-out group is one
+        draw of "a task the router never saw", however many prompts it has, so a rule that
+        helps on one unseen group and hurts on the others is not kept."""
+        tried: list[dict[str, Any]] = [{"threshold": None, "gain": 0.0, "error": 0.0}]
         known = np.isfinite(self.novelty)
         if not known.any():
             return None, tried
         chosen, top = None, 0.0
         for t in np.unique(np.quantile(self.novelty[known], _QUANTILES)).tolist():
             gain = np.where(self.novelty > t, self.default, self.routed) - self.routed
-            gain = gain[~np.isnan(gain)]
-            mean = float(gain.mean()) if gain.size else 0.0
-            tried.append({"threshold": t, "gain": mean})
-            if mean > top:
+            mean, error = _clustered_mean(gain, self.cluster)
+            tried.append({"threshold": t, "gain": mean, "error": error})
+            if mean > top and mean > error:
                 chosen, top = t, mean
         return chosen, tried
+
+
+def _clustered_mean(values: NDArray[np.float64], cluster: NDArray[np.intp]) -> tuple[float, float]:
+    """Mean of the known `values` and its cluster-robust standard error (clusters: `cluster`)."""
+    known = ~np.isnan(values)
+    m = int(known.sum())
+    if m == 0:
+        return 0.0, 0.0
+    _, which = np.unique(cluster[known], return_inverse=True)
+    sums = np.bincount(which, weights=values[known])
+    counts = np.bincount(which)
+    mean = float(sums.sum() / m)
+    c = sums.size
+    if c < 2:
+        return mean, math.inf
+    deviations = sums - counts * mean
+    return mean, float(math.sqrt(c / (c - 1) * (deviations**2).sum()) / m)
 
 
 def choose_novelty_threshold(
@@ -142,11 +167,15 @@ def novelty_outcomes(
         one = _case(state, default, held, rows, subset, expert_map, confidence_threshold)
         if one is None:
             return None
-        parts.append((*one, np.full(rows.size, left_out is not None)))
+        parts.append(
+            (*one, np.full(rows.size, left_out is not None), np.full(rows.size, len(parts)))
+        )
     if not parts:
         return None
-    novelty, routed, fallback, unseen = (np.concatenate(c) for c in zip(*parts, strict=True))
-    return NoveltyOutcomes(novelty, routed, fallback, unseen.astype(bool))
+    novelty, routed, fallback, unseen, cluster = (
+        np.concatenate(c) for c in zip(*parts, strict=True)
+    )
+    return NoveltyOutcomes(novelty, routed, fallback, unseen.astype(bool), cluster.astype(np.intp))
 
 
 def _case(
