@@ -242,6 +242,7 @@ class Gateway:
             "rule": decision.rule,
             "confidence": decision.confidence,
             "propensity": decision.propensity,
+            "novelty": decision.novelty,
             "fallback_from": list(decision.fallback_from),
             "stream": request.stream,
             "router_version": version,

@@ -51,6 +51,8 @@ class ExpertScores:
             or None when unknown; the safe default of an "unsure" prompt.
         spread: array of shape (n, k), √h of each predicted quality (what exploring policies
             explore with, `decide.uncertainty`), or None.
+        novelty: array of shape (n,), how unlike the training data each prompt is
+            (`decide.novelty`; 1 is a typical training row), or None.
     """
 
     experts: tuple[str, ...]
@@ -61,6 +63,7 @@ class ExpertScores:
     domains: Sequence[str] | None = None
     prior: str | None = None
     spread: NDArray[np.float64] | None = None
+    novelty: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         shape = (self.scores.shape[0], len(self.experts))
@@ -69,6 +72,9 @@ class ExpertScores:
             if value is not None and value.shape != shape:
                 msg = f"{name} has shape {value.shape}, expected {shape}"
                 raise ValueError(msg)
+        if self.novelty is not None and self.novelty.shape != shape[:1]:
+            msg = f"novelty has shape {self.novelty.shape}, expected {shape[:1]}"
+            raise ValueError(msg)
 
     @property
     def n(self) -> int:
@@ -93,7 +99,11 @@ class ExpertScores:
         if decision.costs:
             costs = np.array([[decision.costs.get(e, np.nan) for e in experts]])
         domains = None if decision.domain is None else [decision.domain]
-        return cls(experts, scores, probabilities, quality, costs, domains, decision.prior)
+        novelty = None if decision.novelty is None else np.array([decision.novelty])
+        return cls(
+            experts, scores, probabilities, quality, costs, domains, decision.prior,
+            novelty=novelty,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,8 @@ class RoutingDecision:
         propensity: the probability the policy chose `expert` given the prompt (1 unless it
             explores).
         propensities: every expert's such probability (summing to 1; empty when not recorded).
+        novelty: how unlike the training data the prompt is (`ir3de_core.decide.novelty`: 1 is
+            a typical training row), None when not computed.
         explanation: the pieces of the prompt that contributed most (filled by ``explain``).
     """
 
@@ -131,6 +143,7 @@ class RoutingDecision:
     fallback_from: tuple[str, ...] = ()
     propensity: float = 1.0
     propensities: dict[str, float] = field(default_factory=dict)
+    novelty: float | None = None
     explanation: tuple[Contribution, ...] = field(default=())
 
     @property

@@ -7,7 +7,7 @@ A policy is a small, validated value saved with the router. Its rules, applied i
 2. ``best`` / ``cost``: the expert with the highest quality, or quality − λ·cost when the policy
    prices the experts and λ > 0 (λ is set directly or calibrated to a budget);
 3. ``default``: when the chosen expert's confidence (or predicted quality) is below `threshold`,
-   the `default` expert answers instead (the router's best single expert when `default` is
+   or the prompt's novelty is above `novelty_threshold`, the `default` expert answers instead (the router's best single expert when `default` is
    None); ``unsure`` marks such a prompt when the policy flags instead (``unsure="flag"``) or
    no default expert is available.
 
@@ -42,6 +42,7 @@ from ir3de_core.decide.explore import (
     exploration_probabilities,
     sample_experts,
 )
+from ir3de_core.decide.novelty import novelty_threshold_value, prompt_novelty, unsure_prompts
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -116,6 +117,8 @@ class RoutingPolicy:
         threshold: below it (see `threshold_on`) a prompt goes to the default expert.
         threshold_on: ``"confidence"`` (the chosen expert's probability) or ``"quality"``
             (its predicted quality, quality mode).
+        novelty_threshold: above it a prompt is unlike the training data (`decide.novelty`)
+            and goes to the default expert too; None: no novelty rule.
         default: the expert of unsure prompts; None: the router's best single expert.
         unsure: ``"default"`` sends unsure prompts to the default expert; ``"flag"`` keeps the
             best expert and marks the decision ``unsure`` (for callers that refuse to guess).
@@ -132,6 +135,7 @@ class RoutingPolicy:
     budget: float | None = None
     threshold: float | None = None
     threshold_on: ThresholdOn = "confidence"
+    novelty_threshold: float | None = None
     default: str | None = None
     unsure: Unsure = "default"
     explore: Explore | None = None
@@ -158,6 +162,8 @@ class RoutingPolicy:
             object.__setattr__(
                 self, "threshold", threshold_value(self.threshold, self.threshold_on)
             )
+        novelty = novelty_threshold_value(self.novelty_threshold)
+        object.__setattr__(self, "novelty_threshold", novelty)
         if self.default is not None and (not isinstance(self.default, str) or not self.default):
             msg = f"default must be an expert name or None, got {self.default!r}"
             raise ValueError(msg)
@@ -268,9 +274,8 @@ class RoutingPolicy:
         rule = np.full(n, _RULES.index("cost" if priced else "best"), dtype=np.intp)
         probabilities = renormalised(table.probabilities, mask)
         rows = np.arange(n)
-        if self.threshold is not None:
-            measure = probabilities if self.threshold_on == "confidence" else table.quality
-            unsure = measure[rows, index] < self.threshold
+        unsure = unsure_prompts(self, table, probabilities, index)
+        if unsure is not None:
             fallback = self._default_column(table, mask)
             if fallback is None:
                 rule[unsure] = _RULES.index("unsure")
@@ -323,6 +328,7 @@ class RoutingPolicy:
                     prior=table.prior,
                     propensity=float(choices.propensities[i, j]),
                     propensities=row_dict(experts, choices.propensities[i]),
+                    novelty=prompt_novelty(table, i),
                 )
             )
         return decisions

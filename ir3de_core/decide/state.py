@@ -22,6 +22,7 @@ from ir3de_core.decide.explanation import (
     token_margins,
     top_contributions,
 )
+from ir3de_core.decide.novelty import state_novelty
 from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.decide.tokens import TokenBatch, TokenScorer
 from ir3de_core.decide.uncertainty import state_spread
@@ -164,6 +165,7 @@ class RoutedState:
         costs: NDArray[np.float64] | None = None,
         *,
         spread: bool = False,
+        novelty: bool = True,
     ) -> ExpertScores:
         """What a policy decides from: scores, probabilities and costs of every expert.
 
@@ -171,8 +173,9 @@ class RoutedState:
             prompts: n prompts.
             costs: array of shape (n, k), each expert's cost per prompt, or None (unpriced).
             spread: also each prediction's spread (what an exploring policy explores with).
+            novelty: also each prompt's novelty (`ir3de_core.decide.novelty`).
         """
-        return self.score_of(self.featurize(prompts), costs, spread=spread)
+        return self.score_of(self.featurize(prompts), costs, spread=spread, novelty=novelty)
 
     def score_of(
         self,
@@ -181,12 +184,14 @@ class RoutedState:
         aggregation: str | None = None,
         *,
         spread: bool = False,
+        novelty: bool = False,
     ) -> ExpertScores:
         """`score` of featurized prompts (see `featurize`; `aggregation` as in
-        `group_scores_of`; `spread` as in `score`)."""
+        `group_scores_of`; `spread` and `novelty` as in `score`)."""
         winners, group_scores = self.group_scores_of(features, aggregation)
         spreads = state_spread(self, features) if spread else None  # type: ignore[arg-type]
-        return self.score_from(winners, group_scores, aggregation, costs, spreads)
+        table = self.score_from(winners, group_scores, aggregation, costs, spreads)
+        return replace(table, novelty=state_novelty(self, features)) if novelty else table
 
     def score_from(
         self,

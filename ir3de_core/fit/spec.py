@@ -25,6 +25,7 @@ from ir3de_core.featurizers import Featurizer, is_token_featurizer, make_featuri
 from ir3de_core.fit.budget import FitSize, check_fit_memory
 from ir3de_core.fit.cross_validation import cross_validate
 from ir3de_core.fit.folds import HeldOutSample, fold_ids
+from ir3de_core.fit.novelty_threshold import with_novelty_threshold
 from ir3de_core.fit.parts import (
     DocumentFrequencies,
     FitPart,
@@ -283,6 +284,10 @@ class FitSpec:
             self.settings.resolved(result.alpha, result.aggregation, result.temperature),
             self.featurizer,
         )
+        if fewest >= self.settings.cv and self.settings.safe_default and not result.no_signal:
+            result = with_novelty_threshold(
+                result, resolved.settings, self.featurizer, part, mapping
+            )
         chosen = tuned_policy(policy or RoutingPolicy(), result, mapping is not None)
         prior = best_single_expert(totals, mapping, part.means)
         state = resolved.solve_statistics(totals, mapping, policy=chosen, prior=prior)

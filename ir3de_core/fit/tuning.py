@@ -92,6 +92,8 @@ class TuningResult:
         standard_error: standard error of the best routing candidate's held-out gain over no
             signal (per-prompt criteria): routing is chosen only when the gain exceeds it.
         temperature: the softmax temperature fitted on the held-out outcomes (None: not fitted).
+        novelty_threshold: the novelty above which prompts go to the safe default, or None
+            (`ir3de_core.fit.novelty_threshold`); novelty_thresholds: ``[{"threshold", "gain"}]``.
     """
 
     alpha: float
@@ -104,6 +106,8 @@ class TuningResult:
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     standard_error: float | None = None
     temperature: float | None = None
+    novelty_threshold: float | None = None
+    novelty_thresholds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def no_signal(self) -> bool:
@@ -204,6 +208,8 @@ def untuned(settings: RouterSettings, featurizer: Any, fewest: int) -> TuningRes
 def tuned_policy(policy: RoutingPolicy, result: TuningResult, domain_mode: bool) -> RoutingPolicy:
     """The user's policy with what tuning chose: a safe-default threshold (unless the policy
     has its own), or, when no signal won in domain mode, every prompt to the default."""
+    if policy.novelty_threshold is None and result.novelty_threshold is not None:
+        policy = policy.replace(novelty_threshold=result.novelty_threshold)
     if policy.threshold is not None:
         return policy
     if result.no_signal and domain_mode:

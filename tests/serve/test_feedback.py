@@ -91,6 +91,8 @@ def test_decision_log_has_no_prompts_by_default(
     (line,) = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
     assert line["id"] == completion_id and line["rule"] == "best" and "prompt" not in line
     assert PROMPT not in (tmp_path / "d.jsonl").read_text()
+    novelty = IR3DERouter.load(router_dir).route([PROMPT])[0].novelty
+    assert novelty is not None and line["novelty"] == pytest.approx(novelty)
 
 
 def test_feedback_errors(router_dir: Path, upstreams) -> None:
