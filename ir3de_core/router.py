@@ -62,7 +62,10 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
         cv: folds of the cross-validation that chooses the ``"auto"`` settings.
         safe_default: choose by cross-validation a confidence threshold below which a prompt goes
             to the best single expert (or the policy's default), when that does better on the
-            held-out prompts; stored in the router's policy.
+            held-out prompts; stored in the router's policy. ``"novelty"`` also chooses a
+            novelty threshold (`RoutingDecision.novelty`) above which a prompt goes there, by
+            k-fold and leave-one-domain-out held-out prompts. Not the default: on RouterDC's
+            leave-one-task-out it cost 0.5 points (docs/benchmarks.md).
         policy: how scores become decisions (`RoutingPolicy` or its dict); None: the best score.
             A fitted router's policy is `policy_`; change it with `set_policy`.
     """
@@ -82,7 +85,7 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
         missing_scores: MissingScores = "raise",
         confidence_temperature: float | Literal["auto"] = "auto",
         cv: int = 5,
-        safe_default: bool = True,
+        safe_default: bool | Literal["novelty"] = True,
         policy: RoutingPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         self.featurizer = featurizer

@@ -31,7 +31,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "missing_scores": ("raise", "ignore"),
     "normalize": (True, False, "auto"),
     "balance": (True, False),
-    "safe_default": (True, False),
+    "safe_default": (True, False, "novelty"),
 }
 
 
@@ -56,7 +56,7 @@ class RouterSettings:
     missing_scores: MissingScores = "raise"
     confidence_temperature: float | Literal["auto"] = "auto"
     cv: int = 5
-    safe_default: bool = True
+    safe_default: bool | Literal["novelty"] = True
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -112,7 +112,7 @@ class RouterSettings:
             self.alpha == "auto"
             or self.aggregation == "auto"
             or self.confidence_temperature == "auto"
-            or self.safe_default
+            or bool(self.safe_default)
         )
 
     def resolved(

@@ -1,6 +1,7 @@
 """`python -m benchmarks.routerdc.novelty`: the novelty rule on RouterDC, in and out of distribution.
 
-The default token/domain router (``IR3DERouter(tokens)``, everything else chosen by its own
+The default token/domain router with the novelty rule's opt-in
+(``IR3DERouter(tokens, safe_default="novelty")``, everything else chosen by its own
 cross-validation) is fitted on the training split (in distribution: scored on every task's test
 prompts) and, for each task, on the other tasks' training prompts (leave one task out: scored
 on the held-out task's test prompts). Each fitted router is scored twice: with its policy as
@@ -44,7 +45,7 @@ def novelty_rows(train: RoutingData, test: RoutingData, features: Features) -> d
     tasks = test.task_names
     chosen: list[list] = []
     rows_id: list[list] = []
-    router = fit_on(IR3DERouter(features.tokens()), train)
+    router = fit_on(IR3DERouter(features.tokens(), safe_default="novelty"), train)
     for label, novelty in (("rule off (before)", False), ("rule on (after)", True)):
         acc = task_accuracy(test, _columns(router, test, novelty=novelty))
         rows_id.append(
@@ -60,7 +61,7 @@ def novelty_rows(train: RoutingData, test: RoutingData, features: Features) -> d
     for task in tasks:
         rest = train.subset(np.flatnonzero(train.tasks != task))
         held = test.subset(np.flatnonzero(test.tasks == task))
-        fitted = fit_on(IR3DERouter(features.tokens()), rest)
+        fitted = fit_on(IR3DERouter(features.tokens(), safe_default="novelty"), rest)
         own = baselines.task_oracle(train.subset(np.flatnonzero(train.tasks == task)))[task]
         values = {
             "best single (chosen on the other tasks)": baselines.best_single(rest),

@@ -120,9 +120,9 @@ def _prompts(n: int, domains: list[str], seed: int) -> tuple[list[str], list[str
 @pytest.fixture(scope="module")
 def fitted() -> IR3DERouter:
     prompts, labels, scores = _prompts(800, list(EXPERTS), seed=0)
-    return IR3DERouter({"kind": "hashing", "n_features": 512}, expert_map=EXPERTS).fit(
-        prompts, labels, scores=scores
-    )
+    return IR3DERouter(
+        {"kind": "hashing", "n_features": 512}, expert_map=EXPERTS, safe_default="novelty"
+    ).fit(prompts, labels, scores=scores)
 
 
 def test_a_novel_task_goes_to_the_default_and_known_tasks_are_still_routed(
@@ -144,9 +144,9 @@ def test_a_novel_task_goes_to_the_default_and_known_tasks_are_still_routed(
 
 def test_the_threshold_is_chosen_reproducibly_on_training_data(fitted: IR3DERouter) -> None:
     prompts, labels, scores = _prompts(800, list(EXPERTS), seed=0)
-    again = IR3DERouter({"kind": "hashing", "n_features": 512}, expert_map=EXPERTS).fit(
-        prompts, labels, scores=scores
-    )
+    again = IR3DERouter(
+        {"kind": "hashing", "n_features": 512}, expert_map=EXPERTS, safe_default="novelty"
+    ).fit(prompts, labels, scores=scores)
     assert again.policy_.novelty_threshold == fitted.policy_.novelty_threshold
     tuning = again.state_.tuning
     assert tuning.novelty_thresholds == fitted.state_.tuning.novelty_thresholds
@@ -159,9 +159,9 @@ def test_no_threshold_when_novelty_does_not_help() -> None:
     better served by routing: the rule stays off (None)."""
     prompts, labels, _ = _prompts(600, list(EXPERTS), seed=3)
     scores = [{e: 1.0 if e == EXPERTS[d] else 0.0 for e in "MCGL"} for d in labels]
-    router = IR3DERouter({"kind": "hashing", "n_features": 512}, expert_map=EXPERTS).fit(
-        prompts, labels, scores=scores
-    )
+    router = IR3DERouter(
+        {"kind": "hashing", "n_features": 512}, expert_map=EXPERTS, safe_default="novelty"
+    ).fit(prompts, labels, scores=scores)
     assert router.policy_.novelty_threshold is None
     off = IR3DERouter(
         {"kind": "hashing", "n_features": 512}, expert_map=EXPERTS, safe_default=False
