@@ -284,7 +284,11 @@ class FitSpec:
             self.settings.resolved(result.alpha, result.aggregation, result.temperature),
             self.featurizer,
         )
-        if fewest >= self.settings.cv and self.settings.safe_default == "novelty" and not result.no_signal:
+        if (
+            fewest >= self.settings.cv
+            and self.settings.safe_default == "novelty"
+            and not result.no_signal
+        ):
             result = with_novelty_threshold(
                 result, resolved.settings, self.featurizer, part, mapping
             )
