@@ -150,9 +150,6 @@ class FitPart:
     n_parts: int = 1
     folds: dict[str, tuple[SufficientStatistics | None, ...]] = field(default_factory=dict)
     sample: HeldOutSample = field(default_factory=HeldOutSample)
-    _totals: dict[str, SufficientStatistics] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )  # `total`'s sums, computed once (the part is immutable)
 
     def __add__(self, other: FitPart) -> FitPart:
         """The part of both chunks' records."""
@@ -174,12 +171,7 @@ class FitPart:
 
     def total(self, representation: str) -> SufficientStatistics | None:
         """The statistics of every fold of one representation together."""
-        cached = self._totals.get(representation)
-        if cached is None:
-            cached = total_of(self.folds.get(representation, ()))
-            if cached is not None:
-                self._totals[representation] = cached
-        return cached
+        return total_of(self.folds.get(representation, ()))
 
 
 def _added(
