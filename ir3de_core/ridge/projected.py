@@ -28,6 +28,7 @@ from ir3de_core.ridge.solver import RidgePath
 __all__ = ["ProjectedPath"]
 
 FloatArray = NDArray[np.float64]
+_BLOCK_NUMBERS = 1 << 22  # 32 MB of float64 per block of E's columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,14 +103,13 @@ class ProjectedPath:
             else:
                 z = rows
             b = vectors.T @ prepared.rhs
+            zv = z @ vectors
             ze, e_norms = np.zeros((z.shape[0], 0)), np.zeros(0)
             if not complete:
-                outside = prepared.rhs - vectors @ b  # d × m, for this fold only
-                ze, e_norms = z @ outside, np.einsum("ij,ij->j", outside, outside)
-                del outside
+                ze, e_norms = _outside(z, vectors, prepared.rhs, b)
             parts.append(
-                _Projection(list(system.columns), eigen_values, complete, z @ vectors, b, ze,
-                            e_norms, offset)
+                _Projection(list(system.columns), eigen_values, complete, zv, b, ze, e_norms,
+                            offset)
             )  # fmt: skip
         return cls(path.alphas, rows.shape[0], path.n_groups, path.normalize, tuple(parts))
 
@@ -139,3 +139,21 @@ class ProjectedPath:
             else:
                 out[:, part.columns] = scores + part.offset
         return out
+
+
+def _outside(
+    z: FloatArray, vectors: FloatArray, rhs: FloatArray, b: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``Z E`` (n_h, m) and ``‖E_j‖²`` (m,) for ``E = R − VB`` (d, m), formed a block of columns
+    at a time so that no d × m temporary exists (it is 330 MB at 4,096 features and 10,000
+    experts). Subtracting ``(ZV)B`` from ``ZR`` instead would cancel: E is what is left of R
+    outside V's span, often tiny, and CV divides it by small α."""
+    d, m = rhs.shape
+    ze, e_norms = np.empty((z.shape[0], m)), np.empty(m)
+    step = max(1, _BLOCK_NUMBERS // max(d, 1))
+    for start in range(0, m, step):
+        cols = slice(start, min(m, start + step))
+        outside = rhs[:, cols] - vectors @ b[:, cols]
+        ze[:, cols] = z @ outside
+        e_norms[cols] = np.einsum("ij,ij->j", outside, outside)
+    return ze, e_norms
