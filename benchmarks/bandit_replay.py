@@ -1,7 +1,7 @@
 """Bandit replay on RouterDC: does exploring beat greedy when only the chosen expert is scored?
 
 RouterDC publishes every expert's score on every prompt, so the reward of any choice is known.
-The replay (`ir3de_core.replay`):
+The replay (`ir3de_core.learn.replay`):
 
 1. a router (hashed words, quality target, the defaults but no safe-default threshold) is fitted
    on the first `--seed-prompts` prompts of a shuffled training stream with every score;
@@ -34,8 +34,8 @@ import numpy as np
 from benchmarks.routerdc.data import RoutingData, load_routerdc_split, task_accuracy
 from ir3de_cli.report import format_table
 from ir3de_core import IR3DERouter
-from ir3de_core.off_policy import candidate_probabilities, off_policy_report
-from ir3de_core.replay import ReplayResult, choose_strength, replay
+from ir3de_core.learn.off_policy import candidate_probabilities, off_policy_report
+from ir3de_core.learn.replay import ReplayResult, choose_strength, replay
 
 __all__ = ["main"]
 

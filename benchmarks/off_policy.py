@@ -9,8 +9,8 @@ held-out stream is known. For each seed:
    only the chosen expert's score is logged, with its propensity;
 2. each *candidate* router (fitted on part B of the training split, settings fixed in advance)
    is estimated from that log by IPS, SNIPS and doubly robust (its predicted quality as the
-   reward model), each with a 95 % percentile-bootstrap interval (`ir3de_core.off_policy`),
-   and by the gain over the logging policy (`ir3de_core.off_policy_gain`);
+   reward model), each with a 95 % percentile-bootstrap interval (`ir3de_core.learn.off_policy`),
+   and by the gain over the logging policy (`ir3de_core.learn.off_policy_gain`);
 3. the truth — the candidate's mean score on the same prompts, from the full score matrix —
    is compared with each interval: covered or not.
 
@@ -31,8 +31,8 @@ import numpy as np
 from benchmarks.routerdc.data import RoutingData, load_routerdc_split
 from ir3de_cli.report import format_table
 from ir3de_core import IR3DERouter
-from ir3de_core.off_policy import candidate_probabilities
-from ir3de_core.off_policy_gain import gain_report
+from ir3de_core.learn.off_policy import candidate_probabilities
+from ir3de_core.learn.off_policy_gain import gain_report
 
 __all__ = ["main"]
 

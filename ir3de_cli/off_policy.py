@@ -10,7 +10,11 @@ import numpy as np
 
 from ir3de_cli.paths import check_input_file, check_output_file
 from ir3de_cli.report import format_table
-from ir3de_core.off_policy import candidate_probabilities, off_policy_report, read_logged_feedback
+from ir3de_core.learn.off_policy import (
+    candidate_probabilities,
+    off_policy_report,
+    read_logged_feedback,
+)
 from ir3de_core.router import IR3DERouter
 
 __all__ = ["add_log_options", "evaluate_log"]

@@ -5,7 +5,7 @@ and π(a|x), its probability of the expert the live router actually chose, are l
 the live decision. When feedback comes for that completion, the event (live expert a, its
 propensity μ(a|x), the reward r, the candidate's probabilities and predicted quality) is kept,
 and `report` estimates the candidate's value and its gain over the live router off-policy
-(SNIPS and doubly robust, paired bootstrap intervals: `ir3de_core.off_policy_gain`).
+(SNIPS and doubly robust, paired bootstrap intervals: `ir3de_core.learn.off_policy_gain`).
 
 The candidate is frozen: it does not learn from feedback (its estimate is of the router that
 would be promoted). Requests that fell back to another expert, forced requests and domain-mode
@@ -25,7 +25,7 @@ import numpy as np
 
 from ir3de_core.decide.decision import RoutingDecision
 from ir3de_core.decide.policy import RoutingPolicy
-from ir3de_core.off_policy_gain import GainReport, gain_report
+from ir3de_core.learn.off_policy_gain import GainReport, gain_report
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import ShadowConfig
 from ir3de_serve.memory import ExpiringMap

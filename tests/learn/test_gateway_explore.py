@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ir3de_core.off_policy import read_logged_feedback
+from ir3de_core.learn.off_policy import read_logged_feedback
 from ir3de_serve.config import ConfigError, parse_config
 from tests.serve.conftest import MATH, config_data, gateway_app, router_dir, upstreams
 

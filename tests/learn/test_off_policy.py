@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ir3de_cli.main import main
-from ir3de_core.off_policy import off_policy_report, read_logged_feedback
+from ir3de_core.learn.off_policy import off_policy_report, read_logged_feedback
 from tests.learn.conftest import EXPERTS, fit_router, make_prompts
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ir3de_core.off_policy_gain import gain_report
+from ir3de_core.learn.off_policy_gain import gain_report
 
 
 def synthetic_log(n: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from ir3de_core.replay import choose_strength, replay
+from ir3de_core.learn.replay import choose_strength, replay
 from tests.learn.conftest import fit_router, make_prompts
 
 PROMPTS, SCORES = make_prompts(120, seed=5)

@@ -1,7 +1,7 @@
 """The estimated gain of a candidate policy over the logging policy, with paired intervals.
 
 The logging policy's value is observed (``mean(r)``); the candidate's is estimated off-policy
-(`ir3de_core.off_policy`). Their difference is bootstrapped *paired*: each resample of prompts
+(`ir3de_core.learn.off_policy`). Their difference is bootstrapped *paired*: each resample of prompts
 gives both values, so the interval of the gain is not the sum of two intervals' widths. A
 candidate beats the logging policy beyond its interval when the gain's lower bound is above 0.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ir3de_core.off_policy import Estimate, OffPolicyReport, off_policy_report
+from ir3de_core.learn.off_policy import Estimate, OffPolicyReport, off_policy_report
 
 __all__ = ["GainReport", "gain_report"]
 
