@@ -25,39 +25,23 @@ def combine(
     for j, pair in enumerate(zip(a.block.tolist(), b.block.tolist(), strict=True)):
         if pair != (-1, -1):
             grouped.setdefault(pair, []).append(j)
-    block = np.full(k, -1, dtype=np.int64)
-    blocks: list[RowMoments] = []
     if len(grouped) == 1 and len(next(iter(grouped.values()))) == k:
         # one pair of blocks for every group (experts scored on the same prompts): no k × d
         # gathers or scatters, the merged cross-products are the result
         return _whole(a, b, next(iter(grouped)), subtract, into and not subtract)
+    block = np.full(k, -1, dtype=np.int64)
+    blocks: list[RowMoments] = []
     mean_y, cross = np.zeros(k), np.zeros((k, d))
     for (ia, ib), members in grouped.items():
         columns = np.array(members)
-        if ib < 0:  # only in a: unchanged
-            rows, groups = a.blocks[ia], _groups(a, columns)
-        elif subtract and ia < 0:
-            msg = f"cannot remove rows of {[a.names[j] for j in columns]} that are not here"
-            raise ValueError(msg)
-        elif ia < 0:
-            rows, groups = b.blocks[ib], _groups(b, columns)
-        else:
-            ga, gb = _groups(a, columns), _groups(b, columns)
-            step = unmerge_groups if subtract else merge_groups
-            result = step(a.blocks[ia], ga, b.blocks[ib], gb)
-            if result is None:
-                continue
-            rows, groups = result
+        result = _step(a, b, (ia, ib), columns, subtract, into=False)
+        if result is None:
+            continue
+        rows, groups = result
         block[columns] = len(blocks)
         blocks.append(rows)
         mean_y[columns], cross[columns] = groups.mean_y, groups.cross
-    sign = -1 if subtract else 1
-    lo = a.y_min if subtract else np.minimum(a.y_min, b.y_min)
-    hi = a.y_max if subtract else np.maximum(a.y_max, b.y_max)
-    return SufficientStatistics(
-        a.names, a.design, d, tuple(blocks), block, mean_y, cross,
-        a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts, lo, hi,
-    )  # fmt: skip
+    return _assembled(a, b, subtract, tuple(blocks), block, mean_y, cross)
 
 
 def total_of(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics | None:
@@ -82,8 +66,36 @@ def total_of(parts: Iterable[SufficientStatistics | None]) -> SufficientStatisti
     return total
 
 
-def _groups(stats: SufficientStatistics, columns: NDArray[np.int64]) -> GroupMoments:
+def _groups(stats: SufficientStatistics, columns: NDArray[np.int64] | None) -> GroupMoments:
+    if columns is None:
+        return GroupMoments(stats.mean_y, stats.cross)
     return GroupMoments(stats.mean_y[columns], stats.cross[columns])
+
+
+def _step(
+    a: SufficientStatistics,
+    b: SufficientStatistics,
+    pair: tuple[int, int],
+    columns: NDArray[np.int64] | None,
+    subtract: bool,
+    *,
+    into: bool,
+) -> tuple[RowMoments, GroupMoments] | None:
+    """The moments of the groups `columns` (None: every group) that come from blocks `pair`
+    of a and b (-1: none) after the addition or subtraction; None when no row is left."""
+    ia, ib = pair
+    if ib < 0:  # only in a: unchanged
+        return a.blocks[ia], _groups(a, columns)
+    if ia < 0 and subtract:
+        names = list(a.names) if columns is None else [a.names[j] for j in columns]
+        msg = f"cannot remove rows of {names} that are not here"
+        raise ValueError(msg)
+    if ia < 0:
+        return b.blocks[ib], _groups(b, columns)
+    ga, gb = _groups(a, columns), _groups(b, columns)
+    if subtract:
+        return unmerge_groups(a.blocks[ia], ga, b.blocks[ib], gb)
+    return merge_groups(a.blocks[ia], ga, b.blocks[ib], gb, into=into)
 
 
 def _whole(
@@ -93,36 +105,37 @@ def _whole(
     subtract: bool,
     into: bool,
 ) -> SufficientStatistics:
-    """`combine` when every group comes from the same pair of blocks."""
-    ia, ib = pair
-    if ib < 0:
+    """`combine` when every group comes from the same pair of blocks: the merged moments are
+    the result's, with no k × d gather."""
+    if pair[1] < 0:
         return a
-    if ia < 0 and subtract:
-        msg = f"cannot remove rows of {list(a.names)} that are not here"
-        raise ValueError(msg)
-    ga, gb = GroupMoments(a.mean_y, a.cross), GroupMoments(b.mean_y, b.cross)
-    if ia < 0:
-        rows, groups = b.blocks[ib], gb
-        blocks: tuple[RowMoments, ...] = (rows,)
-    else:
-        if subtract:
-            result = unmerge_groups(a.blocks[ia], ga, b.blocks[ib], gb)
-        else:
-            result = merge_groups(a.blocks[ia], ga, b.blocks[ib], gb, into=into)
-        k, d = len(a.names), a.n_features
-        if result is None:
-            rows, groups, blocks = None, GroupMoments(np.zeros(k), np.zeros((k, d))), ()
-        else:
-            rows, groups = result
-            blocks = (rows,)
-    k = len(a.names)
-    block = np.full(k, 0 if blocks else -1, dtype=np.int64)
+    k, d = len(a.names), a.n_features
+    result = _step(a, b, pair, None, subtract, into=into)
+    if result is None:
+        empty = np.full(k, -1, dtype=np.int64)
+        return _assembled(a, b, subtract, (), empty, np.zeros(k), np.zeros((k, d)))
+    rows, groups = result
+    block = np.zeros(k, dtype=np.int64)
+    return _assembled(a, b, subtract, (rows,), block, groups.mean_y, groups.cross)
+
+
+def _assembled(
+    a: SufficientStatistics,
+    b: SufficientStatistics,
+    subtract: bool,
+    blocks: tuple[RowMoments, ...],
+    block: NDArray[np.int64],
+    mean_y: NDArray[np.float64],
+    cross: NDArray[np.float64],
+) -> SufficientStatistics:
+    """The statistics of ``a ± b`` from their merged blocks and group moments (counts add or
+    subtract; the target range widens on addition and is kept on subtraction)."""
     sign = -1 if subtract else 1
     lo = a.y_min if subtract else np.minimum(a.y_min, b.y_min)
     hi = a.y_max if subtract else np.maximum(a.y_max, b.y_max)
     return SufficientStatistics(
-        a.names, a.design, a.n_features, blocks, block, np.asarray(groups.mean_y),
-        np.asarray(groups.cross), a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts,
+        a.names, a.design, a.n_features, blocks, block, np.asarray(mean_y),
+        np.asarray(cross), a.n_rows + sign * b.n_rows, a.n_prompts + sign * b.n_prompts,
         lo, hi,
     )  # fmt: skip
 
