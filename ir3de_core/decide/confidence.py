@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
@@ -27,6 +27,7 @@ __all__ = [
 DEFAULT_TEMPERATURE = 0.1
 """T of a router whose temperature could not be fitted (too few prompts to cross-validate)."""
 
+_BLOCK_NUMBERS = 1 << 16  # numbers per block of rows in `_log_sum_exp` (512 KB: in cache)
 _LOG_T = (-7.0, 7.0)  # T in [e^-7, e^7] times the scores' spread: nearly argmax to nearly uniform
 
 
@@ -62,13 +63,21 @@ def fit_temperature(
         raise ValueError(msg)
     weights = _target_weights(np.asarray(targets), table.shape)
     spread = float(np.std(table)) or 1.0  # the bounds follow the scores' scale
+    # log softmax(s/t)_j = (s_j − m)/t − log Σ exp((s − m)/t), m the row's max: the weighted
+    # target term is computed once, and each t costs one chunked pass (no n × k temporaries)
+    top = table.max(axis=1)
+    centred = table - top[:, None]
+    target_term = np.einsum("ij,ij->i", weights, centred)
+    row_weight = weights.sum(axis=1)
+    del weights
 
     def loss(log_t: float) -> float:
         t = spread * np.exp(log_t)
-        return float(-(weights * log_softmax(table / t, axis=1)).sum(axis=1).mean())
+        return float(-(target_term / t - row_weight * _log_sum_exp(centred, t)).mean())
 
     def excess_confidence(log_t: float) -> float:
-        confidence = calibrated_probabilities(table, spread * float(np.exp(log_t))).max(axis=1)
+        t = spread * float(np.exp(log_t))
+        confidence = np.exp(-_log_sum_exp(centred, t))  # the largest probability of each row
         n = table.shape[0]
         return float(confidence.mean() - (n + 1) / (n + 2))
 
@@ -77,6 +86,22 @@ def fit_temperature(
     if table.shape[1] > 1 and excess_confidence(log_t) > 0 and excess_confidence(_LOG_T[1]) < 0:
         log_t = float(brentq(excess_confidence, log_t, _LOG_T[1], xtol=1e-3))
     return spread * float(np.exp(log_t))
+
+
+def _log_sum_exp(centred: NDArray[np.float64], t: float) -> NDArray[np.float64]:
+    """``log Σ_j exp(centred_ij / t)`` of each row of `centred` (n, k), whose rows' largest
+    entry is 0: array of shape (n,). Rows are taken a block at a time into one buffer."""
+    n, k = centred.shape
+    out = np.empty(n)
+    step = max(1, _BLOCK_NUMBERS // max(k, 1))
+    buffer = np.empty((min(step, n), k))
+    for start in range(0, n, step):
+        block = centred[start : start + step]
+        part = buffer[: block.shape[0]]
+        np.divide(block, t, out=part)
+        np.exp(part, out=part)
+        out[start : start + block.shape[0]] = np.log(part.sum(axis=1))
+    return out
 
 
 def _target_weights(targets: NDArray[np.generic], shape: tuple[int, ...]) -> NDArray[np.float64]:

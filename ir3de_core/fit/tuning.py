@@ -164,11 +164,16 @@ class HeldOut:
     def columns(self, experts: Sequence[str], values: NDArray[np.float64]) -> NDArray[np.float64]:
         """`values` (scores or costs) reordered as `experts`: shape (n, len(experts)), NaN for
         an expert without observations."""
+        if tuple(experts) == self.experts:
+            return values  # the usual case: no n × k copy (callers only read it)
         index = {e: j for j, e in enumerate(self.experts)}
-        out = np.full((len(self.prompts), len(experts)), np.nan)
-        for k, expert in enumerate(experts):
-            if expert in index:
-                out[:, k] = values[:, index[expert]]
+        source = np.array([index.get(e, -1) for e in experts], dtype=np.intp)
+        out = (
+            values[:, np.maximum(source, 0)]
+            if len(self.experts)
+            else np.zeros((len(values), len(source)))
+        )
+        out[:, source < 0] = np.nan
         return out
 
     def outcome(
@@ -362,10 +367,23 @@ def candidate_score(
             outcome = np.asarray(routed_home, dtype=np.float64)
         return float(np.nanmean(outcome)), math.nan, outcome
     observed = held.columns(run.table.experts, held.scores)
-    error = float(np.nanmean((run.table.scores - observed) ** 2))
+    error = _mean_squared_error(run.table.scores, observed)
     if held.costs is not None:
         return _held_out_aiq(run, held, observed), error, outcome
     return float(np.nanmean(outcome)), error, outcome
+
+
+def _mean_squared_error(predicted: NDArray[np.float64], observed: NDArray[np.float64]) -> float:
+    """The mean of ``(predicted − observed)²`` over the entries observed (not NaN), for
+    arrays of shape (n, k): a block of rows at a time, so no n × k temporary is made."""
+    total, count = 0.0, 0
+    step = max(1, (1 << 16) // max(predicted.shape[1], 1))
+    for start in range(0, predicted.shape[0], step):
+        diff = predicted[start : start + step] - observed[start : start + step]
+        seen = ~np.isnan(diff)
+        total += float(np.square(diff, where=seen, out=np.zeros_like(diff)).sum())
+        count += int(seen.sum())
+    return total / count if count else math.nan
 
 
 def _held_out_aiq(run: FoldRun, held: HeldOut, observed: NDArray[np.float64]) -> float:
