@@ -104,7 +104,13 @@ def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
 
 def leverage_of(router: IR3DERouter, group: str, row: NDArray[np.float64]) -> float | None:
     """``h(x)`` of one feature row (d,) for `group` in the router in force (None: see
-    `group_leverage`)."""
+    `group_leverage`): O(d²) from the rank-one updater's inverse once feedback has been folded,
+    else from the statistics' eigendecomposition (cached per statistics)."""
+    if not leverage_supported(router):
+        return None
+    kept = router.feedback_leverage(row, group)
+    if kept is not None:
+        return kept
     model = group_leverage(router, group)
     if model is None:
         return None

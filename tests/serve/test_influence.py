@@ -23,13 +23,17 @@ from tests.serve.conftest import CODE, MATH, config_data, gateway_app
 NOVEL = "tell me about quokkas wombats and platypus habitats"
 
 
-def closed_form_leverage(router: IR3DERouter, prompts: list[str], x: np.ndarray) -> float:
-    """x̃ᵀA⁻¹x̃ with A = X̃ᵀX̃ + diag(0, αI), X̃ the training rows with a column of ones."""
+def closed_form_leverage(
+    router: IR3DERouter, prompts: list[str], x: np.ndarray, weights: list[float] | None = None
+) -> float:
+    """x̃ᵀA⁻¹x̃ with A = X̃ᵀWX̃ + diag(0, αI), X̃ the training rows with a column of ones."""
     rows = router.transform(prompts)
     design = np.hstack([np.ones((len(rows), 1)), rows])
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights)
     penalty = np.diag([0.0] + [float(router.state_.settings.penalty)] * rows.shape[1])
     augmented = np.concatenate([[1.0], x])
-    return float(augmented @ np.linalg.solve(design.T @ design + penalty, augmented))
+    system = design.T @ (w[:, None] * design) + penalty
+    return float(augmented @ np.linalg.solve(system, augmented))
 
 
 def ask(url: str, prompt: str) -> str:
@@ -51,6 +55,14 @@ def test_the_leverage_is_the_closed_form(tmp_path: Path) -> None:
     assert model is not None
     training = model.leverage(router.transform(prompts))
     assert training.sum() == pytest.approx(1 + model.df, rel=1e-9)  # the unit of the budget
+    events, weights = [NOVEL, MATH[2], NOVEL], [0.3, 1.0, 0.05]
+    for text, w in zip(events, weights, strict=True):  # after folds: the rank-one inverse
+        router.partial_fit([text], [{"alpha": 0.4}], sample_weight=[w])
+    assert router.feedback_leverage(router.transform([NOVEL])[0], "alpha") is not None
+    for text in (MATH[0], NOVEL):
+        x = router.transform([text])[0]
+        expected = closed_form_leverage(router, prompts + events, x, [1.0] * 12 + weights)
+        assert leverage_of(router, "alpha", x) == pytest.approx(expected, rel=1e-8)
 
 
 def test_the_influence_charged_is_weight_times_leverage(router_dir: Path, upstreams) -> None:
