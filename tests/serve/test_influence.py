@@ -172,3 +172,53 @@ def test_the_config_knobs_are_checked(router_dir: Path) -> None:
     for knob, value in (("event_novelty", -1.0), ("key_influence", 0.0), ("key_influence", "x")):
         with pytest.raises(ConfigError, match=f"feedback.{knob} must be a number"):
             parse_config(config_data(router_dir, urls, feedback={knob: value}))
+
+
+def test_the_stated_bound_holds_whatever_the_key_and_the_others_send() -> None:
+    """docs/security.md's formula, checked: a key folds events on random prompts (most with
+    words never trained) through the guard, interleaved with another key's events; its move of
+    every prompt's ridge score stays within ρ·φ(B)·√(W_k·h(z)) of the router that folded the
+    other key's events only."""
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(40)]
+    train = [" ".join(rng.choice(words[:30], 6)) for _ in range(80)]
+    scores = [{"alpha": float(rng.uniform(0.2, 0.9)), "beta": 0.5} for _ in train]
+    spec = {"kind": "hashing", "n_features": 64}
+    with_key = IR3DERouter(spec, target="quality", alpha=0.5).fit(train, scores)
+    others_only = IR3DERouter(spec, target="quality", alpha=0.5).fit(train, scores)
+    model = group_leverage(with_key, "alpha")
+    assert model is not None
+    guard = FeedbackGuard(FeedbackConfig(key_share=0.1), {"alpha": 80.0}, {"alpha": model})
+    probes = [" ".join(rng.choice(words, 5)) for _ in range(40)]  # words 30-39: never trained
+    z = with_key.transform(probes + train)
+    h0 = model.leverage(z)
+    events: list[tuple[np.ndarray, float]] = []
+    for i in range(200):
+        other = with_key.transform([" ".join(rng.choice(words, 4))])
+        label = [{"alpha": float(rng.uniform(0.2, 0.9))}]
+        with_key.partial_fit_features(other, label)
+        others_only.partial_fit_features(other, label)
+        x = with_key.transform([probes[i % 40] if i % 3 else train[i % 80]])[0]
+        try:
+            charge = guard.weight("k", "alpha", leverage_of(with_key, "alpha", x))
+        except GatewayError:
+            break
+        events.append((x, 0.2 if i % 2 else 0.9))
+        with_key.partial_fit_features(
+            x[None, :], [{"alpha": events[-1][1]}], sample_weight=[charge.weight]
+        )
+    weight, influence = guard.spent("k", "alpha")
+    budget = guard.influence_budget["alpha"]
+    assert influence == pytest.approx(budget) and weight < 8.0  # the influence budget binds
+
+    def alpha_scores(router: IR3DERouter, rows: np.ndarray) -> np.ndarray:
+        solution = router.state_.solution
+        return np.asarray(rows @ solution.coef[:, 0] + solution.intercept[0])
+
+    residuals = [y - alpha_scores(others_only, x[None, :])[0] for x, y in events]
+    rho = float(np.abs(residuals).max())
+    phi = np.sqrt(np.expm1(budget)) / np.exp(budget) if budget <= np.log(2) else 0.5
+    bound = rho * phi * np.sqrt(weight * h0)
+    moved = np.abs(alpha_scores(with_key, z) - alpha_scores(others_only, z))
+    assert (moved <= bound).all()
+    assert moved.max() > 0.2 * bound[moved.argmax()]  # the key did move scores
