@@ -108,6 +108,18 @@ class RouterUpdates(PublishedState):
             self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
         return self
 
+    def feedback_leverage(self, row: ArrayLike, expert: str) -> float | None:
+        """A feature row's leverage ``1/W + (x − x̄)ᵀ(S + αI)⁻¹(x − x̄)`` in `expert`'s system of
+        the state in force, in O(d²) from the inverse the rank-one updates keep (row: (d,)).
+        None when no update has kept one for this state (compute it from the statistics)."""
+        with self._writing():
+            online, state = self._online, self.state_
+            if online is None or online.statistics is not state.statistics:
+                return None
+            if expert not in online.names or online.alpha != state.settings.penalty:
+                return None
+            return online.leverage(row, expert)
+
     def add_part(self, part: FitPart) -> Self:
         """Add a part computed with this router's fitted featurizer (e.g. summed on Dask) and
         re-solve, as `partial_fit` would on its records."""

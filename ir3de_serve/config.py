@@ -153,6 +153,12 @@ class FeedbackConfig:
         max_pending_bytes: bytes of routed text remembered for feedback, at most.
         score_range: the scores accepted, ``(low, high)`` (None: the range seen in training).
         key_share: one key's events weigh at most this share of the router's rows at start.
+        event_novelty: one event's influence ``w·h(x)`` is at most that of a weight-1 row this
+            many times as novel as a typical training row, ``(1 + df·event_novelty)/W``; a
+            more novel prompt's event is folded with its weight scaled down to that.
+        key_influence: one key's events on one expert carry together at most this influence
+            ``Σ w·h`` (None: ``key_share × (1 + df)``, the key's share of the influence the
+            training rows carry). See docs/security.md.
         key_rate_per_minute: feedback events one key may send per minute.
         shared_log: the durable log shared by replicas (None: none, this gateway folds only
             its own events): ``sqlite:///<file>`` or ``postgresql://user@host:port/db``
@@ -171,6 +177,8 @@ class FeedbackConfig:
     max_pending_bytes: int = 256 << 20
     score_range: tuple[float, float] | None = None
     key_share: float = 0.02
+    event_novelty: float = 4.0
+    key_influence: float | None = None
     key_rate_per_minute: float = 600.0
     shared_log: str | None = None
     shared_log_password_env: str | None = None

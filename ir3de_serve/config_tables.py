@@ -112,6 +112,8 @@ class TableReader:
             max_pending_bytes=self.integer(t, "feedback.max_pending_bytes", d.max_pending_bytes),
             score_range=self.score_range(t),
             key_share=self.number(t, "feedback.key_share", d.key_share, low=1e-6),
+            event_novelty=self.number(t, "feedback.event_novelty", d.event_novelty, low=0.0),
+            key_influence=self.key_influence(t),
             key_rate_per_minute=self.number(
                 t, "feedback.key_rate_per_minute", d.key_rate_per_minute, low=1e-3
             ),
@@ -121,6 +123,15 @@ class TableReader:
                 t, "feedback.shared_log_poll_seconds", d.shared_log_poll_seconds, low=0.01
             ),
         )
+
+    def key_influence(self, t: Mapping[str, Any]) -> float | None:
+        """``feedback.key_influence``: a number > 0, or absent (derived from ``key_share``)."""
+        if "key_influence" not in t:
+            return None
+        value = self.number(t, "feedback.key_influence", 0.0, low=0.0)
+        if not value > 0:
+            self.fail(f"feedback.key_influence must be a number > 0, got {value!r}")
+        return value
 
     def shared_log(self, t: Mapping[str, Any], router_path: Path, save_to: Path) -> str | None:
         """``feedback.shared_log``, normalised; each replica must save to a folder of its own."""

@@ -24,6 +24,7 @@ from ir3de_serve.completion import Completion
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.errors import GatewayError
 from ir3de_serve.guard import FeedbackGuard, score_range
+from ir3de_serve.influence import group_leverage, leverage_of, leverage_supported
 from ir3de_serve.logfile import JsonLog
 from ir3de_serve.memory import ExpiringMap
 from ir3de_serve.metrics import GatewayMetrics
@@ -65,7 +66,9 @@ class FeedbackStore:
         self.range = score_range(router, self.config.score_range)
         stats = router.statistics_
         self.guard = FeedbackGuard(
-            self.config, {n: float(r) for n, r in zip(stats.names, stats.n_prompts, strict=True)}
+            self.config,
+            {n: float(r) for n, r in zip(stats.names, stats.n_prompts, strict=True)},
+            {n: group_leverage(router, n) for n in stats.names},
         )
         self.shared: SharedFeedback | None = None
         if self.config.shared_log is not None:  # replicas: every event goes through the log
@@ -227,22 +230,30 @@ class FeedbackStore:
         else:
             label = {completion.expert: score}
         group = label if isinstance(label, str) else completion.expert
-        weight = self.guard.weight(client, group)
+        row = None
+        if leverage_supported(router):  # featurized once: for the leverage and the fold
+            row = router.transform([completion.text])
+        charge = self.guard.weight(
+            client, group, None if row is None else leverage_of(router, group, row[0])
+        )
         try:
-            router.partial_fit([completion.text], [label], sample_weight=[weight])
+            if row is None:
+                router.partial_fit([completion.text], [label], sample_weight=[charge.weight])
+            else:
+                router.partial_fit_features(row, [label], sample_weight=[charge.weight])
         except BaseException:
-            self.guard.refund(client, group, weight)
+            self.guard.refund(client, group, charge)
             raise
         with self._counts:
             self.folded += 1
             self.unsaved += 1
         self.metrics.feedback.labels(completion.expert).inc()
         self.metrics.unsaved.set(self.unsaved)
-        self._append(completion_id, completion, label, weight)
+        self._append(completion_id, completion, label, charge.weight, charge.influence)
         if self.unsaved >= self.config.save_every_events:
             self._save()
         answer = {"id": completion_id, "expert": completion.expert, "folded": True}
-        return {**answer, "score": score, "weight": weight}
+        return {**answer, "score": score, "weight": charge.weight, "influence": charge.influence}
 
     def _append(
         self,
@@ -250,6 +261,7 @@ class FeedbackStore:
         completion: Completion,
         label: Any,
         weight: float,
+        influence: float,
         sequence: int | None = None,
     ) -> None:
         if self._log is None:
@@ -260,6 +272,7 @@ class FeedbackStore:
             "expert": completion.expert,
             "rule": completion.rule,
             "weight": weight,
+            "influence": influence,
         }
         line["domain" if isinstance(label, str) else "scores"] = label
         if sequence is not None:

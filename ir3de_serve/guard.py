@@ -1,10 +1,14 @@
-"""What one feedback key may do: scores in the target's range, a rate, and a bounded weight.
+"""What one feedback key may do: scores in the target's range, a rate, a bounded weight and a
+bounded influence.
 
-The bound (docs/security.md): each key's events on one group (an expert in quality mode, a
+The bounds (docs/security.md): each key's events on one group (an expert in quality mode, a
 domain in domain mode) weigh together at most ``key_share`` × the rows that group had when the
-gateway started, and each score lies in ``[low, high]``. An event past the budget is folded
-with the weight left, then refused (429), so no key's feedback outweighs that share of the
-training data however many events it sends.
+gateway started; in quality mode each event's influence ``w·h(x)`` (its weight times its
+leverage, `ir3de_serve.influence`) is at most the influence of a weight-1 row of novelty
+``event_novelty``, and a key's events carry together at most ``key_influence`` (default
+``key_share × (1 + df)``). An event that reaches a budget is folded with what is left, then
+the key is refused (429). The influence is computed once, when the event is accepted, from the
+router in force; with a shared log it is stored with the event and every replica charges it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,31 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import FeedbackConfig
 from ir3de_serve.errors import GatewayError
+from ir3de_serve.influence import GroupLeverage
 
-__all__ = ["FeedbackGuard", "score_range"]
+__all__ = ["Charge", "FeedbackGuard", "score_range"]
+
+_EMPTY = 1e-12
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one accepted event costs its key on one group.
+
+    Attributes:
+        weight: the weight it is folded with, in (0, 1].
+        influence: ``weight × h(x)``, its leverage in the router in force when it was accepted
+            (0: the router's feedback has no leverage bound, e.g. domain mode).
+    """
+
+    weight: float
+    influence: float
 
 
 def score_range(router: IR3DERouter, configured: tuple[float, float] | None) -> tuple[float, float]:
@@ -33,11 +55,14 @@ def score_range(router: IR3DERouter, configured: tuple[float, float] | None) -> 
 
 
 class FeedbackGuard:
-    """Per-key rate limits (a token bucket) and weight budgets per group.
+    """Per-key rate limits (a token bucket), weight and influence budgets per group.
 
     Args:
-        config: ``[feedback]`` (``key_share``, ``key_rate_per_minute``).
+        config: ``[feedback]`` (``key_share``, ``event_novelty``, ``key_influence``,
+            ``key_rate_per_minute``).
         rows: each group's rows (weight) when the gateway started.
+        leverage: each group's leverage model when the gateway started (groups without one
+            have a weight budget only).
         clock: the time source (monotonic seconds).
     """
 
@@ -45,6 +70,7 @@ class FeedbackGuard:
         self,
         config: FeedbackConfig,
         rows: Mapping[str, float],
+        leverage: Mapping[str, GroupLeverage | None] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -52,9 +78,16 @@ class FeedbackGuard:
         self.rate = config.key_rate_per_minute / 60.0
         self.burst = max(1.0, config.key_rate_per_minute / 6.0)  # ten seconds' worth
         self.rows = dict(rows)
+        models = {g: m for g, m in (leverage or {}).items() if m is not None}
+        self.event_cap = {g: m.influence_cap(config.event_novelty) for g, m in models.items()}
+        self.influence_budget = {
+            g: config.key_influence if config.key_influence is not None else self.share * (1 + m.df)
+            for g, m in models.items()
+        }
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._used: dict[tuple[str, str], float] = {}
+        self._influence: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def admit(self, client: str) -> None:
@@ -70,34 +103,57 @@ class FeedbackGuard:
                 raise GatewayError(429, msg, code="rate_limited")
             self._buckets[client] = (tokens - 1.0, now)
 
-    def weight(self, client: str, group: str) -> float:
-        """Reserve the weight of `client`'s next event on `group` (≤ 1), or raise a 429 when the
-        key's budget on that group is spent."""
-        budget = self.share * self.rows.get(group, 0.0)
+    def weight(self, client: str, group: str, leverage: float | None = None) -> Charge:
+        """Reserve the weight and influence of `client`'s next event on `group`, its leverage
+        ``h(x)`` in the router in force (None: unknown, weight budget only), or raise a 429
+        when one of the key's budgets on that group is spent."""
         with self._lock:
-            used = self._used.get((client, group), 0.0)
-            weight = min(1.0, budget - used)
-            if weight <= 1e-12:
-                msg = (
-                    f"this key's feedback on {group!r} already weighs {used:g}, its bound "
-                    f"({self.share:g} of the {self.rows.get(group, 0.0):g} rows the router had; "
-                    "[feedback] key_share)"
-                )
-                raise GatewayError(429, msg, code="feedback_budget_spent")
-            self._used[(client, group)] = used + weight
-        return weight
+            key = (client, group)
+            used = self._used.get(key, 0.0)
+            weight = min(1.0, self.share * self.rows.get(group, 0.0) - used)
+            if weight <= _EMPTY:
+                raise self._spent(group, f"already weighs {used:g}", "key_share")
+            influence = 0.0
+            if leverage is not None and group in self.influence_budget and leverage > 0:
+                spent = self._influence.get(key, 0.0)
+                left = self.influence_budget[group] - spent
+                if left <= _EMPTY:
+                    raise self._spent(group, f"already has influence {spent:g}", "key_influence")
+                weight = min(weight, self.event_cap[group] / leverage, left / leverage)
+                influence = weight * leverage
+                self._influence[key] = spent + influence
+            self._used[key] = used + weight
+        return Charge(weight, influence)
 
-    def charge(self, client: str, group: str, weight: float) -> None:
-        """Count a weight `client` spent on another replica (its event came from the shared log)."""
+    def charge(self, client: str, group: str, weight: float, influence: float = 0.0) -> None:
+        """Count what `client` spent on another replica (its event came from the shared log,
+        with the influence its origin computed)."""
         with self._lock:
             key = (client, group)
             self._used[key] = self._used.get(key, 0.0) + weight
+            self._influence[key] = self._influence.get(key, 0.0) + influence
 
-    def refund(self, client: str, group: str, weight: float) -> None:
-        """Give back a reserved weight (the event was not folded)."""
+    def refund(self, client: str, group: str, charge: Charge) -> None:
+        """Give back a reserved charge (the event was not folded)."""
         with self._lock:
             key = (client, group)
-            self._used[key] = max(0.0, self._used.get(key, 0.0) - weight)
+            self._used[key] = max(0.0, self._used.get(key, 0.0) - charge.weight)
+            self._influence[key] = max(0.0, self._influence.get(key, 0.0) - charge.influence)
+
+    def spent(self, client: str, group: str) -> tuple[float, float]:
+        """The weight and influence `client` has spent on `group`."""
+        with self._lock:
+            key = (client, group)
+            return self._used.get(key, 0.0), self._influence.get(key, 0.0)
+
+    def _spent(self, group: str, what: str, knob: str) -> GatewayError:
+        budget = (
+            f"{self.share:g} of the {self.rows.get(group, 0.0):g} rows the router had"
+            if knob == "key_share"
+            else f"{self.influence_budget.get(group, 0.0):g} in influence units"
+        )
+        msg = f"this key's feedback on {group!r} {what}, its bound ({budget}; [feedback] {knob})"
+        return GatewayError(429, msg, code="feedback_budget_spent")
 
     def stats(self) -> dict[str, Any]:
         """Keys seen (for ``/healthz``)."""

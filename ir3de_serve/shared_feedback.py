@@ -27,6 +27,7 @@ from ir3de_serve.completion import Completion
 from ir3de_serve.config import ConfigError, GatewayConfig
 from ir3de_serve.errors import GatewayError
 from ir3de_serve.guard import FeedbackGuard
+from ir3de_serve.influence import leverage_of
 from ir3de_serve.metrics import GatewayMetrics
 from ir3de_serve.sharedlog import (
     FeedbackEvent,
@@ -45,7 +46,7 @@ from ir3de_serve.storage import RouterSlot, check_routes
 __all__ = ["SharedFeedback"]
 
 logger = logging.getLogger("ir3de.serve")
-Record = Callable[[str, Completion, dict[str, float], float, int], None]
+Record = Callable[[str, Completion, dict[str, float], float, float, int], None]
 _BATCH = 512
 
 
@@ -109,23 +110,28 @@ class SharedFeedback:
             self.metrics.feedback_rejected.labels("cannot_learn").inc()
             msg = f"feedback cannot be folded: the router in force has no expert {expert!r}"
             raise GatewayError(409, msg, code="cannot_learn")
-        weight = self.guard.weight(client, expert)
+        row = router.transform([completion.text])[0]
+        charge = self.guard.weight(client, expert, leverage_of(router, expert, row))
         try:
-            row = router.transform([completion.text])[0]
-            event = FeedbackEvent(completion_id, expert, score, weight, client, self.origin, row)
+            event = FeedbackEvent(
+                completion_id, expert, score, charge.weight, client, self.origin, row,
+                charge.influence,
+            )  # fmt: skip
             sequence = self._appender.append(completion_id, encode_event(event))
         except SharedLogError as e:
-            self.guard.refund(client, expert, weight)
+            self.guard.refund(client, expert, charge)
             self.metrics.feedback_rejected.labels("log_unavailable").inc()
             logger.error("feedback not accepted: %s", e)
             msg = "the shared feedback log cannot be written now; the event was not accepted: send it again"
             raise GatewayError(503, msg, code="feedback_log_unavailable") from e
         except BaseException:
-            self.guard.refund(client, expert, weight)
+            self.guard.refund(client, expert, charge)
             raise
         self._wake.set()
-        self.record(completion_id, completion, {expert: score}, weight, sequence)
-        answer = {"id": completion_id, "expert": expert, "score": score, "weight": weight}
+        label = {expert: score}
+        self.record(completion_id, completion, label, charge.weight, charge.influence, sequence)
+        answer = {"id": completion_id, "expert": expert, "score": score, "weight": charge.weight}
+        answer["influence"] = charge.influence
         return {**answer, "sequence": sequence, "folded": self.cursor >= sequence}
 
     # ------------------------------------------------------------------ the folding thread
@@ -243,8 +249,8 @@ class SharedFeedback:
         else:
             self.folded += 1
             self.metrics.feedback.labels(event.expert).inc()
-            if event.origin != self.origin:  # another replica's key spent this weight
-                self.guard.charge(event.client, event.expert, event.weight)
+            if event.origin != self.origin:  # another replica's key spent this: as stored
+                self.guard.charge(event.client, event.expert, event.weight, event.influence)
         self.cursor = logged.sequence
         self.unsaved += 1
         self.metrics.unsaved.set(self.unsaved)

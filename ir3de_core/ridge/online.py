@@ -135,6 +135,16 @@ class RankOneRidge:
                 self._steps[j] += counts[j]
                 self._set_solution(j)
 
+    def leverage(self, x: ArrayLike, expert: str) -> float | None:
+        """``1/W + (x − x̄)ᵀP(x − x̄)``, a row's leverage in `expert`'s system with the
+        intercept (x: shape (d,)), from the kept inverse in O(d²); None before it has one."""
+        j = self.names.index(expert)
+        inverse = self._inverse.get(j)
+        if inverse is None or not self.statistics.weight[j] > 0:
+            return None
+        delta = np.asarray(x, dtype=np.float64) - self.statistics.mean_x[j]
+        return float(1.0 / self.statistics.weight[j] + delta @ inverse @ delta)
+
     def decision_function(self, features: ArrayLike) -> FloatArray:
         """Predicted quality of each expert: features (n, d) → array of shape (n, k)."""
         X = np.asarray(features, dtype=np.float64)

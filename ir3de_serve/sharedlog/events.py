@@ -34,6 +34,8 @@ class FeedbackEvent:
         client: the feedback key's id (its budget is charged on every replica).
         origin: the process that accepted it (a random id per gateway start).
         row: array of shape (d,), the text's feature row.
+        influence: ``weight × h(row)`` in the origin's router when it accepted the event (≥ 0;
+            0: no leverage bound). Every replica charges this, never its own leverage.
     """
 
     completion_id: str
@@ -43,6 +45,7 @@ class FeedbackEvent:
     client: str
     origin: str
     row: NDArray[np.float64]
+    influence: float = 0.0
 
 
 def encode_event(event: FeedbackEvent) -> bytes:
@@ -54,6 +57,7 @@ def encode_event(event: FeedbackEvent) -> bytes:
         "expert": event.expert,
         "score": event.score,
         "weight": event.weight,
+        "influence": event.influence,
         "client": event.client,
         "origin": event.origin,
         "row": base64.b64encode(row.tobytes()).decode("ascii"),
@@ -82,13 +86,21 @@ def decode_event(payload: bytes, n_features: int) -> FeedbackEvent:
     row = np.frombuffer(raw, dtype="<f8").astype(np.float64)
     score: Any = body.get("score")
     weight: Any = body.get("weight")
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (score, weight))
-    if not numbers or not (math.isfinite(score) and 0 < weight <= 1) or not np.isfinite(row).all():
-        msg = "the event's score, weight or row is not a finite number in range"
+    influence: Any = body.get("influence", 0.0)  # events logged before the leverage bound: 0
+    values = (score, weight, influence)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if (
+        not numbers
+        or not (math.isfinite(score) and 0 < weight <= 1 and 0 <= influence < math.inf)
+        or not np.isfinite(row).all()
+    ):
+        msg = "the event's score, weight, influence or row is not a finite number in range"
         raise ValueError(msg)
     strings: list[Any] = [body.get(k) for k in ("id", "expert", "client", "origin")]
     if not all(isinstance(s, str) for s in strings):
         msg = "the event's id, expert, client or origin is not a string"
         raise ValueError(msg)
     completion_id, expert, client, origin = (str(s) for s in strings)
-    return FeedbackEvent(completion_id, expert, float(score), float(weight), client, origin, row)
+    return FeedbackEvent(
+        completion_id, expert, float(score), float(weight), client, origin, row, float(influence)
+    )

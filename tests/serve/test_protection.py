@@ -1,10 +1,12 @@
 """Protected feedback (issue 18, item 3): keys off loopback, separate admin keys, scores in
 range, one event per completion, per-key rates and weight budgets, conversations per key, and
-the poisoning probe of docs/security.md."""
+the poisoning probe of docs/security.md (its leverage bound)."""
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 from ir3de_core import IR3DERouter
 from ir3de_serve import ConfigError, parse_config, serve
+from ir3de_serve.influence import group_leverage
 from ir3de_serve.security import check_exposure
 from tests.serve.conftest import CODE, MATH, config_data, gateway_app
 
@@ -143,17 +146,41 @@ def probe_router() -> IR3DERouter:
     )
 
 
-def poison(tmp_path: Path, upstreams, fixed: list[str]) -> tuple[int, float, list[float]]:
+@dataclass(frozen=True)
+class Poisoning:
+    """What the probe measured: decisions changed, the largest move of alpha's score, the
+    weight the key added, and the bound of docs/security.md for the fixed prompts."""
+
+    changed: int
+    moved: float
+    added: float
+    margin: float
+    bound_any_key: float
+    bound_this_key: float
+
+
+def security_bound(weight: float, leverage: float, budget: float, score_range: float) -> float:
+    """docs/security.md: one key of total weight `weight` and influence budget `budget` moves
+    the score of a prompt of leverage `leverage` by at most ``R·φ(B)·√(weight·leverage)``."""
+    phi = math.sqrt(math.expm1(budget)) / math.exp(budget) if budget <= math.log(2) else 0.5
+    return score_range * phi * math.sqrt(weight * leverage)
+
+
+def poison(tmp_path: Path, upstreams, fixed: list[str]) -> Poisoning:
     """One key sends a 1e6 score, then in-range events (score 0.2 for alpha, the maths expert)
-    on `fixed` until refused; returns (decisions changed, largest move of alpha's score, the
-    weight added per expert)."""
+    on `fixed` until refused."""
     _, urls = upstreams
     path = probe_router().save(tmp_path / "router")
     data = config_data(path, urls)
     data["feedback"] = {"save": False, "key_share": 0.02, "key_rate_per_minute": 60000.0}
     with gateway_app(data) as (gw, url):
-        before = gw.slot.router.route(fixed)
-        weight = gw.slot.router.statistics_.weight.copy()
+        router = gw.slot.router
+        before = router.route(fixed)
+        weight = router.statistics_.weight.copy()
+        model = group_leverage(router, "alpha")
+        assert model is not None
+        leverage = float(model.leverage(router.transform(fixed)).max())
+        budget = gw.feedback.guard.influence_budget["alpha"]
         assert feedback(url, ask(url, fixed[0], headers={}).json()["id"], 1e6).status_code == 400
         statuses = []
         for i in range(1000):
@@ -161,32 +188,48 @@ def poison(tmp_path: Path, upstreams, fixed: list[str]) -> tuple[int, float, lis
             statuses.append(feedback(url, completion_id, 0.2).status_code)
             if statuses[-1] == 429:
                 break
-        after = gw.slot.router.route(fixed)
-        added = gw.slot.router.statistics_.weight - weight
+        after = router.route(fixed)
+        added = float((router.statistics_.weight - weight).max())
     assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
-    changed = sum(a.expert != b.expert for a, b in zip(after, before, strict=True))
-    moved = max(
-        abs(a.scores["alpha"] - b.scores["alpha"]) for a, b in zip(after, before, strict=True)
+    assert budget == pytest.approx(0.02 * (1 + model.df))
+    low, high = gw.feedback.range
+    nu = max(b.novelty or 0.0 for b in before)
+    return Poisoning(
+        changed=sum(a.expert != b.expert for a, b in zip(after, before, strict=True)),
+        moved=max(
+            abs(a.scores["alpha"] - b.scores["alpha"]) for a, b in zip(after, before, strict=True)
+        ),
+        added=added,
+        margin=min(b.scores["alpha"] - b.scores["beta"] for b in before),
+        bound_any_key=security_bound(
+            0.02 * model.weight, (1 + model.df * nu) / model.weight, budget, high - low
+        ),
+        bound_this_key=security_bound(added, leverage, budget, high - low),
     )
-    return changed, moved, [float(x) for x in added]
 
 
 def test_poisoning_probe_moves_decisions_at_most_the_stated_bound(
     tmp_path: Path, upstreams
 ) -> None:
-    """docs/security.md: one key adds at most 2 % of an expert's 600 training rows (12), and on
-    the probe (prompts like the training ones, margin 0.7) no decision changes and alpha's
-    score moves less than 0.15 (measured: 0.093)."""
-    changed, moved, added = poison(tmp_path, upstreams, [f"{p} case 7" for p in MATH])
-    assert max(added) <= 0.02 * 600 + 1e-9
-    assert changed == 0 and moved < 0.15
+    """docs/security.md: one key adds at most 2 % of an expert's 600 training rows (12); on
+    prompts like the training ones (novelty ≤ 0.39) any key moves alpha's score by at most
+    0.7 · ½ · √(0.02 · (1 + df·ν)) = 0.23 < the smallest margin there (0.75), so no decision
+    changes (measured: 0.093, the same as with the weight bound alone)."""
+    probe = poison(tmp_path, upstreams, [f"{p} case 7" for p in MATH])
+    assert probe.added == pytest.approx(0.02 * 600)  # the influence budget is not what binds
+    assert probe.bound_any_key == pytest.approx(0.234, abs=0.005)
+    assert probe.moved <= probe.bound_any_key < probe.margin
+    assert probe.changed == 0 and probe.moved == pytest.approx(0.093, abs=0.005)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no leverage bound yet: a word unseen in training lets "
-    "12 rows of weight move its prompts' scores by ~0.7 (docs/security.md)",
-)
 def test_poisoning_prompts_with_unseen_words(tmp_path: Path, upstreams) -> None:
-    changed, _, _ = poison(tmp_path, upstreams, [f"{p} probe" for p in MATH])
-    assert changed == 0
+    """A word unseen in training gives these prompts leverage ~20 (novelty ~300): each event's
+    weight is scaled so w·h ≤ the cap, the key's 12 rows become ~0.07 of weight, and the bound
+    with that weight, 0.7 · ½ · √(0.07 · 27.7) = 0.48, is below the smallest margin there
+    (0.55): no decision changes (measured move 0.42; without the leverage bound ~0.7 and two
+    decisions changed)."""
+    probe = poison(tmp_path, upstreams, [f"{p} probe" for p in MATH])
+    assert probe.added < 0.1
+    assert probe.moved <= probe.bound_this_key < probe.margin
+    assert probe.bound_this_key == pytest.approx(0.48, abs=0.03)
+    assert probe.changed == 0
