@@ -179,10 +179,12 @@ def _describe(name: str, result: dict[str, Any]) -> str:
         key=lambda c: c["alpha"],
     )
     grid = " ".join(f"{c['alpha']:.3g}:{100 * c['score']:.2f}" for c in cands)
+    extended = sum(c["alpha"] != math.inf for c in cands) > len(tuning.GRID_EXPONENTS)
     none_s = f"{100 * none['score']:.2f}" if none else "-"
     se = result["standard_error"] or math.nan
     return (
-        f"{name}: chose α={result['alpha']:.4g} ({result['aggregation']}); best routing α="
+        f"{name}: chose α={result['alpha']:.4g} ({result['aggregation']})"
+        f"{'; grid extended' if extended else ''}; best routing α="
         f"{pick['alpha']:.4g} {100 * pick['score']:.2f} vs no signal {none_s}; gain "
         f"{100 * (pick['score'] - (none or pick)['score']):.3f}, SE {100 * se:.3f}, per-fold SE "
         f"{100 * _fold_se(result):.3f}\n    α:score(%) {grid}"
