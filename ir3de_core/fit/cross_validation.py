@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ir3de_core.decide.confidence import fit_temperature
 from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.featurizers import Featurizer
 from ir3de_core.fit.fold_paths import fold_projections, fold_solutions, unsolved
 from ir3de_core.fit.parts import FitPart, best_single_expert
+from ir3de_core.fit.selection import Scored, best_at_top, choose, drop_dominated_runs, per_prompt
 from ir3de_core.fit.tuning import (
     FoldRun,
     HeldOut,
@@ -38,18 +38,6 @@ from ir3de_core.settings import Aggregation, RouterSettings
 __all__ = ["cross_validate"]
 
 _QUANTILES = np.linspace(0.05, 0.95, 19)
-
-
-@dataclass(frozen=True, eq=False)
-class _Scored:
-    """One candidate's held-out result."""
-
-    aggregation: Aggregation
-    alpha: float
-    score: float
-    error: float
-    run: FoldRun | None  # dropped once another candidate scores higher (it cannot be chosen)
-    outcome: NDArray[np.float64]
 
 
 def cross_validate(
@@ -72,28 +60,28 @@ def cross_validate(
     if not held.prompts:
         msg = "no held-out prompts to choose the settings on; fit on more data"
         raise ValueError(msg)
-    scored: list[_Scored] = []
+    scored: list[Scored] = []
     tried = aggregations(settings, featurizer)
     for rep in dict.fromkeys(representation(a) for a in tried):
         ways = [a for a in tried if representation(a) == rep]
         scored += _grid(settings, featurizer, part, rep, ways, held, expert_map)
     scored.sort(key=lambda s: tried.index(s.aggregation))  # grid order: aggregation, then α
-    _drop_dominated_runs(scored)
+    drop_dominated_runs(scored)
     domain_mode = expert_map is not None
     if settings.alpha == "auto":
         scored.append(_no_signal(settings, featurizer, part, scored[0], held, expert_map))
-    best, standard_error = _best(scored, held, domain_mode)
+    best, standard_error, fold_gains = choose(scored, held, domain_mode)
     temperature = None
     if settings.confidence_temperature == "auto" and best.alpha != math.inf:
         temperature, best = _calibrated(best, held, expert_map)
     threshold: float | None = None
     thresholds: list[dict[str, Any]] = []
-    if settings.safe_default and best.alpha != math.inf and _per_prompt(held, domain_mode):
+    if settings.safe_default and best.alpha != math.inf and per_prompt(held, domain_mode):
         threshold, thresholds = _threshold(best, held, expert_map)
     result = TuningResult(
         alpha=best.alpha, aggregation=best.aggregation, threshold=threshold,
         criterion=_criterion(held, domain_mode), folds=k, n_held_out=len(held.prompts),
-        standard_error=standard_error, temperature=temperature,
+        standard_error=standard_error, fold_gains=fold_gains, temperature=temperature,
         candidates=[
             {"aggregation": s.aggregation, "alpha": s.alpha, "score": s.score, "error": s.error}
             for s in scored
@@ -115,14 +103,46 @@ def _grid(
     ways: list[Aggregation],
     held: HeldOut,
     expert_map: Mapping[str, str] | None,
-) -> list[_Scored]:
+) -> list[Scored]:
     """Every α of the aggregations `ways` of one representation, scored on the held-out
-    prompts: one solve per fold and α serves them all (vote and average share token scores)."""
+    prompts; while the best routing α is the grid's largest, the grid goes on upwards by
+    `EDGE_STEPS` (at most `EDGE_EXTENSIONS` times): an optimum at the edge is not one."""
     totals = part.total(rep)
     if totals is None:
         msg = f"the part holds no {rep!r} statistics for the {ways} aggregation(s)"
         raise ValueError(msg)
     alphas = alpha_grid(totals, settings)
+    out = _scored_alphas(settings, featurizer, part, totals, rep, ways, alphas, held, expert_map)
+    for _ in range(EDGE_EXTENSIONS if settings.alpha == "auto" else 0):
+        top = best_at_top(out, expert_map is not None)
+        if top is None:
+            break
+        more = [float(top * 10.0**e) for e in EDGE_STEPS]
+        out += _scored_alphas(settings, featurizer, part, totals, rep, ways, more, held,
+                              expert_map)  # fmt: skip
+        drop_dominated_runs(out)
+    return out
+
+
+EDGE_STEPS = (0.5, 1.0)
+"""Exponents (base 10) of the α tried above the largest one when it scores best."""
+EDGE_EXTENSIONS = 3
+"""At most this many extensions: the grid's top goes up by at most 10³."""
+
+
+def _scored_alphas(
+    settings: RouterSettings,
+    featurizer: Featurizer,
+    part: FitPart,
+    totals: SufficientStatistics,
+    rep: str,
+    ways: list[Aggregation],
+    alphas: list[float],
+    held: HeldOut,
+    expert_map: Mapping[str, str] | None,
+) -> list[Scored]:
+    """The candidates `ways` × `alphas` scored: one solve per fold and α serves every
+    aggregation (vote and average share token scores)."""
     if rep == "rows":
         return _rows_grid(settings, featurizer, part, totals, ways[-1], alphas, held, expert_map)
     per_fold = fold_solutions(totals, part.folds[rep], alphas, settings)
@@ -138,8 +158,8 @@ def _grid(
         for aggregation in ways:
             run = held_out_decisions(states, held, features, aggregation)
             score, error, outcome = candidate_score(run, held, expert_map)
-            out.append(_Scored(aggregation, alpha, score, error, run, outcome))
-            _drop_dominated_runs(out)
+            out.append(Scored(aggregation, alpha, score, error, run, outcome))
+            drop_dominated_runs(out)
     return out
 
 
@@ -152,7 +172,7 @@ def _rows_grid(
     alphas: list[float],
     held: HeldOut,
     expert_map: Mapping[str, str] | None,
-) -> list[_Scored]:
+) -> list[Scored]:
     """`_grid` for a row per prompt: the held-out scores of every α come from each fold's
     `ProjectedPath`, so no α's d × k weights are ever formed."""
     template = _state(settings, featurizer, aggregation, alphas[0], totals.without_scatter(),
@@ -171,8 +191,8 @@ def _rows_grid(
         scores = [None if p is None else p.scores(i) for _, p in per_fold]
         run = held_out_decisions(states, held, scores, scored=True)
         score, error, outcome = candidate_score(run, held, expert_map)
-        out.append(_Scored(aggregation, alpha, score, error, run, outcome))
-        _drop_dominated_runs(out)
+        out.append(Scored(aggregation, alpha, score, error, run, outcome))
+        drop_dominated_runs(out)
     return out
 
 
@@ -191,30 +211,14 @@ def _state(
     return RoutedState(resolved, featurizer, train, solution, expert_map, prior=prior)
 
 
-def _drop_dominated_runs(scored: list[_Scored]) -> None:
-    """Forget the held-out tables of routing candidates that score below the best so far (only
-    a top candidate can be chosen, and a table holds n × k numbers three times)."""
-    finite = [s.score for s in scored if s.alpha != math.inf and math.isfinite(s.score)]
-    if not finite:
-        return
-    top = max(finite)
-    for i, s in enumerate(scored):
-        if s.run is not None and s.alpha != math.inf and not _tied(s.score, top):
-            scored[i] = replace(s, run=None)
-
-
-def _tied(score: float, top: float) -> bool:
-    return score >= top - 1e-12 * max(1.0, abs(top))
-
-
 def _no_signal(
     settings: RouterSettings,
     featurizer: Featurizer,
     part: FitPart,
-    first: _Scored,
+    first: Scored,
     held: HeldOut,
     expert_map: Mapping[str, str] | None,
-) -> _Scored:
+) -> Scored:
     """Every prompt to the best single expert (α = ∞: the prompt is not looked at)."""
     rep = representation(first.aggregation)
     totals = part.total(rep)
@@ -227,7 +231,7 @@ def _no_signal(
         assert run is not None
         run = run.prior_only()
         score, error, outcome = candidate_score(run, held, expert_map)
-        return _Scored(first.aggregation, math.inf, score, error, run, outcome)
+        return Scored(first.aggregation, math.inf, score, error, run, outcome)
     per_fold = fold_solutions(totals, part.folds[rep], [math.inf], settings)
     states = [
         _state(settings, featurizer, first.aggregation, math.inf, train, solutions[0],
@@ -238,46 +242,12 @@ def _no_signal(
     run = held_out_decisions(states, held, features)
     run = run.prior_only()
     score, error, outcome = candidate_score(run, held, expert_map)
-    return _Scored(first.aggregation, math.inf, score, error, run, outcome)
-
-
-def _best(scored: list[_Scored], held: HeldOut, domain_mode: bool) -> tuple[_Scored, float | None]:
-    """The chosen candidate and the standard error of its held-out gain over no signal.
-
-    Among routing candidates the highest score wins; among ties the most regularised one (in
-    quality mode: the largest α whose held-out squared error is within 1 % of the lowest). It
-    must then beat "no prompt signal" by more than one standard error of the paired per-prompt
-    difference (the one-standard-error rule: with as good a score, the simpler model), else no
-    signal is chosen. Under the AIQ criterion, a single number per candidate, by any margin.
-    """
-    finite = [s for s in scored if math.isfinite(s.score)]
-    if not finite:
-        return scored[0], None
-    routing = [s for s in finite if s.alpha != math.inf]
-    none = next((s for s in finite if s.alpha == math.inf), None)
-    if not routing:
-        return finite[0], None
-    top = max(s.score for s in routing)
-    tied = [s for s in routing if _tied(s.score, top)]
-    if not domain_mode:
-        errors = [s.error for s in tied if math.isfinite(s.error)]
-        if errors:
-            near = 1.01 * min(errors)
-            tied = [s for s in tied if math.isfinite(s.error) and s.error <= near] or tied
-    pick = max(tied, key=lambda s: s.alpha)
-    if none is None:
-        return pick, None
-    if not _per_prompt(held, domain_mode):
-        return (pick if pick.score > none.score else none), None
-    gain = pick.outcome - none.outcome
-    gain = gain[~np.isnan(gain)]
-    se = float(gain.std(ddof=1) / math.sqrt(gain.size)) if gain.size > 1 else math.inf
-    return (pick if float(gain.mean()) > se else none), se
+    return Scored(first.aggregation, math.inf, score, error, run, outcome)
 
 
 def _calibrated(
-    best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
-) -> tuple[float | None, _Scored]:
+    best: Scored, held: HeldOut, expert_map: Mapping[str, str] | None
+) -> tuple[float | None, Scored]:
     """The softmax temperature that makes the held-out outcomes likeliest (the true domain's
     expert; in quality mode the observed best expert, shared among ties), and the candidate
     with its confidences at that temperature. Vote shares have no temperature."""
@@ -299,17 +269,12 @@ def _calibrated(
     return temperature, replace(best, run=run)
 
 
-def _run(best: _Scored) -> FoldRun:
+def _run(best: Scored) -> FoldRun:
     """The chosen candidate's held-out decisions (a top candidate always keeps them)."""
     if best.run is None:
         msg = "internal error: the chosen candidate's held-out decisions were dropped"
         raise RuntimeError(msg)
     return best.run
-
-
-def _per_prompt(held: HeldOut, domain_mode: bool) -> bool:
-    """Whether the criterion is a mean over prompts (a threshold can then be chosen on it)."""
-    return domain_mode or held.costs is None
 
 
 def _criterion(held: HeldOut, domain_mode: bool) -> str:
@@ -321,7 +286,7 @@ def _criterion(held: HeldOut, domain_mode: bool) -> str:
 
 
 def _threshold(
-    best: _Scored, held: HeldOut, expert_map: Mapping[str, str] | None
+    best: Scored, held: HeldOut, expert_map: Mapping[str, str] | None
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """The confidence threshold below which the prior does better on the held-out prompts: the
     best of the confidence quantiles, kept when it gains anything over no threshold.

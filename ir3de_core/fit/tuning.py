@@ -91,6 +91,8 @@ class TuningResult:
         thresholds: ``[{"threshold", "score"}]`` tried for the chosen candidate.
         standard_error: standard error of the best routing candidate's held-out gain over no
             signal (per-prompt criteria): routing is chosen only when the gain exceeds it.
+        fold_gains: the best routing candidate's mean held-out gain over no signal in each fold
+            (per-prompt criteria), the spread that a per-fold standard error is taken from.
         temperature: the softmax temperature fitted on the held-out outcomes (None: not fitted).
         novelty_threshold: the novelty above which prompts go to the safe default, or None
             (`ir3de_core.fit.novelty_threshold`); novelty_thresholds: ``[{"threshold", "gain"}]``.
@@ -105,6 +107,7 @@ class TuningResult:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     standard_error: float | None = None
+    fold_gains: list[float] = field(default_factory=list)
     temperature: float | None = None
     novelty_threshold: float | None = None
     novelty_thresholds: list[dict[str, Any]] = field(default_factory=list)
