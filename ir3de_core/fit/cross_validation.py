@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from ir3de_core.fit.tuning import (
     hits,
     representation,
 )
+from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import Aggregation, RouterSettings
 
@@ -61,15 +62,16 @@ def cross_validate(
         msg = "no held-out prompts to choose the settings on; fit on more data"
         raise ValueError(msg)
     scored: list[Scored] = []
+    shared = _Shared(part)
     tried = aggregations(settings, featurizer)
     for rep in dict.fromkeys(representation(a) for a in tried):
         ways = [a for a in tried if representation(a) == rep]
-        scored += _grid(settings, featurizer, part, rep, ways, held, expert_map)
+        scored += _grid(settings, featurizer, shared, rep, ways, held, expert_map)
     scored.sort(key=lambda s: tried.index(s.aggregation))  # grid order: aggregation, then α
     drop_dominated_runs(scored)
     domain_mode = expert_map is not None
     if settings.alpha == "auto":
-        scored.append(_no_signal(settings, featurizer, part, scored[0], held, expert_map))
+        scored.append(_no_signal(settings, featurizer, shared, scored[0], held, expert_map))
     best, standard_error, fold_gains = choose(scored, held, domain_mode)
     temperature = None
     if settings.confidence_temperature == "auto" and best.alpha != math.inf:
@@ -88,17 +90,34 @@ def cross_validate(
         ],
         thresholds=thresholds,
     )  # fmt: skip
-    totals = part.total(representation(best.aggregation))
-    if totals is None:
-        msg = "the part holds no statistics to fit on"
-        raise ValueError(msg)
-    return result, totals
+    return result, shared.total(representation(best.aggregation))
+
+
+@dataclass(eq=False)
+class _Shared:
+    """What one `cross_validate` computes once for all its candidates: each representation's
+    total (a sum over the folds: k × d cross-products), and for rows each fold's statistics
+    without it and its α-independent projection (`ProjectedPath.along` scores any α from it)."""
+
+    part: FitPart
+    totals: dict[str, SufficientStatistics] = field(default_factory=dict)
+    rows: list[tuple[SufficientStatistics, ProjectedPath | None]] | None = None
+
+    def total(self, rep: str) -> SufficientStatistics:
+        """The statistics of every fold of `rep` together."""
+        if rep not in self.totals:
+            total = self.part.total(rep)
+            if total is None:
+                msg = f"the part holds no {rep!r} statistics to fit on"
+                raise ValueError(msg)
+            self.totals[rep] = total
+        return self.totals[rep]
 
 
 def _grid(
     settings: RouterSettings,
     featurizer: Featurizer,
-    part: FitPart,
+    shared: _Shared,
     rep: str,
     ways: list[Aggregation],
     held: HeldOut,
@@ -107,19 +126,14 @@ def _grid(
     """Every α of the aggregations `ways` of one representation, scored on the held-out
     prompts; while the best routing α is the grid's largest, the grid goes on upwards by
     `EDGE_STEPS` (at most `EDGE_EXTENSIONS` times): an optimum at the edge is not one."""
-    totals = part.total(rep)
-    if totals is None:
-        msg = f"the part holds no {rep!r} statistics for the {ways} aggregation(s)"
-        raise ValueError(msg)
-    alphas = alpha_grid(totals, settings)
-    out = _scored_alphas(settings, featurizer, part, totals, rep, ways, alphas, held, expert_map)
+    alphas = alpha_grid(shared.total(rep), settings)
+    out = _scored_alphas(settings, featurizer, shared, rep, ways, alphas, held, expert_map)
     for _ in range(EDGE_EXTENSIONS if settings.alpha == "auto" else 0):
         top = best_at_top(out, expert_map is not None)
         if top is None:
             break
         more = [float(top * 10.0**e) for e in EDGE_STEPS]
-        out += _scored_alphas(settings, featurizer, part, totals, rep, ways, more, held,
-                              expert_map)  # fmt: skip
+        out += _scored_alphas(settings, featurizer, shared, rep, ways, more, held, expert_map)
         drop_dominated_runs(out)
     return out
 
@@ -133,8 +147,7 @@ EDGE_EXTENSIONS = 3
 def _scored_alphas(
     settings: RouterSettings,
     featurizer: Featurizer,
-    part: FitPart,
-    totals: SufficientStatistics,
+    shared: _Shared,
     rep: str,
     ways: list[Aggregation],
     alphas: list[float],
@@ -144,8 +157,9 @@ def _scored_alphas(
     """The candidates `ways` × `alphas` scored: one solve per fold and α serves every
     aggregation (vote and average share token scores)."""
     if rep == "rows":
-        return _rows_grid(settings, featurizer, part, totals, ways[-1], alphas, held, expert_map)
-    per_fold = fold_solutions(totals, part.folds[rep], alphas, settings)
+        return _rows_grid(settings, featurizer, shared, ways[-1], alphas, held, expert_map)
+    part = shared.part
+    per_fold = fold_solutions(shared.total(rep), part.folds[rep], alphas, settings)
     features: list[Features | None] | None = None
     out = []
     for i, alpha in enumerate(alphas):
@@ -166,21 +180,25 @@ def _scored_alphas(
 def _rows_grid(
     settings: RouterSettings,
     featurizer: Featurizer,
-    part: FitPart,
-    totals: SufficientStatistics,
+    shared: _Shared,
     aggregation: Aggregation,
     alphas: list[float],
     held: HeldOut,
     expert_map: Mapping[str, str] | None,
 ) -> list[Scored]:
     """`_grid` for a row per prompt: the held-out scores of every α come from each fold's
-    `ProjectedPath`, so no α's d × k weights are ever formed."""
-    template = _state(settings, featurizer, aggregation, alphas[0], totals.without_scatter(),
-                      unsolved(totals), expert_map, part)  # fmt: skip
-    rows = [
-        None if f is None else np.asarray(f) for f in fold_features(template, held, settings.cv)
-    ]
-    per_fold = fold_projections(totals, part.folds["rows"], alphas, settings, rows)
+    `ProjectedPath`, so no α's d × k weights are ever formed. The folds are projected once
+    per fit (the first grid); later α (the grid's extension, α = ∞) reuse the projections."""
+    part = shared.part
+    if shared.rows is None:
+        totals = shared.total("rows")
+        template = _state(settings, featurizer, aggregation, alphas[0], totals.without_scatter(),
+                          unsolved(totals), expert_map, part)  # fmt: skip
+        rows = [
+            None if f is None else np.asarray(f) for f in fold_features(template, held, settings.cv)
+        ]
+        shared.rows = fold_projections(totals, part.folds["rows"], alphas, settings, rows)
+    per_fold = [(train, None if p is None else p.along(alphas)) for train, p in shared.rows]
     out = []
     for i, alpha in enumerate(alphas):
         states = [
@@ -214,20 +232,17 @@ def _state(
 def _no_signal(
     settings: RouterSettings,
     featurizer: Featurizer,
-    part: FitPart,
+    shared: _Shared,
     first: Scored,
     held: HeldOut,
     expert_map: Mapping[str, str] | None,
 ) -> Scored:
     """Every prompt to the best single expert (α = ∞: the prompt is not looked at)."""
     rep = representation(first.aggregation)
-    totals = part.total(rep)
-    if totals is None:
-        msg = f"the part holds no {rep!r} statistics"
-        raise ValueError(msg)
+    totals, part = shared.total(rep), shared.part
     if rep == "rows":
-        run = _rows_grid(settings, featurizer, part, totals, first.aggregation, [math.inf],
-                         held, expert_map)[0].run  # fmt: skip
+        run = _rows_grid(settings, featurizer, shared, first.aggregation, [math.inf], held,
+                         expert_map)[0].run  # fmt: skip
         assert run is not None
         run = run.prior_only()
         score, error, outcome = candidate_score(run, held, expert_map)

@@ -18,7 +18,8 @@ follow from the same pieces, the two parts being orthogonal:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +68,8 @@ class ProjectedPath:
         n_groups: k.
         normalize: whether the weights' columns are scaled to unit norm.
         parts: one projection per system of the path.
+        decomposed: whether every system was decomposed (then any α can be scored, see
+            `along`); a path of α = ∞ alone is not.
     """
 
     alphas: tuple[float, ...]
@@ -74,6 +77,7 @@ class ProjectedPath:
     n_groups: int
     normalize: bool
     parts: tuple[_Projection, ...]
+    decomposed: bool = True
 
     @classmethod
     def of(cls, path: RidgePath, rows: FloatArray) -> ProjectedPath:
@@ -84,6 +88,7 @@ class ProjectedPath:
         """
         rows = np.asarray(rows, dtype=np.float64)
         parts = []
+        decomposed = True
         for prepared in path.systems:
             system, eigen = prepared.system, prepared.decomposition
             if eigen is None:
@@ -91,6 +96,7 @@ class ProjectedPath:
                     msg = "a projected path needs decomposed systems (solve_path(eigen=True))"
                     raise ValueError(msg)
                 eigen_values, vectors, complete = np.zeros(0), np.zeros((rows.shape[1], 0)), True
+                decomposed = False
             else:
                 eigen_values, vectors, complete = eigen.values, eigen.vectors, eigen.complete
             m = len(system.columns)
@@ -111,7 +117,21 @@ class ProjectedPath:
                 _Projection(list(system.columns), eigen_values, complete, zv, b, ze, e_norms,
                             offset)
             )  # fmt: skip
-        return cls(path.alphas, rows.shape[0], path.n_groups, path.normalize, tuple(parts))
+        return cls(
+            path.alphas, rows.shape[0], path.n_groups, path.normalize, tuple(parts), decomposed
+        )
+
+    def along(self, alphas: Sequence[float]) -> ProjectedPath:
+        """The same rows' scores at other penalties: the pieces do not depend on α, so a grid
+        that grows past its edge, or α = ∞, costs no new projection.
+
+        Raises:
+            ValueError: a finite α for a path whose systems were not decomposed.
+        """
+        if not self.decomposed and any(a != np.inf for a in alphas):
+            msg = "a projected path of α = ∞ alone cannot score a finite α"
+            raise ValueError(msg)
+        return replace(self, alphas=tuple(float(a) for a in alphas))
 
     def __len__(self) -> int:
         return len(self.alphas)

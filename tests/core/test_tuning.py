@@ -320,3 +320,31 @@ def test_a_safe_default_is_learnt_where_it_helps_and_helps_on_new_prompts() -> N
     without = mean_observed(router.policy_.replace(threshold=None))
     assert with_default > without + 0.03
     assert with_default > float(np.mean([s["G"] for s in test_scores])) + 0.1  # still routes
+
+
+def test_a_projection_scores_new_alphas_as_a_fresh_one_does() -> None:
+    """`ProjectedPath.along`: the grid's extension and α = ∞ reuse a fold's projection; their
+    scores equal projecting again at those α. A path of α = ∞ alone refuses a finite α."""
+    rng = np.random.default_rng(3)
+    X, targets = _regression(rng, 30, 50, 4, "per_group")
+    names = [f"e{j}" for j in range(4)]
+    fold = np.arange(30) % 3
+    parts = [
+        SufficientStatistics.from_rows(X[fold == f], targets[fold == f], names, design="per_group")
+        for f in range(3)
+    ]
+    totals = parts[0] + parts[1] + parts[2]
+    held = [X[fold == f] for f in range(3)]
+    router_settings = RouterSettings.from_params({"target": "quality"})
+    first = fold_projections(totals, parts, [0.1, 1.0], router_settings, held)
+    later = [300.0, math.inf]
+    fresh = fold_projections(totals, parts, later, router_settings, held)
+    for (_, reused), (_, again) in zip(first, fresh, strict=True):
+        assert reused is not None and again is not None
+        moved = reused.along(later)
+        for i in range(len(later)):
+            np.testing.assert_allclose(moved.scores(i), again.scores(i), rtol=1e-10, atol=1e-12)
+    only_inf = fold_projections(totals, parts, [math.inf], router_settings, held)[0][1]
+    assert only_inf is not None
+    with pytest.raises(ValueError, match="cannot score a finite"):
+        only_inf.along([1.0])
