@@ -43,6 +43,12 @@ def make_featurizer(spec: str | dict[str, Any] | Featurizer) -> Featurizer:
 
     Only the classes in `FEATURIZERS` can be built: a config never names code to import.
     """
+    if spec == "auto":
+        msg = (
+            "featurizer='auto' is chosen by IR3DERouter.fit's cross-validation; a streamed or "
+            "Dask fit, or statistics computed alone, need a named featurizer"
+        )
+        raise ValueError(msg)
     if isinstance(spec, str):
         spec = {"kind": spec}
     if isinstance(spec, dict):

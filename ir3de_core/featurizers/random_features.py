@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.featurizers._hf import DEFAULT_MODEL
-from ir3de_core.featurizers.base import validate_texts
+from ir3de_core.featurizers.base import Featurizer, validate_texts
 from ir3de_core.featurizers.checks import MAX_FEATURES, count, positive
 from ir3de_core.featurizers.sentence import SentenceFeaturizer
 from ir3de_core.featurizers.truncation import TruncationStrategy
@@ -75,7 +75,7 @@ class SentenceRFFFeaturizer:
             "median" if gamma == "median" else positive("gamma", gamma)
         )
         self.seed = count("seed", seed, low=0, high=2**32 - 1)
-        self.base = SentenceFeaturizer(
+        self.base: Featurizer = SentenceFeaturizer(
             model, max_tokens=max_tokens, truncation=truncation, batch_size=batch_size
         )
         self._map: tuple[NDArray[np.float64], NDArray[np.float64], float] | None = None
