@@ -100,8 +100,9 @@ def fit_auto(
         state = spec.solve(spec.part(prompts, y, **data), policy=policy)
         score = chosen_score(state.tuning)
         alpha = None if state.tuning is None else state.tuning.alpha
+        error = None if state.tuning is None else state.tuning.standard_error
         tried.append({"featurizer": name, "score": score if math.isfinite(score) else None,
-                      "alpha": alpha})  # fmt: skip
+                      "alpha": alpha, "standard_error": error})  # fmt: skip
         if best is None or _beats(score, state.tuning, best):
             best = (score if math.isfinite(score) else -math.inf, state)
     assert best is not None  # names is not empty

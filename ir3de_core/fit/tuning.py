@@ -94,8 +94,9 @@ class TuningResult:
         temperature: the softmax temperature fitted on the held-out outcomes (None: not fitted).
         novelty_threshold: the novelty above which prompts go to the safe default, or None
             (`ir3de_core.fit.novelty_threshold`); novelty_thresholds: ``[{"threshold", "gain"}]``.
-        featurizers: with ``featurizer="auto"``, ``[{"featurizer", "score", "alpha"}]`` of every
-            installed featurizer tried, in order (`ir3de_core.fit.featurizer_choice`).
+        featurizers: with ``featurizer="auto"``, ``[{"featurizer", "score", "alpha",
+            "standard_error"}]`` of every installed featurizer tried, in order
+            (`ir3de_core.fit.featurizer_choice`).
     """
 
     alpha: float
