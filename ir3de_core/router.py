@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from ir3de_core.decide.decision import RoutingDecision
 from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.featurizers import Featurizer, validate_texts
+from ir3de_core.fit.featurizer_choice import AUTO, fit_auto
 from ir3de_core.fit.parts import DocumentFrequencies, FitPart
 from ir3de_core.fit.spec import FitSpec
 from ir3de_core.persistence.router_file import load_router, save_router
@@ -35,7 +36,10 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
 
     Args:
         featurizer: ``"tokens"`` (the paper's per-token embedding rows), ``"sentence"``,
-            ``"hashing"``, ``"openai"``, a config dict ``{"kind": ..., **settings}``, or an instance.
+            ``"sentence-rff"`` (random Fourier features of the sentence embedding: an RBF
+            kernel), ``"hashing"``, ``"openai"``, a config dict ``{"kind": ..., **settings}``,
+            an instance, or ``"auto"``: every installed featurizer fitted, the best by the fit's
+            own cross-validation kept (`fit` only; see `ir3de_core.fit.featurizer_choice`).
         target: ``"domain"`` (one-hot domain labels; the paper) or ``"quality"`` (regress each
             expert's score and route to the highest prediction).
         aggregation: for token featurizers, ``"vote"`` (majority of token argmaxes; domain mode),
@@ -144,6 +148,12 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
                 chooses α by the held-out cost–quality curve (AIQ) instead of quality alone.
         """
         prompts = validate_texts(X)
+        if isinstance(self.featurizer, str) and self.featurizer == AUTO:
+            state = fit_auto(self.settings, prompts, y, policy=self._initial_policy(),
+                             scores=scores, experts=experts, costs=costs)  # fmt: skip
+            with self._writing():
+                self._publish(state)
+            return self
         spec = self.fit_spec(prompts)
         part = spec.part(prompts, y, scores=scores, experts=experts, costs=costs)
         return self.fit_part(part, spec)

@@ -8,6 +8,7 @@ from ir3de_core.featurizers.base import Featurizer, TokenFeaturizer, validate_te
 from ir3de_core.featurizers.cache import CachedFeaturizer
 from ir3de_core.featurizers.hashing import HashingFeaturizer
 from ir3de_core.featurizers.openai_embeddings import OpenAIEmbeddingFeaturizer
+from ir3de_core.featurizers.random_features import SentenceRFFFeaturizer
 from ir3de_core.featurizers.sentence import SentenceFeaturizer
 from ir3de_core.featurizers.tokens import TokenEmbeddingFeaturizer
 from ir3de_core.featurizers.truncation import Truncation
@@ -19,6 +20,7 @@ __all__ = [
     "HashingFeaturizer",
     "OpenAIEmbeddingFeaturizer",
     "SentenceFeaturizer",
+    "SentenceRFFFeaturizer",
     "TokenEmbeddingFeaturizer",
     "TokenFeaturizer",
     "Truncation",
@@ -31,6 +33,7 @@ FEATURIZERS: dict[str, type] = {
     "hashing": HashingFeaturizer,
     "tokens": TokenEmbeddingFeaturizer,
     "sentence": SentenceFeaturizer,
+    "sentence-rff": SentenceRFFFeaturizer,
     "openai": OpenAIEmbeddingFeaturizer,
 }
 
@@ -40,6 +43,12 @@ def make_featurizer(spec: str | dict[str, Any] | Featurizer) -> Featurizer:
 
     Only the classes in `FEATURIZERS` can be built: a config never names code to import.
     """
+    if spec == "auto":
+        msg = (
+            "featurizer='auto' is chosen by IR3DERouter.fit's cross-validation; a streamed or "
+            "Dask fit, or statistics computed alone, need a named featurizer"
+        )
+        raise ValueError(msg)
     if isinstance(spec, str):
         spec = {"kind": spec}
     if isinstance(spec, dict):

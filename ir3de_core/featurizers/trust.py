@@ -19,6 +19,7 @@ CALLER_SETTINGS: dict[str, frozenset[str]] = {
     "openai": frozenset({"base_url", "api_key_env", "cache_dir"}),
     "tokens": frozenset({"model"}),
     "sentence": frozenset({"model"}),
+    "sentence-rff": frozenset({"model"}),
 }
 """Per featurizer kind, the settings that name a host, a secret or a path: caller's only."""
 

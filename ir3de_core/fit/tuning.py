@@ -96,6 +96,9 @@ class TuningResult:
         temperature: the softmax temperature fitted on the held-out outcomes (None: not fitted).
         novelty_threshold: the novelty above which prompts go to the safe default, or None
             (`ir3de_core.fit.novelty_threshold`); novelty_thresholds: ``[{"threshold", "gain"}]``.
+        featurizers: with ``featurizer="auto"``, ``[{"featurizer", "score", "alpha",
+            "standard_error"}]`` of every installed featurizer tried, in order
+            (`ir3de_core.fit.featurizer_choice`).
     """
 
     alpha: float
@@ -111,6 +114,7 @@ class TuningResult:
     temperature: float | None = None
     novelty_threshold: float | None = None
     novelty_thresholds: list[dict[str, Any]] = field(default_factory=list)
+    featurizers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def no_signal(self) -> bool:
