@@ -19,6 +19,8 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 from openai import APIConnectionError, APITimeoutError, AsyncOpenAI
@@ -68,6 +70,7 @@ class FastPost:
         timeout = client.timeout
         seconds = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
         self._seconds = float(seconds) if isinstance(seconds, int | float) else None
+        self._proxy = _proxy_for(self._url)
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -84,7 +87,9 @@ class FastPost:
         data = json.dumps(body, ensure_ascii=False).encode()
         request = _Deferred(self._url, data)
         try:
-            response = await self._ready().post(self._url, data=data, headers=self._headers)
+            response = await self._ready().post(
+                self._url, data=data, headers=self._headers, proxy=self._proxy
+            )
         except (TimeoutError, asyncio.TimeoutError) as e:
             raise APITimeoutError(request=request.httpx()) from e
         except aiohttp.ClientError as e:
@@ -110,7 +115,7 @@ class FastPost:
             )
             connector = aiohttp.TCPConnector(limit=0, ssl=_ssl_context())
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, trust_env=True, auto_decompress=True
+                connector=connector, timeout=timeout, auto_decompress=True
             )
             self._loop = loop
         return self._session
@@ -139,6 +144,16 @@ class _Deferred:
 
     def httpx(self) -> httpx.Request:
         return httpx.Request("POST", self.url, content=self.data)
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (``HTTPS_PROXY``, ``NO_PROXY``…), read once:
+    aiohttp's ``trust_env`` would look it (and ``.netrc``) up on a thread for every request."""
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 _CONTEXT: list[ssl.SSLContext] = []
