@@ -171,5 +171,5 @@ def test_several_workers_need_a_shared_log(tmp_path) -> None:
     one = worker_config(config, 1)
     assert one.feedback.save_to == tmp_path / "state.worker-1"
     assert one.feedback.log == tmp_path / "fb.worker-1.jsonl"
-    with pytest.raises(ConfigError, match="server.workers"):
+    with pytest.raises(ConfigError, match=r"server\.workers"):
         parse_config({**data, "server": {"workers": 0}}, base=tmp_path)
