@@ -171,6 +171,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="the gateway's TOML file (docs/serving.md)")
     p.add_argument("--host", help="bind this interface instead of the config's")
     p.add_argument("--port", type=int, help="listen on this port instead of the config's")
+    p.add_argument(
+        "--workers", type=int, help="worker processes ([server] workers; >1 needs a shared log)"
+    )
     p.set_defaults(run=_serve)
 
 

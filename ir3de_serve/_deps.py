@@ -6,5 +6,5 @@ from ir3de_core._optional import require
 
 __all__: list[str] = []
 
-for _module in ("fastapi", "uvicorn", "openai", "prometheus_client"):
+for _module in ("fastapi", "uvicorn", "openai", "aiohttp", "prometheus_client"):
     require(_module, "serve")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,20 +26,24 @@ __all__ = ["create_app"]
 logger = logging.getLogger("ir3de.serve")
 
 
-def create_app(config: GatewayConfig, *, router: IR3DERouter | None = None) -> FastAPI:
+def create_app(
+    config: GatewayConfig, *, router: IR3DERouter | None = None, pending: Path | None = None
+) -> FastAPI:
     """The gateway application: the router is loaded (and the experts checked) now.
 
     Args:
         config: the validated config (`load_config`).
         router: route with this router instead of loading ``[router] path`` (it is still
             reloaded when the folder changes, and saved there with feedback).
+        pending: the SQLite file of completions awaiting feedback that workers share
+            (`ir3de_serve.workers`; None: in memory).
 
     Raises:
         ConfigError: an environment variable the config names is not set.
         ModelFileError: the router folder does not hold a valid router.
         ExpertError: the router's experts are not the config's.
     """
-    gateway = Gateway(config, router=router)
+    gateway = Gateway(config, router=router, pending=pending)
     app = FastAPI(
         title="ir3de gateway",
         version=__version__,

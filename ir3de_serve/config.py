@@ -94,6 +94,8 @@ class ServerConfig:
         log_prompts: write prompts into the feedback and decision logs (never by default).
         decision_log: a JSONL file with one line per answered request (None: no log).
         access_log: uvicorn's access log (method, path, status; never bodies).
+        workers: uvicorn worker processes (more than 1 needs ``[feedback] shared_log``, or
+            feedback turned off: the workers learn from every event through the shared log).
     """
 
     host: str = "127.0.0.1"
@@ -109,6 +111,7 @@ class ServerConfig:
     log_prompts: bool = False
     decision_log: Path | None = None
     access_log: bool = True
+    workers: int = 1
 
 
 @dataclass(frozen=True)

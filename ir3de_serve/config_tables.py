@@ -93,6 +93,7 @@ class TableReader:
             log_prompts=self.boolean(t, "server.log_prompts", d.log_prompts),
             decision_log=self.path(t, "server.decision_log"),
             access_log=self.boolean(t, "server.access_log", d.access_log),
+            workers=self.integer(t, "server.workers", d.workers, low=1, high=256),
         )
 
     def feedback(self, t: Mapping[str, Any], router_path: Path) -> FeedbackConfig:

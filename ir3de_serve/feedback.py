@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ir3de_serve.completion import Completion
@@ -28,6 +29,7 @@ from ir3de_serve.influence import group_leverage, leverage_of, leverage_supporte
 from ir3de_serve.logfile import JsonLog
 from ir3de_serve.memory import ExpiringMap
 from ir3de_serve.metrics import GatewayMetrics
+from ir3de_serve.pending import SharedPending, SharedScored
 from ir3de_serve.storage import RouterSlot
 
 if TYPE_CHECKING:
@@ -47,17 +49,30 @@ class FeedbackStore:
         metrics: where events, refusals and saves are counted.
     """
 
-    def __init__(self, config: GatewayConfig, slot: RouterSlot, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        slot: RouterSlot,
+        metrics: GatewayMetrics,
+        *,
+        pending: Path | None = None,
+    ) -> None:
         self.config = config.feedback
         self.log_prompts = config.server.log_prompts
         self.signing_key = config.router.signing_key()
         self.slot = slot
         self.metrics = metrics
         window, size = self.config.window_seconds, self.config.max_pending
-        self._pending: ExpiringMap[str, Completion] = ExpiringMap(
-            size, window, max_bytes=self.config.max_pending_bytes, size=Completion.nbytes
-        )
-        self._scored: ExpiringMap[str, bool] = ExpiringMap(size, window)
+        self._pending: ExpiringMap[str, Completion] | SharedPending
+        self._scored: ExpiringMap[str, bool] | SharedScored
+        if pending is None:
+            self._pending = ExpiringMap(
+                size, window, max_bytes=self.config.max_pending_bytes, size=Completion.nbytes
+            )
+            self._scored = ExpiringMap(size, window)
+        else:  # workers: the completion is found whichever worker the feedback reaches
+            self._pending = SharedPending(pending, window)
+            self._scored = SharedScored(self._pending)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ir3de-feedback")
         self._log: JsonLog | None = None
         if self.config.log is not None:

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ir3de_core.decide.decision import RoutingDecision
@@ -91,15 +92,22 @@ class Gateway:
     Args:
         config: the validated config.
         router: start with this router instead of loading ``[router] path``.
+        pending: a SQLite file of completions awaiting feedback shared by workers (None: memory).
     """
 
-    def __init__(self, config: GatewayConfig, *, router: IR3DERouter | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        router: IR3DERouter | None = None,
+        pending: Path | None = None,
+    ) -> None:
         config.check_environment()
         self.config = config
         self.metrics = GatewayMetrics()
         self.slot = RouterSlot(config, router)
         self.upstreams = Upstreams(config.experts)
-        self.feedback = FeedbackStore(config, self.slot, self.metrics)
+        self.feedback = FeedbackStore(config, self.slot, self.metrics, pending=pending)
         self.rollout = Rollout(config, self.slot)
         self.conversations = Conversations(config.sticky)
         self.health = ExpertHealth(config.server.cooldown_seconds)

@@ -10,8 +10,9 @@ import uvicorn
 
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.app import create_app
-from ir3de_serve.config import GatewayConfig, load_config
+from ir3de_serve.config import ConfigError, GatewayConfig, load_config
 from ir3de_serve.security import check_exposure
+from ir3de_serve.workers import check_workers, serve_workers
 
 __all__ = ["run_command", "serve"]
 
@@ -21,7 +22,8 @@ logger = logging.getLogger("ir3de.serve")
 def serve(
     config: GatewayConfig, *, router: IR3DERouter | None = None, log_level: str = "info"
 ) -> None:
-    """Run the gateway with one uvicorn worker until interrupted (SIGINT/SIGTERM).
+    """Run the gateway until interrupted (SIGINT/SIGTERM): one uvicorn worker, or
+    ``[server] workers`` sharing the feedback log (`ir3de_serve.workers`).
 
     Args:
         config: the validated config; the gateway binds ``[server] host`` and ``port``.
@@ -30,10 +32,17 @@ def serve(
 
     Raises:
         ConfigError: the host is not loopback and ``[server] api_key_env`` or
-            ``admin_key_env`` is not set (nothing is started).
+            ``admin_key_env`` is not set, or several workers have no ``[feedback] shared_log``
+            (nothing is started).
     """
     server = config.server
     check_exposure(server.host, server.api_key_env, server.admin_key_env)
+    if server.workers > 1:
+        if router is not None:
+            msg = "serve(router=...) runs one worker; with [server] workers > 1 pass no router"
+            raise ConfigError(msg)
+        serve_workers(config, log_level)
+        return
     app = create_app(config, router=router)
     uvicorn.run(
         app,
@@ -46,10 +55,15 @@ def serve(
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``ir3de serve --config FILE [--host H] [--port P]``."""
+    """``ir3de serve --config FILE [--host H] [--port P] [--workers N]``."""
     config = load_config(args.config)
-    changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    given = (("host", args.host), ("port", args.port), ("workers", getattr(args, "workers", None)))
+    changes = {k: v for k, v in given if v is not None}
     if changes:
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, **changes))
+    if config.server.workers < 1:
+        msg = f"--workers must be at least 1, got {config.server.workers}"
+        raise ConfigError(msg)
+    check_workers(config)
     serve(config, log_level="warning" if args.quiet else "info")
     return 0

@@ -19,6 +19,7 @@ import httpx
 from openai import AsyncOpenAI
 
 from ir3de_serve.config import ExpertConfig
+from ir3de_serve.transport import FastPost
 
 __all__ = ["Rewrite", "UpstreamStream", "Upstreams", "sse_events"]
 
@@ -61,6 +62,11 @@ class Upstreams:
             )
             for name, e in self.experts.items()
         }
+        self._fast = {  # experts without SDK retries: the cheaper transport (same errors)
+            name: FastPost(self._clients[name])
+            for name, e in self.experts.items()
+            if e.max_retries == 0
+        }
 
     async def complete(self, expert: str, body: Mapping[str, Any], rewrite: Rewrite) -> bytes:
         """A non-streaming completion from `expert`: the answer's JSON bytes, rewritten.
@@ -68,10 +74,15 @@ class Upstreams:
         Raises:
             openai.APIError: the expert failed (its status, a timeout, a lost connection).
         """
-        response = await self._clients[expert].post(
-            "/chat/completions", cast_to=httpx.Response, body=self._payload(expert, body)
-        )
-        answer = json.loads(response.content)
+        fast = self._fast.get(expert)
+        if fast is not None:
+            content = await (await fast.post(self._payload(expert, body))).read()
+        else:
+            response = await self._clients[expert].post(
+                "/chat/completions", cast_to=httpx.Response, body=self._payload(expert, body)
+            )
+            content = response.content
+        answer = json.loads(content)
         if isinstance(answer, dict):
             rewrite(answer)
         return json.dumps(answer, ensure_ascii=False).encode()
@@ -84,22 +95,32 @@ class Upstreams:
         The first event is read before returning so that a failing expert fails here, where
         the gateway can still fall back, and not after the client has been answered.
         """
-        response = await self._clients[expert].post(  # an unread response: raw events
-            "/chat/completions",
-            cast_to=httpx.Response,
-            body=self._payload(expert, body),
-            stream=True,
-        )
-        events = sse_events(response.aiter_lines(), rewrite)
+        fast = self._fast.get(expert)
+        lines: AsyncIterator[str]
+        close: Callable[[], Awaitable[object]]
+        if fast is not None:
+            raw = await fast.post(self._payload(expert, body), stream=True)
+            lines, close = raw.lines(), raw.close
+        else:
+            response = await self._clients[expert].post(  # an unread response: raw events
+                "/chat/completions",
+                cast_to=httpx.Response,
+                body=self._payload(expert, body),
+                stream=True,
+            )
+            lines, close = response.aiter_lines(), response.aclose
+        events = sse_events(lines, rewrite)
         try:
             first = await anext(events, b"")
         except BaseException:
-            await response.aclose()
+            await close()
             raise
-        return UpstreamStream(first=first, rest=events, close=response.aclose)
+        return UpstreamStream(first=first, rest=events, close=close)
 
     async def aclose(self) -> None:
         """Close every client's connections."""
+        for fast in self._fast.values():
+            await fast.aclose()
         for client in self._clients.values():
             await client.close()
 

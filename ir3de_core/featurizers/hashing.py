@@ -81,7 +81,7 @@ class HashingFeaturizer:
                     "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
                 )
                 raise RuntimeError(msg)
-            counts = self._idf.transform(counts)
+            return _tfidf(counts, self._idf.idf_)
         return np.asarray(counts.toarray(), dtype=np.float32)
 
     def _truncate(self, texts: list[str]) -> list[str]:
@@ -120,3 +120,19 @@ class HashingFeaturizer:
         transformer = TfidfTransformer(sublinear_tf=True)
         transformer.idf_ = idf
         self._idf = transformer
+
+
+def _tfidf(counts: Any, idf: NDArray[np.float64]) -> NDArray[np.float32]:
+    """What ``TfidfTransformer(sublinear_tf=True).transform`` computes (1 + log count, times the
+    IDF, rows L2-normalised), without its input checks (the counts come from the hasher): a
+    served request pays microseconds instead of a millisecond. counts: CSR (n, d); returns (n, d).
+    """
+    csr = counts.tocsr()
+    data = np.log(csr.data.astype(np.float64)) + 1.0
+    data *= idf[csr.indices]
+    out = np.zeros(csr.shape, dtype=np.float64)
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    out[rows, csr.indices] = data
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+    out /= np.where(norms > 0, norms, 1.0)[:, None]
+    return out.astype(np.float32)

@@ -153,3 +153,23 @@ def test_without_the_extra_the_cli_names_it(
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert main(["serve", "--config", str(write(tmp_path, MINIMAL))]) == 2
     assert "pip install 'ir3de[serve]'" in capsys.readouterr().err
+
+
+def test_several_workers_need_a_shared_log(tmp_path) -> None:
+    from ir3de_serve.workers import check_workers, worker_config
+
+    experts = [{"name": "a", "base_url": "http://127.0.0.1:1/v1", "model": "m"}]
+    data = {"server": {"workers": 2}, "router": {"path": "router"}, "experts": experts}
+    config = parse_config(data, base=tmp_path)
+    assert config.server.workers == 2
+    with pytest.raises(ConfigError, match=r"\[server\] workers\) needs \[feedback\] shared_log"):
+        check_workers(config)
+    check_workers(parse_config({**data, "feedback": {"enabled": False}}, base=tmp_path))
+    shared = {"shared_log": "sqlite", "save_to": "state", "log": "fb.jsonl"}
+    config = parse_config({**data, "feedback": shared}, base=tmp_path)
+    check_workers(config)
+    one = worker_config(config, 1)
+    assert one.feedback.save_to == tmp_path / "state.worker-1"
+    assert one.feedback.log == tmp_path / "fb.worker-1.jsonl"
+    with pytest.raises(ConfigError, match=r"server\.workers"):
+        parse_config({**data, "server": {"workers": 0}}, base=tmp_path)
