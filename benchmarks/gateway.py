@@ -182,7 +182,9 @@ def _measure(
     return phase, feedback
 
 
-def _write_setup(folder: Path, upstream: str, port: int) -> tuple[Path, IR3DERouter]:
+def _write_setup(
+    folder: Path, upstream: str, port: int, *, explore: str | None = None, shared_log: bool = False
+) -> tuple[Path, IR3DERouter]:
     records = demo_records()
     prompts = [r.prompt for r in records]
     good = {"math": "a", "code": "b", "multilingual": "a", "writing": "b"}
@@ -198,7 +200,19 @@ def _write_setup(folder: Path, upstream: str, port: int) -> tuple[Path, IR3DERou
         f'[router]\npath = "router"\nreload_seconds = 2\n\n'
         f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n'
         # one load generator sends every event: loosen the per-key bounds it would hit
-        "score_range = [0.0, 1.0]\nkey_share = 1.0\nkey_rate_per_minute = 1e6\n\n" + experts,
+        "score_range = [0.0, 1.0]\nkey_share = 1.0\nkey_rate_per_minute = 1e6\n"
+        + (
+            f'shared_log = "sqlite:///{folder / "shared.db"}"\nsave_to = "{folder / "state"}"\n'
+            if shared_log
+            else ""
+        )
+        + (
+            f'\n[policy]\nexplore = "{explore}"\nexplore_share = 0.2\nexplore_seed = 0\n'
+            if explore
+            else ""
+        )
+        + "\n"
+        + experts,
         encoding="utf-8",
     )
     return config, router
@@ -209,14 +223,25 @@ def _metric_sum(url: str, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
-def run(requests: int = 2000, concurrency: int = 16, feedback_every: int = 4) -> dict[str, Any]:
-    """Run every phase; returns the phases and the feedback accounting."""
+def run(
+    requests: int = 2000,
+    concurrency: int = 16,
+    feedback_every: int = 4,
+    *,
+    explore: str | None = None,
+    shared_log: bool = False,
+) -> dict[str, Any]:
+    """Run every phase; returns the phases and the feedback accounting. `explore` sets the
+    gateway's ``[policy] explore`` (on a fifth of the traffic), `shared_log` an SQLite
+    ``[feedback] shared_log`` (every event goes through the durable log)."""
     prompts = [r.prompt for r in demo_records()]
     with tempfile.TemporaryDirectory(prefix="ir3de-gateway-bench-") as tmp:
         folder = Path(tmp)
         up_port, gw_port = _free_port(), _free_port()
         upstream_url, gateway_url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
-        config, router = _write_setup(folder, upstream_url, gw_port)
+        config, router = _write_setup(
+            folder, upstream_url, gw_port, explore=explore, shared_log=shared_log
+        )
         rows = int(router.statistics_.n_rows.sum())
         python = [sys.executable, "-m"]
         upstream = subprocess.Popen(
@@ -237,7 +262,8 @@ def run(requests: int = 2000, concurrency: int = 16, feedback_every: int = 4) ->
             gateway.wait(60)
             upstream.send_signal(signal.SIGTERM)
             upstream.wait(30)
-        saved = int(IR3DERouter.load(folder / "router").statistics_.n_rows.sum()) - rows
+        saved_to = folder / ("state" if shared_log else "router")
+        saved = int(IR3DERouter.load(saved_to).statistics_.n_rows.sum()) - rows
         logged = len((folder / "feedback.jsonl").read_text().splitlines())
     return {
         "phases": phases,
@@ -315,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per phase")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--feedback-every", type=int, default=4, help="score every n-th answer")
+    parser.add_argument("--explore", choices=("linucb", "thompson"), help="[policy] explore")
+    parser.add_argument("--shared-log", action="store_true", help="an SQLite [feedback] shared_log")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -324,7 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run(fake_upstream, host="127.0.0.1", port=args.serve_upstream,
                     log_level="warning", access_log=False)  # fmt: skip
         return 0
-    result = run(args.requests, args.concurrency, args.feedback_every)
+    result = run(
+        args.requests, args.concurrency, args.feedback_every, explore=args.explore,
+        shared_log=args.shared_log,
+    )  # fmt: skip
     print(_table(result))
     fb = result["feedback"]
     ok = fb["sent"] == fb["folded"] == fb["metric"] == fb["logged"] == fb["saved_rows"]

@@ -20,44 +20,32 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.ridge.linalg import lapack_threads
 from ir3de_core.ridge.moments import RowMoments
+from ir3de_core.ridge.scatter import Eigen
 from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = ["MAX_EXPLORE_FEATURES", "prediction_spread", "state_spread"]
 
 MAX_EXPLORE_FEATURES = 4096
-"""Widest feature rows exploration accepts: it keeps one d×d inverse per expert."""
+"""Widest feature rows exploration accepts: a dense design block is decomposed as d × d."""
 
-_CACHE: weakref.WeakKeyDictionary[RowMoments, dict[float, NDArray[np.float64]]] = (
-    weakref.WeakKeyDictionary()
-)
+_CACHE: weakref.WeakKeyDictionary[RowMoments, Eigen] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _block_inverse(block: RowMoments, alpha: float) -> NDArray[np.float64]:
-    """``(S + αI)⁻¹`` of a design block, computed once per block (blocks are immutable and
-    shared by the statistics an update leaves unchanged): shape (d, d)."""
+def _block_eigen(block: RowMoments) -> Eigen:
+    """The eigendecomposition of a design block's scatter, computed once per block (blocks are
+    immutable and shared by the statistics an update leaves unchanged). Thin while the block
+    has fewer rows than features (O(r²d) from its factor), so a gateway that folds feedback and
+    explores pays a small decomposition per fold, not a d × d inverse; any α reuses it."""
     with _LOCK:
-        known = _CACHE.get(block, {}).get(alpha)
+        known = _CACHE.get(block)
     if known is not None:
         return known
-    d = block.mean.shape[0]
-    system = block.scatter.to_dense().copy()
-    system.flat[:: d + 1] += alpha
-    with lapack_threads(d):
-        inverse = np.asarray(np.linalg.inv(system), dtype=np.float64)
+    eigen = block.scatter.eigen()
     with _LOCK:
-        _CACHE.setdefault(block, {})[alpha] = inverse
-    return inverse
-
-
-def _inverses(statistics: SufficientStatistics, alpha: float) -> list[NDArray[np.float64] | None]:
-    """``(S_j + αI)⁻¹`` of each expert, None for an expert without data: k arrays (d, d)."""
-    return [
-        None if b < 0 else _block_inverse(statistics.blocks[b], alpha)
-        for b in statistics.block.tolist()
-    ]
+        _CACHE[block] = eigen
+    return eigen
 
 
 def _check(statistics: SufficientStatistics, alpha: float) -> None:
@@ -76,10 +64,7 @@ def _check(statistics: SufficientStatistics, alpha: float) -> None:
 
 
 def prediction_spread(
-    statistics: SufficientStatistics,
-    alpha: float,
-    features: NDArray[np.float64],
-    inverses: list[NDArray[np.float64] | None] | None = None,
+    statistics: SufficientStatistics, alpha: float, features: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """√h_j(x) of every prompt and expert (see the module docstring).
 
@@ -87,26 +72,27 @@ def prediction_spread(
         statistics: quality-mode (``per_group``) statistics of row features.
         alpha: the ridge penalty α > 0 the router was solved with.
         features: array of shape (n, d).
-        inverses: ``(S_j + αI)⁻¹`` per expert when already known.
 
     Returns:
         array of shape (n, k); ``inf`` for an expert without any data.
     """
     _check(statistics, alpha)
-    inverses = _inverses(statistics, alpha) if inverses is None else inverses
     x = np.asarray(features, dtype=np.float64)
     out = np.full((x.shape[0], len(statistics.names)), np.inf)
-    for j, inverse in enumerate(inverses):
-        if inverse is None:
+    done: dict[int, NDArray[np.float64]] = {}  # experts sharing a block share its spread
+    for j, b in enumerate(statistics.block.tolist()):
+        if b < 0:
             continue
-        delta = x - statistics.mean_x[j]
-        h = 1.0 / float(statistics.weight[j]) + np.einsum("nd,de,ne->n", delta, inverse, delta)
-        out[:, j] = np.sqrt(np.maximum(h, 0.0))
+        if b not in done:
+            block = statistics.blocks[b]
+            leverage = _block_eigen(block).leverage(x - block.mean, alpha)
+            done[b] = np.sqrt(np.maximum(1.0 / float(block.weight) + leverage, 0.0))
+        out[:, j] = done[b]
     return out
 
 
 def state_spread(state: Any, features: NDArray[np.float64]) -> NDArray[np.float64]:
-    """`prediction_spread` of a `RoutedState`, each inverse computed once per design block.
+    """`prediction_spread` of a `RoutedState` (each block decomposed once, then cached).
 
     Args:
         state: a quality-mode `RoutedState` on row features.
@@ -121,7 +107,4 @@ def state_spread(state: Any, features: NDArray[np.float64]) -> NDArray[np.float6
             "such as 'sentence' or 'hashing', or pooled tokens)"
         )
         raise ValueError(msg)
-    alpha = float(state.settings.penalty)
-    _check(state.statistics, alpha)
-    inverses = _inverses(state.statistics, alpha)
-    return prediction_spread(state.statistics, alpha, features, inverses)
+    return prediction_spread(state.statistics, float(state.settings.penalty), features)
