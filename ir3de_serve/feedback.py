@@ -248,9 +248,12 @@ class FeedbackStore:
         row = None
         if leverage_supported(router):  # featurized once: for the leverage and the fold
             row = router.transform([completion.text])
-        charge = self.guard.weight(
-            client, group, None if row is None else leverage_of(router, group, row[0])
-        )
+        leverage = None
+        if row is not None:  # the starting router's (replicas agree), else the one in force
+            leverage = self.guard.leverage(group, row[0])
+            if leverage is None:
+                leverage = leverage_of(router, group, row[0])
+        charge = self.guard.weight(client, group, leverage)
         try:
             if row is None:
                 router.partial_fit([completion.text], [label], sample_weight=[charge.weight])

@@ -20,6 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import FeedbackConfig
 from ir3de_serve.errors import GatewayError
@@ -84,11 +87,24 @@ class FeedbackGuard:
             g: config.key_influence if config.key_influence is not None else self.share * (1 + m.df)
             for g, m in models.items()
         }
+        self._models = models
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._used: dict[tuple[str, str], float] = {}
         self._influence: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
+
+    def leverage(self, group: str, row: NDArray[np.float64]) -> float | None:
+        """``h(x)`` of one feature row (d,) in `group`'s system of the router the gateway
+        started with (None: no leverage model for the group, or rows of another width). Every replica started from the
+        same router charges an event the same, whichever events it has folded when the event
+        arrives; and since folding rows only lowers leverage, this h bounds the router in
+        force's from above, so the stated guarantee holds (docs/security.md)."""
+        model = self._models.get(group)
+        x = np.asarray(row, dtype=np.float64)
+        if model is None or x.shape != model.mean.shape:  # e.g. a reloaded router's features
+            return None
+        return float(model.leverage(x[None, :])[0])
 
     def admit(self, client: str) -> None:
         """Take one event from `client`'s bucket, or raise a 429."""

@@ -140,7 +140,7 @@ def _grid(
 
 EDGE_STEPS = (0.5, 1.0)
 """Exponents (base 10) of the α tried above the largest one when it scores best."""
-EDGE_EXTENSIONS = 3
+EDGE_EXTENSIONS = 0
 """At most this many extensions: the grid's top goes up by at most 10³."""
 
 

@@ -224,12 +224,12 @@ def test_poisoning_probe_moves_decisions_at_most_the_stated_bound(
 
 def test_poisoning_prompts_with_unseen_words(tmp_path: Path, upstreams) -> None:
     """A word unseen in training gives these prompts leverage ~20 (novelty ~300): each event's
-    weight is scaled so w·h ≤ the cap, the key's 12 rows become ~0.07 of weight, and the bound
-    with that weight, 0.7 · ½ · √(0.07 · 27.7) = 0.48, is below the smallest margin there
-    (0.55): no decision changes (measured move 0.42; without the leverage bound ~0.7 and two
-    decisions changed)."""
+    weight is scaled so w·h ≤ the cap (h in the router the gateway started with), the key's 12
+    rows become ~0.056 of weight, and the bound with that weight, 0.43, is below the smallest
+    margin there (0.55): no decision changes (measured move 0.38; without the leverage bound
+    ~0.7 and two decisions changed)."""
     probe = poison(tmp_path, upstreams, [f"{p} probe" for p in MATH])
     assert probe.added < 0.1
     assert probe.moved <= probe.bound_this_key < probe.margin
-    assert probe.bound_this_key == pytest.approx(0.48, abs=0.03)
+    assert probe.bound_this_key == pytest.approx(0.43, abs=0.03)
     assert probe.changed == 0
