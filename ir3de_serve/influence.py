@@ -15,23 +15,16 @@ degrees of freedom): that is the unit the key budget is derived from.
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.decide.uncertainty import block_eigen
 from ir3de_core.ridge.scatter import Eigen
-from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.router import IR3DERouter
 
 __all__ = ["GroupLeverage", "group_leverage", "leverage_of", "leverage_supported"]
-
-_CACHE: weakref.WeakKeyDictionary[SufficientStatistics, dict[tuple[int, float], GroupLeverage]] = (
-    weakref.WeakKeyDictionary()
-)
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +71,9 @@ def leverage_supported(router: IR3DERouter) -> bool:
 
 
 def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
-    """The (cached) leverage model of `group` in the router in force; None when the router's
-    feedback is not a centred ridge fold (see `leverage_supported`) or the group has no rows."""
+    """The leverage model of `group` in the router in force (its block's decomposition is the
+    one exploration caches, `block_eigen`); None when the router's feedback is not a centred
+    ridge fold (see `leverage_supported`) or the group has no rows."""
     if not leverage_supported(router):
         return None
     statistics = router.statistics_
@@ -87,25 +81,18 @@ def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
         return None
     block = int(statistics.block[statistics.names.index(group)])
     alpha = float(router.state_.settings.penalty)
-    with _LOCK:
-        known = _CACHE.get(statistics, {}).get((block, alpha))
-    if known is not None or block < 0:
-        return known
-    moments = statistics.blocks[block]
-    if not moments.weight > 0:
+    if block < 0 or not statistics.blocks[block].weight > 0:
         return None
-    eigen = moments.scatter.eigen()
+    moments = statistics.blocks[block]
+    eigen = block_eigen(moments)
     df = float((eigen.values / (eigen.values + alpha)).sum())
-    model = GroupLeverage(float(moments.weight), np.asarray(moments.mean), eigen, alpha, df)
-    with _LOCK:
-        _CACHE.setdefault(statistics, {})[(block, alpha)] = model
-    return model
+    return GroupLeverage(float(moments.weight), np.asarray(moments.mean), eigen, alpha, df)
 
 
 def leverage_of(router: IR3DERouter, group: str, row: NDArray[np.float64]) -> float | None:
     """``h(x)`` of one feature row (d,) for `group` in the router in force (None: see
     `group_leverage`): O(d²) from the rank-one updater's inverse once feedback has been folded,
-    else from the statistics' eigendecomposition (cached per statistics)."""
+    else from the statistics' eigendecomposition (cached per design block)."""
     if not leverage_supported(router):
         return None
     kept = router.feedback_leverage(row, group)

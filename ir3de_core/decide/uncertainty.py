@@ -24,7 +24,7 @@ from ir3de_core.ridge.moments import RowMoments
 from ir3de_core.ridge.scatter import Eigen
 from ir3de_core.ridge.statistics import SufficientStatistics
 
-__all__ = ["MAX_EXPLORE_FEATURES", "prediction_spread", "state_spread"]
+__all__ = ["MAX_EXPLORE_FEATURES", "block_eigen", "prediction_spread", "state_spread"]
 
 MAX_EXPLORE_FEATURES = 4096
 """Widest feature rows exploration accepts: a dense design block is decomposed as d × d."""
@@ -33,7 +33,7 @@ _CACHE: weakref.WeakKeyDictionary[RowMoments, Eigen] = weakref.WeakKeyDictionary
 _LOCK = threading.Lock()
 
 
-def _block_eigen(block: RowMoments) -> Eigen:
+def block_eigen(block: RowMoments) -> Eigen:
     """The eigendecomposition of a design block's scatter, computed once per block (blocks are
     immutable and shared by the statistics an update leaves unchanged). Thin while the block
     has fewer rows than features (O(r²d) from its factor), so a gateway that folds feedback and
@@ -85,7 +85,7 @@ def prediction_spread(
             continue
         if b not in done:
             block = statistics.blocks[b]
-            leverage = _block_eigen(block).leverage(x - block.mean, alpha)
+            leverage = block_eigen(block).leverage(x - block.mean, alpha)
             done[b] = np.sqrt(np.maximum(1.0 / float(block.weight) + leverage, 0.0))
         out[:, j] = done[b]
     return out

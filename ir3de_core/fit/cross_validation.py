@@ -18,20 +18,17 @@ from ir3de_core.decide.confidence import fit_temperature
 from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.featurizers import Featurizer
 from ir3de_core.fit.fold_paths import fold_projections, fold_solutions, unsolved
-from ir3de_core.fit.parts import FitPart, best_single_expert
-from ir3de_core.fit.selection import Scored, best_at_top, choose, drop_dominated_runs, per_prompt
-from ir3de_core.fit.tuning import (
+from ir3de_core.fit.held_out import (
     FoldRun,
     HeldOut,
-    TuningResult,
-    aggregations,
-    alpha_grid,
     candidate_score,
     fold_features,
     held_out_decisions,
     hits,
-    representation,
 )
+from ir3de_core.fit.parts import FitPart, best_single_expert
+from ir3de_core.fit.selection import Scored, best_at_top, choose, drop_dominated_runs, per_prompt
+from ir3de_core.fit.tuning import TuningResult, aggregations, alpha_grid, representation
 from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import Aggregation, RouterSettings

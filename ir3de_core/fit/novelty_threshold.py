@@ -30,15 +30,15 @@ from ir3de_core.decide.policy import RoutingPolicy
 from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.featurizers import Featurizer
+from ir3de_core.fit.held_out import HeldOut
 from ir3de_core.fit.parts import FitPart, ScoreMeans, best_single_expert
-from ir3de_core.fit.tuning import HeldOut, TuningResult, representation
+from ir3de_core.fit.tuning import TuningResult, representation
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
 
 __all__ = [
     "NoveltyOutcomes",
-    "choose_novelty_threshold",
     "novelty_outcomes",
     "with_novelty_threshold",
 ]
@@ -105,33 +105,6 @@ def _clustered_mean(values: NDArray[np.float64], cluster: NDArray[np.intp]) -> t
     return mean, float(math.sqrt(c / (c - 1) * (deviations**2).sum()) / m)
 
 
-def choose_novelty_threshold(
-    settings: RouterSettings,
-    featurizer: Featurizer,
-    part: FitPart,
-    representation: str,
-    expert_map: Mapping[str, str] | None,
-    confidence_threshold: float | None,
-) -> tuple[float | None, list[dict[str, Any]]]:
-    """τ for a tuned fit (see the module docstring).
-
-    Args:
-        settings: the resolved settings cross-validation chose (α, aggregation, temperature).
-        featurizer: the fitted featurizer.
-        part: the fit's part, with its folds and held-out sample.
-        representation: ``"tokens"`` or ``"rows"``, the chosen aggregation's statistics.
-        expert_map: domain → expert (domain mode), else None.
-        confidence_threshold: the confidence threshold already chosen (None: none).
-
-    Returns:
-        τ (None: the rule does not help, or novelty is undefined) and the thresholds tried.
-    """
-    outcomes = novelty_outcomes(
-        settings, featurizer, part, representation, expert_map, confidence_threshold
-    )
-    return (None, []) if outcomes is None else outcomes.threshold()
-
-
 def novelty_outcomes(
     settings: RouterSettings,
     featurizer: Featurizer,
@@ -140,8 +113,18 @@ def novelty_outcomes(
     expert_map: Mapping[str, str] | None,
     confidence_threshold: float | None,
 ) -> NoveltyOutcomes | None:
-    """The held-out outcomes τ is chosen on (arguments as in `choose_novelty_threshold`);
-    None when there is nothing to score or novelty is undefined."""
+    """The held-out outcomes τ is chosen on (``.threshold()``: τ, None when the rule does not
+    help, and the thresholds tried); None when there is nothing to score or novelty is
+    undefined.
+
+    Args:
+        settings: the resolved settings cross-validation chose (α, aggregation, temperature).
+        featurizer: the fitted featurizer.
+        part: the fit's part, with its folds and held-out sample.
+        representation: ``"tokens"`` or ``"rows"``, the chosen aggregation's statistics.
+        expert_map: domain → expert (domain mode), else None.
+        confidence_threshold: the confidence threshold already chosen (None: none).
+    """
     held = HeldOut.of(part.sample, settings.cv)
     totals, folds = part.total(representation), part.folds.get(representation, ())
     if not held.prompts or totals is None or not folds:
@@ -299,8 +282,9 @@ def with_novelty_threshold(
     held = HeldOut.of(part.sample, settings.cv)
     if expert_map is None and held.costs is not None:
         return result
-    chosen, tried = choose_novelty_threshold(
+    outcomes = novelty_outcomes(
         settings, featurizer, part, representation(result.aggregation), expert_map,
         result.threshold,
     )  # fmt: skip
+    chosen, tried = (None, []) if outcomes is None else outcomes.threshold()
     return replace(result, novelty_threshold=chosen, novelty_thresholds=tried)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.fit.tuning import FoldRun, HeldOut
+from ir3de_core.fit.held_out import FoldRun, HeldOut
 from ir3de_core.settings import Aggregation
 
 __all__ = [

@@ -11,8 +11,8 @@ import pytest
 
 from ir3de_core import IR3DERouter
 from ir3de_core.fit import cross_validation, tuning
+from ir3de_core.fit.held_out import HeldOut
 from ir3de_core.fit.selection import Scored, best_at_top, choose
-from ir3de_core.fit.tuning import HeldOut
 
 HASHING = {"kind": "hashing", "n_features": 256, "tfidf": False}
 NARROW = np.array([-4.0, -3.5])
