@@ -149,7 +149,7 @@ def postgres_server() -> Iterator[PostgresServer | str]:
     """A PostgreSQL server for the block, or the reason there cannot be one (a string)."""
     bindir = find_pg_bin()
     if bindir is None:
-        yield "no PostgreSQL server binary (initdb, pg_ctl): apt-get install postgresql"
+        yield "no PostgreSQL server binary (initdb, pg_ctl) on PATH or in /usr/lib/postgresql: apt-get install postgresql, or pip install pgserver and put its pginstall/bin on PATH"
         return
     as_user: list[str] = []
     owner: pwd.struct_passwd | None = None
