@@ -207,6 +207,7 @@ def test_a_corrupt_version_switches_no_replica(
     for statistics in saved_statistics(replicas):
         assert_identical(statistics, expected)  # both skipped both switches, folded the rest
     assert np.isfinite(expected.mean_y).all()
-    assert json.loads((tmp_path / "state-0" / "shared_log.json").read_text())["switches"][
-        "epoch"
-    ] > first  # the epoch moved past the refused switches
+    assert (
+        json.loads((tmp_path / "state-0" / "shared_log.json").read_text())["switches"]["epoch"]
+        > first
+    )  # the epoch moved past the refused switches
