@@ -6,7 +6,8 @@ reads the log after the replica's cursor and folds every event, its own and othe
 one at a time in sequence order, so replicas that started from the same router hold the same
 statistics, bit for bit, once they have folded the same prefix. The router is saved with the
 cursor in one atomic step (`ir3de_serve.sharedlog.cursor`); a restarted replica loads its save
-and folds the events after its cursor, none twice.
+and folds the events after its cursor, none twice. A router switch (promotion or rollback)
+is an entry of the same log, applied at its place in the order (`ir3de_serve.switching`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.errors import GatewayError
 from ir3de_serve.metrics import GatewayMetrics
-from ir3de_serve.sharedlog import LoggedEvent
+from ir3de_serve.sharedlog import LoggedEvent, SharedLogError
 from ir3de_serve.sharedlog.switches import (
     SwitchEntry,
     archive_digest,
@@ -220,7 +220,8 @@ class LogSwitches:
         this replica has folded it; what the endpoint answers.
 
         Raises:
-            GatewayError: 409 when another switch won this log position; 422 when refused.
+            GatewayError: 409 when another switch won this log position; 422 when refused;
+                503 when the log cannot be written.
         """
         self.load_files(files)  # refused here: never appended
         entry = SwitchEntry(
@@ -228,7 +229,11 @@ class LogSwitches:
         )
         if action == "promote" and entry.sha256 == self.sha256:  # in force already: a no-op
             return {"sequence": self.epoch, "applied": True, "appended": False}
-        sequence, stored = shared.append_switch(switch_key(entry.epoch), encode_switch(entry))
+        try:
+            sequence, stored = shared.append_switch(switch_key(entry.epoch), encode_switch(entry))
+        except SharedLogError as e:
+            msg = f"the shared feedback log cannot be written now; nothing switched: {e}"
+            raise GatewayError(503, msg, code="feedback_log_unavailable") from e
         try:
             winner = decode_switch(stored)
         except ValueError:

@@ -106,7 +106,21 @@ def test_the_shadow_estimate_promote_and_rollback(
         assert rolled.status_code == 200, rolled.text
         back = [chat(client, p)[0] for p in MATH[:3]]
         versions = httpx.get(f"{url}/admin/versions", headers=ADMIN).json()
+        metrics = httpx.get(f"{url}/metrics", headers=ADMIN).text
     assert after.count("beta") >= 2 and back.count("alpha") >= 2  # (the policy explores)
+    gauges = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith(("ir3de_shadow", "ir3de_router_promotions", "ir3de_router_rollbacks"))
+    }
+    dr = estimate["gain"]["dr"]
+    assert gauges['ir3de_shadow_dr_gain{bound="high"}'] == pytest.approx(dr["high"])
+    assert gauges['ir3de_shadow_dr_gain{bound="low"}'] == pytest.approx(dr["low"])
+    assert gauges["ir3de_shadow_events"] == 60.0
+    assert gauges["ir3de_router_promotions_total"] == 1.0
+    assert gauges["ir3de_router_rollbacks_total"] == 1.0
+    in_force = f'ir3de_router_version_in_force{{version="{promoted.json()["previous"]}"}} 1.0'
+    assert in_force in metrics
     assert rolled.json()["rolled_back_to"] == promoted.json()["previous"]
     assert {v["name"] for v in versions["versions"]} == {"cand", promoted.json()["previous"]}
     assert versions["current"] == promoted.json()["previous"]

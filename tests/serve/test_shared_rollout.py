@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from ir3de_serve.sharedlog.switches import (
     switch_key,
     unpack_router,
 )
-from tests.serve.conftest import MATH, fit_router
+from tests.serve.conftest import CODE, MATH, fit_router
 from tests.serve.replica_procs import Replica
 from tests.serve.test_shared_log import (
     assert_identical,
@@ -47,6 +48,7 @@ from tests.serve.test_shared_log import (
 )
 
 __all__ = ["log_url"]  # the fixture, re-exported for pytest
+EXPLORE = {"explore": "thompson", "explore_strength": 5.0, "explore_share": 0.5, "explore_seed": 0}
 
 
 def start(base: Path, urls: dict[str, str], url: str, tmp: Path, n: int = 2) -> list[Replica]:
@@ -98,6 +100,15 @@ def metrics(replica: Replica) -> str:
     return httpx.get(f"{replica.url}/metrics", timeout=10).text
 
 
+def chat_on(replica: Replica, prompt: str) -> tuple[str, str]:
+    """The expert that answered `prompt` on `replica`, and the completion id."""
+    client = OpenAI(base_url=f"{replica.url}/v1", api_key="unused", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="ir3de", messages=[{"role": "user", "content": prompt}]
+    )
+    return raw.headers["x-ir3de-expert"], raw.parse().id
+
+
 def answers(replica: Replica, prompts: Sequence[str]) -> list[str]:
     client = OpenAI(base_url=f"{replica.url}/v1", api_key="unused", max_retries=0)
     return [
@@ -123,9 +134,11 @@ def test_promote_on_one_replica_then_roll_back_on_the_other(
     acked: list[str] = []
     try:
         acked += spread(replicas, events_for(30, 2, seed=1))
-        promoted = post(replicas[0], "/admin/promote", {"version": "v2"})
+        with ThreadPoolExecutor(1) as pool:  # the switch lands among concurrent events
+            during = pool.submit(spread, replicas, events_for(30, 2, seed=2))
+            promoted = post(replicas[0], "/admin/promote", {"version": "v2"})
+            acked += during.result()
         assert promoted.status_code == 200, promoted.text
-        acked += spread(replicas, events_for(30, 2, seed=2))
         converge(replicas, log_url)
         states = [switches(r) for r in replicas]
         routed = [answers(r, MATH[:3]) for r in replicas]
@@ -135,6 +148,7 @@ def test_promote_on_one_replica_then_roll_back_on_the_other(
     assert promoted.json()["applied"] and promoted.json()["previous"] is None
     assert [s["version"] for s in states] == ["v2", "v2"]
     assert routed == [["beta"] * 3] * 2  # replica 1 got v2 from the log alone
+    assert not (tmp_path / "versions-1" / "v2").exists()
     assert all("ir3de_router_promotions_total 1.0" in m for m in counted)
     assert all('ir3de_router_version_in_force{version="v2"} 1.0' in m for m in counted)
     expected, ids, versions = reference(base, log_url)
@@ -147,9 +161,11 @@ def test_promote_on_one_replica_then_roll_back_on_the_other(
     try:
         assert [switches(r)["version"] for r in replicas] == ["v2", "v2"]
         acked += spread(replicas, events_for(20, 2, seed=3))
-        rolled = post(replicas[1], "/admin/rollback")
+        with ThreadPoolExecutor(1) as pool:
+            during = pool.submit(spread, replicas, events_for(20, 2, seed=4))
+            rolled = post(replicas[1], "/admin/rollback")
+            acked += during.result()
         assert rolled.status_code == 200, rolled.text
-        acked += spread(replicas, events_for(20, 2, seed=4))
         converge(replicas, log_url)
         states = [switches(r) for r in replicas]
         counted = [metrics(r) for r in replicas]
@@ -211,3 +227,49 @@ def test_a_corrupt_version_switches_no_replica(
         json.loads((tmp_path / "state-0" / "shared_log.json").read_text())["switches"]["epoch"]
         > first
     )  # the epoch moved past the refused switches
+
+
+def test_auto_promotion_on_two_replicas_switches_once(
+    base: Path, upstreams, tmp_path: Path
+) -> None:
+    """Both replicas shadow a better candidate and may auto-promote it: one switch is in the
+    log, and both replicas put it in force."""
+    _, urls = upstreams
+    fit_router(good_at_math="beta", good_at_code="alpha").save(base)  # the live router is wrong
+    candidate = fit_router().save(tmp_path / "candidate")
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    replicas = []
+    for i in range(2):
+        config = replica_config(base, urls, url, tmp_path / f"state-{i}")
+        config["router"]["versions"] = str(tmp_path / f"versions-{i}")
+        config["policy"] = EXPLORE
+        config["shadow"] = {"router": str(candidate), "name": "cand", "auto_promote": True,
+                            "min_events": 20, "check_every": 5, "bootstrap": 200}  # fmt: skip
+        replicas.append(Replica(config, tmp_path / f"replica-{i}").launch())
+    replicas = [r.ready() for r in replicas]
+    try:
+        for i in range(200):
+            replica, prompt = replicas[i % 2], (MATH + CODE)[i % 12]
+            expert, completion_id = chat_on(replica, prompt)
+            good = (expert == "alpha") == (i % 12 < len(MATH))
+            assert (
+                post(
+                    replica, "/v1/feedback", {"id": completion_id, "score": 0.9 if good else 0.2}
+                ).status_code
+                == 200
+            )
+            if i % 10 == 9 and all(switches(r)["version"] == "cand" for r in replicas):
+                break
+        converge(replicas, url)
+        states = [switches(r) for r in replicas]
+        shadows = [httpx.get(f"{r.url}/admin/shadow", timeout=30).status_code for r in replicas]
+    finally:
+        stop(replicas)
+    entries = [decode_switch(p) for _, p in logged(url) if is_switch(p)]
+    assert [(e.action, e.version) for e in entries] == [("promote", "cand")]
+    assert entries[0].note.startswith("auto: DR gain +")
+    assert [s["version"] for s in states] == ["cand", "cand"]
+    assert shadows == [404, 404]  # the candidate is in force on both: no longer shadowed
+    expected, _, _ = reference(base, url)
+    for statistics in saved_statistics(replicas):
+        assert_identical(statistics, expected)
