@@ -44,9 +44,10 @@ def admin_routes(rollout: Rollout, admins: KeyRing) -> APIRouter:
     @api.get("/admin/shadow")
     async def shadow(request: Request) -> dict[str, Any]:
         def report() -> dict[str, Any]:
-            if rollout.shadow is None:
+            shadow = rollout.shadow
+            if shadow is None:
                 raise GatewayError(404, "no shadow candidate: see POST /admin/shadow")
-            return rollout.shadow.report()
+            return shadow.report(rollout.estimate(shadow))
 
         return await guarded(request, report)
 

@@ -108,7 +108,7 @@ class Gateway:
         self.slot = RouterSlot(config, router)
         self.upstreams = Upstreams(config.experts)
         self.feedback = FeedbackStore(config, self.slot, self.metrics, pending=pending)
-        self.rollout = Rollout(config, self.slot)
+        self.rollout = Rollout(config, self.slot, self.metrics, self.feedback.shared)
         self.conversations = Conversations(config.sticky)
         self.health = ExpertHealth(config.server.cooldown_seconds)
         self._decisions: JsonLog | None = None

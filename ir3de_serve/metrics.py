@@ -31,6 +31,11 @@ class GatewayMetrics:
         feedback_rejected: feedback refused, by reason.
         saves: router saves written; reloads: new router files by outcome.
         unsaved: feedback events folded but not yet saved.
+        promotions, rollbacks: router switches put in force (with replicas: folded from the log).
+        switches_refused: switches refused (the router in force stays), by reason.
+        version_in_force: 1 for the name of the router version in force (``base``: none yet).
+        shadow_gain: the shadow candidate's latest DR gain over the router in force, by bound
+            (``estimate``, ``low``, ``high`` of its interval); shadow_events: its events.
     """
 
     def __init__(self) -> None:
@@ -66,6 +71,32 @@ class GatewayMetrics:
             "ir3de_router_reloads", "New router files seen", ["outcome"], registry=r
         )
         self.unsaved = Gauge("ir3de_feedback_unsaved", "Feedback events not yet saved", registry=r)
+        self.promotions = Counter("ir3de_router_promotions", "Promotions put in force", registry=r)
+        self.rollbacks = Counter("ir3de_router_rollbacks", "Rollbacks put in force", registry=r)
+        self.switches_refused = Counter(
+            "ir3de_router_switches_refused", "Switches refused", ["reason"], registry=r
+        )
+        self.version_in_force = Gauge(
+            "ir3de_router_version_in_force", "The router version in force", ["version"], registry=r
+        )
+        self.shadow_gain = Gauge(
+            "ir3de_shadow_dr_gain", "The shadow's DR gain and interval", ["bound"], registry=r
+        )
+        self.shadow_events = Gauge(
+            "ir3de_shadow_events", "Events in the shadow's estimate", registry=r
+        )
+        self.in_force(None)
+
+    def in_force(self, version: str | None) -> None:
+        """Set the version in force (None: the router the gateway started with)."""
+        self.version_in_force.clear()
+        self.version_in_force.labels(version or "base").set(1)
+
+    def shadow_estimate(self, n_events: int, gain: tuple[float, float, float] | None) -> None:
+        """Record the shadow's latest estimate: (DR gain, low, high), None when there is none."""
+        self.shadow_events.set(n_events)
+        for bound, value in zip(("estimate", "low", "high"), gain or (), strict=False):
+            self.shadow_gain.labels(bound).set(value)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

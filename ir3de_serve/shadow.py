@@ -161,9 +161,8 @@ class Shadow:
             seed=self.config.seed,
         )
 
-    def report(self) -> dict[str, Any]:
-        """What ``GET /admin/shadow`` answers."""
-        gain = self.estimate()
+    def report(self, gain: GainReport | None) -> dict[str, Any]:
+        """What ``GET /admin/shadow`` answers, with `gain` (`estimate`'s)."""
         return {
             "candidate": self.name,
             "decided": self.decided,

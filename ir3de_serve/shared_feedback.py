@@ -6,7 +6,8 @@ reads the log after the replica's cursor and folds every event, its own and othe
 one at a time in sequence order, so replicas that started from the same router hold the same
 statistics, bit for bit, once they have folded the same prefix. The router is saved with the
 cursor in one atomic step (`ir3de_serve.sharedlog.cursor`); a restarted replica loads its save
-and folds the events after its cursor, none twice.
+and folds the events after its cursor, none twice. A router switch (promotion or rollback)
+is an entry of the same log, applied at its place in the order (`ir3de_serve.switching`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.experts import check_experts
-from ir3de_core.fit.updates import updates_online
 from ir3de_core.router import IR3DERouter
 from ir3de_serve.completion import Completion
 from ir3de_serve.config import ConfigError, GatewayConfig
@@ -38,10 +38,13 @@ from ir3de_serve.sharedlog import (
     encode_event,
     open_shared_log,
     read_cursor,
+    read_switch_state,
     statistics_digest,
     write_cursor,
 )
+from ir3de_serve.sharedlog.switches import is_switch
 from ir3de_serve.storage import RouterSlot, check_routes
+from ir3de_serve.switching import LogSwitches, rows_foldable
 
 __all__ = ["SharedFeedback"]
 
@@ -87,6 +90,7 @@ class SharedFeedback:
         self.base = statistics_digest(slot.router.statistics_)
         self._appender.check_base(self.base)
         self.log_id = self._appender.identity()
+        self.switches = LogSwitches(config, slot, metrics, self.log_id)
         self.cursor = self._resume()
         self.folded = self.skipped = self.unsaved = 0
         self._last_save = time.monotonic()
@@ -134,17 +138,44 @@ class SharedFeedback:
         answer["influence"] = charge.influence
         return {**answer, "sequence": sequence, "folded": self.cursor >= sequence}
 
+    def append_switch(self, key: str, payload: bytes) -> tuple[int, bytes]:
+        """Append a router switch under `key` on the append thread; its sequence number and
+        the payload the log holds under `key` (another replica's when it appended first).
+
+        Raises:
+            SharedLogError: the log cannot be written.
+        """
+
+        def work() -> tuple[int, bytes]:
+            sequence = self._appender.append(key, payload)
+            return sequence, self._appender.read(sequence - 1, 1)[0].payload
+
+        return self.appends.submit(work).result()
+
+    def wake(self) -> None:
+        """Make the folding thread read the log now."""
+        self._wake.set()
+
     # ------------------------------------------------------------------ the folding thread
     def fold_available(self) -> int:
-        """Fold every committed event after the cursor, in order; returns how many."""
+        """Fold every committed event after the cursor, in order; returns how many.
+
+        Raises:
+            SwitchPending: a router switch cannot be loaded here now (folding stops before it).
+        """
         total = 0
         while True:
             events = self._reader.read(self.cursor, _BATCH)
             if not events:
                 break
             for logged in events:
-                self._fold(logged)
-                if self.unsaved >= self.config.save_every_events:
+                switch = is_switch(logged.payload)
+                if switch:
+                    self.switches.fold(logged)  # SwitchPending: the cursor stays before it
+                    self._advance(logged.sequence)
+                else:
+                    self._fold(logged)
+                if switch or self.unsaved >= self.config.save_every_events:
                     self.save()
             total += len(events)
         return total
@@ -153,12 +184,12 @@ class SharedFeedback:
         """Save the router with its cursor, atomically (the folding thread, or after it stopped)."""
         if self.config.save_to is None or not self.unsaved:
             return
-        sequence = self.cursor
+        sequence, switches = self.cursor, self.switches.state()
 
         def cursor(folder: Any) -> None:
             write_cursor(
                 folder, log_id=self.log_id, base=self.base, sequence=sequence,
-                signing_key=self.signing_key,
+                signing_key=self.signing_key, switches=switches,
             )  # fmt: skip
 
         try:
@@ -193,6 +224,7 @@ class SharedFeedback:
             "folded": self.folded,
             "skipped": self.skipped,
             "unsaved": self.unsaved,
+            "switches": self.switches.stats(),
         }
 
     # ------------------------------------------------------------------ internals
@@ -211,6 +243,7 @@ class SharedFeedback:
         check_experts(router, self.gateway_config.experts, what="[[experts]] entry")
         check_routes(router)
         self.slot.adopt(router)
+        self.switches.restore(read_switch_state(folder))
         logger.info("replica resumed from %s at sequence %d of the shared log", folder, cursor)
         return cursor
 
@@ -251,17 +284,16 @@ class SharedFeedback:
             self.metrics.feedback.labels(event.expert).inc()
             if event.origin != self.origin:  # another replica's key spent this: as stored
                 self.guard.charge(event.client, event.expert, event.weight, event.influence)
-        self.cursor = logged.sequence
+        self._advance(logged.sequence)
+
+    def _advance(self, sequence: int) -> None:
+        self.cursor = sequence
         self.unsaved += 1
         self.metrics.unsaved.set(self.unsaved)
 
 
 def _check_foldable(router: IR3DERouter) -> None:
-    state = router.state_
-    foldable = router.target == "quality" and updates_online(
-        router.update_spec(), state, state.statistics.names
-    )
-    if not foldable:
+    if not rows_foldable(router):
         msg = (
             "feedback.shared_log needs a quality-mode router on row features (hashing, sentence, "
             "openai or pooled tokens) with the default centred intercept: replicas fold feature "

@@ -36,7 +36,7 @@ from ir3de_core.router import IR3DERouter
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.sharedlog.cursor import CURSOR_FILE
 
-__all__ = ["RouterSlot", "check_routes", "folder_signature", "save_atomically"]
+__all__ = ["RouterSlot", "check_routes", "folder_signature", "load_checked", "save_atomically"]
 
 logger = logging.getLogger("ir3de.serve")
 Signature = tuple[object, ...]
@@ -78,6 +78,24 @@ def check_routes(router: IR3DERouter) -> None:
     if not all(math.isfinite(v) for v in values):
         msg = "the router loads but cannot route: its scores are not finite numbers"
         raise ValueError(msg)
+
+
+def load_checked(config: GatewayConfig, path: Path) -> IR3DERouter:
+    """Load the router folder `path` as untrusted data (the config's featurizer options and
+    signing key) and check that it routes to the config's experts.
+
+    Raises:
+        ModelFileError: not a valid (or validly signed) router. ExpertError: other experts.
+        ValueError: it loads but cannot route.
+    """
+    router = IR3DERouter.load(
+        path,
+        featurizer_options=config.router.featurizer_options,
+        signing_key=config.router.signing_key(),
+    )
+    check_experts(router, config.experts, what="[[experts]] entry")
+    check_routes(router)
+    return router
 
 
 def save_atomically(
@@ -210,14 +228,7 @@ class RouterSlot:
 
     def load(self) -> IR3DERouter:
         """Load the router folder as untrusted data, and check it routes to the config's experts."""
-        router = IR3DERouter.load(
-            self.path,
-            featurizer_options=self.config.router.featurizer_options,
-            signing_key=self.config.router.signing_key(),
-        )
-        check_experts(router, self.config.experts, what="[[experts]] entry")
-        check_routes(router)
-        return router
+        return load_checked(self.config, self.path)
 
     def reload_if_changed(self) -> Literal["reloaded", "refused", "unchanged"]:
         """Load and swap in the folder's router if it changed.

@@ -7,7 +7,13 @@ the default) and PostgreSQL (``pip install 'ir3de[postgres]'``). See docs/servin
 """
 
 from ir3de_serve.sharedlog.base import LoggedEvent, SharedLog, SharedLogError
-from ir3de_serve.sharedlog.cursor import CURSOR_FILE, read_cursor, statistics_digest, write_cursor
+from ir3de_serve.sharedlog.cursor import (
+    CURSOR_FILE,
+    read_cursor,
+    read_switch_state,
+    statistics_digest,
+    write_cursor,
+)
 from ir3de_serve.sharedlog.events import FeedbackEvent, decode_event, encode_event
 from ir3de_serve.sharedlog.urls import normalize_log_url, open_shared_log
 
@@ -22,6 +28,7 @@ __all__ = [
     "normalize_log_url",
     "open_shared_log",
     "read_cursor",
+    "read_switch_state",
     "statistics_digest",
     "write_cursor",
 ]

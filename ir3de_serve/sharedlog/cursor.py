@@ -20,7 +20,7 @@ from ir3de_core.persistence.router_file import MANIFEST
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_serve.sharedlog.base import SharedLogError
 
-__all__ = ["CURSOR_FILE", "read_cursor", "statistics_digest", "write_cursor"]
+__all__ = ["CURSOR_FILE", "read_cursor", "read_switch_state", "statistics_digest", "write_cursor"]
 
 CURSOR_FILE = "shared_log.json"
 _FORMAT = "ir3de-shared-log-cursor/1"
@@ -37,9 +37,16 @@ def statistics_digest(statistics: SufficientStatistics) -> str:
 
 
 def write_cursor(
-    folder: Path, *, log_id: str, base: str, sequence: int, signing_key: bytes | None
+    folder: Path,
+    *,
+    log_id: str,
+    base: str,
+    sequence: int,
+    signing_key: bytes | None,
+    switches: dict[str, Any] | None = None,
 ) -> None:
-    """Write the cursor of the router saved in `folder` (call before the folder is swapped in)."""
+    """Write the cursor of the router saved in `folder` (call before the folder is swapped in);
+    `switches`: the router switches folded so far (`ir3de_serve.switching`), signed with it."""
     body: dict[str, Any] = {
         "format": _FORMAT,
         "log": log_id,
@@ -47,6 +54,8 @@ def write_cursor(
         "sequence": sequence,
         "router_sha256": hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest(),
     }
+    if switches is not None:
+        body["switches"] = switches
     if signing_key is not None:
         body["hmac"] = _sign(body, signing_key)
     (folder / CURSOR_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
@@ -70,6 +79,14 @@ def read_cursor(folder: Path, *, log_id: str, base: str, signing_key: bytes | No
         raise SharedLogError(msg) from e
     _check(path, body, manifest, log_id=log_id, base=base, signing_key=signing_key)
     return int(body["sequence"])
+
+
+def read_switch_state(folder: Path) -> dict[str, Any]:
+    """The switch state saved with the cursor in `folder` ({}: none); call after `read_cursor`
+    has accepted the cursor."""
+    body = json.loads((folder / CURSOR_FILE).read_text(encoding="utf-8"))
+    state = body.get("switches") if isinstance(body, dict) else None
+    return state if isinstance(state, dict) else {}
 
 
 def _check(

@@ -106,7 +106,21 @@ def test_the_shadow_estimate_promote_and_rollback(
         assert rolled.status_code == 200, rolled.text
         back = [chat(client, p)[0] for p in MATH[:3]]
         versions = httpx.get(f"{url}/admin/versions", headers=ADMIN).json()
+        metrics = httpx.get(f"{url}/metrics", headers=ADMIN).text
     assert after.count("beta") >= 2 and back.count("alpha") >= 2  # (the policy explores)
+    gauges = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith(("ir3de_shadow", "ir3de_router_promotions", "ir3de_router_rollbacks"))
+    }
+    dr = estimate["gain"]["dr"]
+    assert gauges['ir3de_shadow_dr_gain{bound="high"}'] == pytest.approx(dr["high"])
+    assert gauges['ir3de_shadow_dr_gain{bound="low"}'] == pytest.approx(dr["low"])
+    assert gauges["ir3de_shadow_events"] == 60.0
+    assert gauges["ir3de_router_promotions_total"] == 1.0
+    assert gauges["ir3de_router_rollbacks_total"] == 1.0
+    in_force = f'ir3de_router_version_in_force{{version="{promoted.json()["previous"]}"}} 1.0'
+    assert in_force in metrics
     assert rolled.json()["rolled_back_to"] == promoted.json()["previous"]
     assert {v["name"] for v in versions["versions"]} == {"cand", promoted.json()["previous"]}
     assert versions["current"] == promoted.json()["previous"]
@@ -171,14 +185,32 @@ def test_an_unroutable_version_is_refused_and_the_router_in_force_stays(
     assert kept_names == ["broken"]  # nothing kept for a promotion that was refused
 
 
-def test_promotion_is_refused_with_a_shared_log(tmp_path: Path, upstreams, admin_key) -> None:
+def test_with_a_shared_log_a_promotion_is_a_log_entry_and_the_router_folder_stays(
+    tmp_path: Path, upstreams, admin_key
+) -> None:
     _, urls = upstreams
     flipped = fit_router(good_at_math="beta", good_at_code="alpha")
     data = shadow_config(tmp_path, urls, admin_key, flipped)
     data["feedback"].update(shared_log="sqlite", save_to=str(tmp_path / "state"))
-    with gateway_app(data) as (_, url):
+    with gateway_app(data) as (gw, url):
         answer = httpx.post(f"{url}/admin/promote", headers=ADMIN)
-    assert answer.status_code == 409 and answer.json()["error"]["code"] == "shared_log"
+        again = httpx.post(f"{url}/admin/promote", json={"version": "nope"}, headers=ADMIN)
+        expert = chat(OpenAI(base_url=f"{url}/v1", api_key="unused"), MATH[0])[0]
+        versions = httpx.get(f"{url}/admin/versions", headers=ADMIN).json()
+        metrics = httpx.get(f"{url}/metrics", headers=ADMIN).text
+        shadow = gw.rollout.shadow
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["promoted"] == "cand" and body["applied"] and body["sequence"] == 1
+    assert again.status_code == 404  # a version this replica does not keep
+    assert expert == "beta" and shadow is None  # the candidate is in force, no longer shadowed
+    assert versions["current"] == "cand" and len(versions["previous"]) == 1
+    assert 'ir3de_router_version_in_force{version="cand"} 1.0' in metrics
+    assert "ir3de_router_promotions_total 1.0" in metrics
+    # the router folder stays the base every replica starts from
+    assert IR3DERouter.load(tmp_path / "prod").route([MATH[0]])[0].expert == "alpha"
+    kept = IR3DERouter.load(tmp_path / "prod.versions" / versions["previous"][0])
+    assert kept.route([MATH[0]])[0].expert == "alpha"  # the router in force before, kept
 
 
 def test_a_kept_version_is_shadowed_through_the_admin_endpoint(
