@@ -29,6 +29,7 @@ from ir3de_core.fit.novelty_threshold import with_novelty_threshold
 from ir3de_core.fit.parts import (
     DocumentFrequencies,
     FitPart,
+    FoldStatistics,
     ScoreMeans,
     best_single_expert,
     with_idf,
@@ -36,6 +37,7 @@ from ir3de_core.fit.parts import (
 from ir3de_core.fit.sums import row_statistics, token_statistics
 from ir3de_core.fit.targets import domain_targets, score_matrix, validate_expert_map
 from ir3de_core.fit.tuning import aggregations, representation, tuned_policy, untuned
+from ir3de_core.ridge.kept_rows import KeptRows
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -180,7 +182,7 @@ class FitSpec:
         self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]
     ) -> tuple[
         SufficientStatistics | None,
-        dict[str, tuple[SufficientStatistics | None, ...]],
+        dict[str, tuple[FoldStatistics | None, ...]],
         NDArray[np.float64] | None,
     ]:
         """The part's statistics: one total, or (to tune settings) one per fold and way of
@@ -189,16 +191,16 @@ class FitSpec:
             return self.statistics(prompts, targets, names), {}, None
         fold = fold_ids(prompts, self.settings.cv)
         per_fold = [np.flatnonzero(fold == f) for f in range(self.settings.cv)]
-        folds: dict[str, tuple[SufficientStatistics | None, ...]] = {}
+        folds: dict[str, tuple[FoldStatistics | None, ...]] = {}
         features = None
         for rep in dict.fromkeys(
             representation(a) for a in aggregations(self.settings, self.featurizer)
         ):
-            if rep == "rows":  # featurized once, summed fold by fold
+            if rep == "rows":  # featurized once, summed fold by fold (or kept: KeptRows)
                 features = self.rows(prompts)
                 folds[rep] = tuple(
-                    row_statistics(features[rows], targets[rows], names,
-                                   design=self.settings.design) if rows.size else None
+                    KeptRows.of(features[rows], targets[rows], names,
+                                design=self.settings.design) if rows.size else None
                     for rows in per_fold
                 )  # fmt: skip
             else:
