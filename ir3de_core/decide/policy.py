@@ -91,14 +91,25 @@ class Choices:
         index: array of shape (n,), the chosen expert's column.
         rule: array of shape (n,), index into `RoutingPolicy.RULES` of the rule that chose it.
         confidence: array of shape (n,), the chosen expert's probability among those available.
-        propensities: array of shape (n, k), the probability the policy chose each expert
-            (one-hot unless it explores; `decide.explore`).
+        n_experts: k.
+        explored: array of shape (n, k), an exploring policy's probabilities of choosing each
+            expert (`decide.explore`); None when the policy did not explore.
     """
 
     index: NDArray[np.intp]
     rule: NDArray[np.intp]
     confidence: NDArray[np.float64]
-    propensities: NDArray[np.float64]
+    n_experts: int
+    explored: NDArray[np.float64] | None = None
+
+    @property
+    def propensities(self) -> NDArray[np.float64]:
+        """The probability the policy chose each expert: array of shape (n, k), one-hot
+        unless it explores (built when asked for: cross-validation reads only `index`, and at
+        10,000 experts the one-hot rows are 80 KB per prompt)."""
+        if self.explored is not None:
+            return self.explored
+        return one_hot(self.index, self.n_experts)
 
 
 @dataclass(frozen=True)
@@ -263,7 +274,7 @@ class RoutingPolicy:
             probabilities = renormalised(table.probabilities, mask)
             index = np.full(n, j, dtype=np.intp)
             rule, p = np.full(n, _RULES.index("forced")), probabilities[:, j]
-            return Choices(index, rule, p, one_hot(index, len(table.experts)))
+            return Choices(index, rule, p, len(table.experts))
         if np.isnan(table.quality).any():
             msg = "the router produced NaN scores (non-finite features?); check the prompts"
             raise ValueError(msg)
@@ -283,7 +294,7 @@ class RoutingPolicy:
                 index = np.where(unsure, fallback, index).astype(np.intp)
                 rule[unsure] = _RULES.index("default")
         if self.explore is None or table.spread is None:
-            return Choices(index, rule, probabilities[rows, index], one_hot(index, mask.size))
+            return Choices(index, rule, probabilities[rows, index], mask.size)
         explorable = rule <= _RULES.index("cost")
         value = quality if costs is None or self.lam == 0 else quality - self.lam * costs
 
@@ -296,7 +307,7 @@ class RoutingPolicy:
 
         p, chosen = draw(rng) if rng is not None else self._stream.draw(draw)  # type: ignore[attr-defined]
         rule[chosen != index] = _RULES.index("explore")
-        return Choices(chosen, rule, probabilities[rows, chosen], p)
+        return Choices(chosen, rule, probabilities[rows, chosen], mask.size, p)
 
     def decide(
         self,
@@ -311,7 +322,7 @@ class RoutingPolicy:
         choices = self.choose(table, available=available, forced=forced, rng=rng)
         experts, domains = table.experts, table.domains
         probabilities = renormalised(table.probabilities, availability(experts, available))
-        decisions = []
+        decisions, propensities = [], choices.propensities
         for i, (j, r) in enumerate(zip(choices.index.tolist(), choices.rule.tolist(), strict=True)):
             rule = forced_rule if forced is not None else _RULES[r]
             decisions.append(
@@ -326,8 +337,8 @@ class RoutingPolicy:
                     lam=self.lam if rule == "cost" else None,
                     threshold=self.threshold,
                     prior=table.prior,
-                    propensity=float(choices.propensities[i, j]),
-                    propensities=row_dict(experts, choices.propensities[i]),
+                    propensity=float(propensities[i, j]),
+                    propensities=row_dict(experts, propensities[i]),
                     novelty=prompt_novelty(table, i),
                 )
             )

@@ -102,6 +102,8 @@ class FoldRun:
         domains: the predicted domain of each prompt (domain mode).
         prior: the best single expert of the fold each prompt was held out of.
         whole: the parts as one table in held-out order, once formed (see `table`).
+        temperature: when set, the parts' probabilities were not computed (they are the
+            scores): `table` computes them as ``softmax(scores / temperature)``.
     """
 
     parts: tuple[ExpertScores, ...]
@@ -110,6 +112,7 @@ class FoldRun:
     domains: list[str] | None
     prior: list[str]
     whole: ExpertScores | None = None
+    temperature: float | None = None
 
     @property
     def table(self) -> ExpertScores:
@@ -117,13 +120,16 @@ class FoldRun:
         when first asked for (at 10,000 experts an n × k table is 160 MB per 2,000 prompts;
         only the chosen candidate's is needed, to calibrate its confidence)."""
         if self.whole is None:
-            object.__setattr__(self, "whole", _concatenated(self.parts, self.order))
+            whole = _concatenated(self.parts, self.order)
+            if self.temperature is not None:
+                whole = whole.at_temperature(self.temperature)
+            object.__setattr__(self, "whole", whole)
         assert self.whole is not None
         return self.whole
 
     def with_table(self, table: ExpertScores) -> FoldRun:
         """These decisions with another table of the same prompts (held-out order)."""
-        return replace(self, whole=table)
+        return replace(self, whole=table, temperature=None)
 
     def prior_only(self) -> FoldRun:
         """These prompts, each sent to its fold's best single expert (no prompt signal)."""
@@ -155,12 +161,16 @@ def held_out_decisions(
     with `scored`, `features` are already each fold's group scores (n_f, k)."""
     order = np.concatenate([np.flatnonzero(held.folds == f) for f in range(len(states))])
     tables, chosen, domains, prior = [], [], [], []
+    # quality mode: the choice is the best predicted score, so the probabilities (a softmax
+    # of n × k scores per candidate) wait until the table is asked for
+    lazy = scored and all(s.expert_map is None and s.token_scorer is None for s in states)
     for state, fold_features in zip(states, features, strict=True):
         if fold_features is None:
             continue
         if scored:
             group_scores = np.asarray(fold_features, dtype=np.float64)
-            table = state.score_from(group_scores.argmax(axis=1), group_scores, aggregation)
+            table = state.score_from(group_scores.argmax(axis=1), group_scores, aggregation,
+                                     calibrate=not lazy)  # fmt: skip
         else:
             table = state.score_of(fold_features, aggregation=aggregation)
         picks = RoutingPolicy().choose(table).index
@@ -172,6 +182,7 @@ def held_out_decisions(
     return FoldRun(
         tuple(tables), order, [chosen[i] for i in back],
         [domains[i] for i in back] if domains else None, [prior[i] for i in back],
+        temperature=states[0].settings.temperature if lazy else None,
     )  # fmt: skip
 
 
@@ -262,10 +273,14 @@ def _squared_error_sums(
     total, count = 0.0, 0
     step = max(1, (1 << 16) // max(predicted.shape[1], 1))
     for start in range(0, predicted.shape[0], step):
-        diff = predicted[start : start + step] - observed[start : start + step]
+        diff = (predicted[start : start + step] - observed[start : start + step]).ravel()
         seen = ~np.isnan(diff)
-        total += float(np.square(diff, where=seen, out=np.zeros_like(diff)).sum())
-        count += int(seen.sum())
+        if seen.all():  # every score observed (the usual case): one BLAS pass
+            total += float(diff @ diff)
+            count += diff.size
+        else:
+            total += float(np.square(diff, where=seen, out=np.zeros_like(diff)).sum())
+            count += int(seen.sum())
     return total, count
 
 

@@ -46,7 +46,9 @@ def test_dual_fold_projections_equal_the_dense_ones(
     totals = total_of(dense)
     assert totals is not None
     alphas = [1e-3, 0.5, 30.0, math.inf]
-    router_settings = replace(RouterSettings.from_params({"target": "quality"}), normalize=normalize)
+    router_settings = replace(
+        RouterSettings.from_params({"target": "quality"}), normalize=normalize
+    )
     held = [X[fold == f] for f in range(3)]
     want = fold_projections(totals, dense, alphas, router_settings, held)
     got = fold_projections(totals, kept, alphas, router_settings, held)
@@ -100,8 +102,9 @@ def test_kept_rows_add_up_to_the_statistics_of_their_rows() -> None:
         assert isinstance(mixed, SufficientStatistics) and mixed.equals(whole, atol=1e-10)
     assert parts[0].summary().equals(parts[0].statistics().without_scatter(), atol=1e-12)
     X2, Y2, _ = _rows(2, 40, 64, 4)
-    many = KeptRows.of(X2, Y2, names, design="per_group") + KeptRows.of(X, Y, names,
-                                                                       design="per_group")
+    many = KeptRows.of(X2, Y2, names, design="per_group") + KeptRows.of(
+        X, Y, names, design="per_group"
+    )
     assert isinstance(many, SufficientStatistics)  # 70 rows > 64 features: statistics
     assert many.n_rows.tolist() == [70] * 4
 
@@ -129,7 +132,9 @@ def _signal(n: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[
 
 
 @pytest.mark.parametrize("k", [3, 40])
-def test_a_fit_with_kept_folds_equals_the_dense_fit(k: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fit_with_kept_folds_equals_the_dense_fit(
+    k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prompts, Y, experts = _signal(60, k)
 
     def fitted() -> IR3DERouter:
