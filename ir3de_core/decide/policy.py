@@ -275,11 +275,11 @@ class RoutingPolicy:
             index = np.full(n, j, dtype=np.intp)
             rule, p = np.full(n, _RULES.index("forced")), probabilities[:, j]
             return Choices(index, rule, p, len(table.experts))
-        if np.isnan(table.quality).any():
+        if table.quality.size and np.isnan(table.quality.max()):  # max propagates NaN: no n×k temp
             msg = "the router produced NaN scores (non-finite features?); check the prompts"
             raise ValueError(msg)
         costs = self._costs_of(table)
-        quality = np.where(mask, table.quality, -np.inf)
+        quality = table.quality if mask.all() else np.where(mask, table.quality, -np.inf)
         index = best_under_cost(quality, costs, self.lam if costs is not None else 0.0)
         priced = self.lam > 0 and costs is not None
         rule = np.full(n, _RULES.index("cost" if priced else "best"), dtype=np.intp)

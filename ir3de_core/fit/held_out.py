@@ -143,7 +143,7 @@ class FoldRun:
         total, count, start = 0.0, 0, 0
         for part in self.parts:
             rows = self.order[start : start + part.n]
-            more_total, more_count = _squared_error_sums(part.scores, observed[rows])
+            more_total, more_count = _squared_error_sums(part.scores, observed, rows)
             total, count, start = total + more_total, count + more_count, start + part.n
         return total / count if count else math.nan
 
@@ -267,13 +267,18 @@ def _mean_squared_error(predicted: NDArray[np.float64], observed: NDArray[np.flo
 
 
 def _squared_error_sums(
-    predicted: NDArray[np.float64], observed: NDArray[np.float64]
+    predicted: NDArray[np.float64],
+    observed: NDArray[np.float64],
+    rows: NDArray[np.intp] | None = None,
 ) -> tuple[float, int]:
-    """The sum of ``(predicted − observed)²`` over the observed entries, and their count."""
+    """The sum of ``(predicted − observed[rows])²`` over the observed entries, and their
+    count (rows: array of shape (n,), default all): a block of rows at a time."""
     total, count = 0.0, 0
     step = max(1, (1 << 16) // max(predicted.shape[1], 1))
     for start in range(0, predicted.shape[0], step):
-        diff = (predicted[start : start + step] - observed[start : start + step]).ravel()
+        block = slice(start, start + step)
+        seen_rows = observed[block] if rows is None else observed[rows[block]]
+        diff = (predicted[block] - seen_rows).ravel()
         seen = ~np.isnan(diff)
         if seen.all():  # every score observed (the usual case): one BLAS pass
             total += float(diff @ diff)
