@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.combine import total_of
-from ir3de_core.ridge.kept_rows import KeptRows, stacked
+from ir3de_core.ridge.kept_rows import KeptRows, joins, stacked
 from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.solver import RidgePath, RidgeSolution, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
@@ -70,14 +70,20 @@ def fold_projections(
 
 
 def _dual(folds: Sequence[FoldStatistics | None], settings: RouterSettings) -> bool:
-    """Whether `fold_projections` can score every fold from kept rows."""
+    """Whether `fold_projections` scores every fold from kept rows: each fold's complement
+    has no more rows than features too (else its n_t × n_t kernel and n_t × k targets would
+    cost more than the d × d scatter and k × d cross-products they stand for)."""
     kept = [f for f in folds if f is not None]
-    return (
-        settings.intercept == "centered"
-        and bool(kept)
-        and all(isinstance(f, KeptRows) for f in kept)
-        and len({(f.names, f.design, f.n_features) for f in kept}) == 1
-    )
+    if not (settings.intercept == "centered" and kept):
+        return False
+    if not all(isinstance(f, KeptRows) for f in kept):
+        return False
+    rows = [f.n_rows for f in kept if isinstance(f, KeptRows)]
+    first = kept[0]
+    assert isinstance(first, KeptRows)
+    same = all(isinstance(f, KeptRows) and joins(f, first) for f in kept)
+    fewest = min(rows) if len(kept) == len(folds) else 0  # a fold of none: train on all
+    return same and sum(rows) - fewest <= first.n_features
 
 
 def _dual_projections(

@@ -32,7 +32,7 @@ from ir3de_core.ridge.projected import ProjectedPath, Projection
 from ir3de_core.ridge.scatter import Scatter
 from ir3de_core.ridge.statistics import Design, SufficientStatistics
 
-__all__ = ["KeptRows", "stacked"]
+__all__ = ["KeptRows", "joins", "keeps", "stacked"]
 
 FloatArray = NDArray[np.float64]
 
@@ -100,7 +100,7 @@ class KeptRows:
     def __add__(self, other: object) -> KeptRows | SufficientStatistics:
         """Both parts' rows: stacked while fewer than the features and of the same groups,
         else the sum of their statistics."""
-        if isinstance(other, KeptRows) and _joins(self, other):
+        if isinstance(other, KeptRows) and joins(self, other):
             joined = stacked([self, other])
             return joined if joined.n_rows <= joined.n_features else joined.statistics()
         if isinstance(other, KeptRows):
@@ -169,7 +169,7 @@ def stacked(parts: Sequence[KeptRows]) -> KeptRows:
     """
     first = parts[0]
     for part in parts[1:]:
-        if not _joins(first, part):
+        if not joins(first, part):
             msg = "cannot stack kept rows of different groups, designs or features"
             raise ValueError(msg)
     if len(parts) == 1:
@@ -187,5 +187,6 @@ def stacked(parts: Sequence[KeptRows]) -> KeptRows:
     )  # fmt: skip
 
 
-def _joins(a: KeptRows, b: KeptRows) -> bool:
+def joins(a: KeptRows, b: KeptRows) -> bool:
+    """Whether two parts' rows can be stacked: the same groups, design and features."""
     return (a.names, a.design, a.n_features) == (b.names, b.design, b.n_features)

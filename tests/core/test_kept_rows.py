@@ -156,3 +156,31 @@ def test_a_fit_with_kept_folds_equals_the_dense_fit(
         assert want is None or got == pytest.approx(want, rel=1e-8)
     np.testing.assert_allclose(factored.coef_, dense.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(factored.intercept_, dense.intercept_, rtol=0, atol=1e-10)
+
+
+def test_folds_whose_complements_outgrow_the_features_are_scored_from_statistics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Folds of 10 rows at 12 features are kept, but each complement (20 rows) is not: those
+    folds are scored by the dense path, with the same numbers."""
+    X, Y, names = _rows(3, 30, 12, 3)
+    fold = np.arange(30) % 3
+    kept = [KeptRows.of(X[fold == f], Y[fold == f], names, design="per_group") for f in range(3)]
+    assert all(isinstance(part, KeptRows) for part in kept)
+    dense = [SufficientStatistics.from_rows(X[fold == f], Y[fold == f], names,
+                                            design="per_group") for f in range(3)]  # fmt: skip
+    totals = total_of(dense)
+    assert totals is not None
+    router_settings = RouterSettings.from_params({"target": "quality"})
+    held = [X[fold == f] for f in range(3)]
+
+    def dual(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dual form was used for a complement of more rows than d")
+
+    monkeypatch.setattr(KeptRows, "projected", dual)
+    got = fold_projections(totals, kept, [0.5, 30.0], router_settings, held)
+    want = fold_projections(totals, dense, [0.5, 30.0], router_settings, held)
+    for (_, path_got), (_, path_want) in zip(got, want, strict=True):
+        assert path_got is not None and path_want is not None
+        for i in range(2):
+            np.testing.assert_allclose(path_got.scores(i), path_want.scores(i), rtol=0, atol=1e-10)
