@@ -157,7 +157,8 @@ class FitSpec:
         n_scores = int((~np.isnan(observed[1])).sum()) if scores is not None or columns else 0
         if self.settings.target == "quality":
             n_scores = int((~np.isnan(targets)).sum())
-        check_fit_memory(self.size(len(prompts), len(names)))
+        complete = self.settings.target == "quality" and n_scores == targets.size > 0
+        check_fit_memory(self.size(len(prompts), len(names), complete=complete))
         statistics, folds, features = self._sums(prompts, targets, names)
         sample = HeldOutSample()
         if folds:
@@ -167,15 +168,21 @@ class FitSpec:
         return FitPart(statistics, means, n_records=len(prompts), n_scores=n_scores,
                        folds=folds, sample=sample)  # fmt: skip
 
-    def size(self, n_prompts: int, n_groups: int) -> FitSize:
+    def size(self, n_prompts: int, n_groups: int, *, complete: bool = False) -> FitSize:
         """The sizes that decide the memory of a fit of `n_prompts` prompts and `n_groups`
-        groups with these settings (see `ir3de_core.fit.budget`)."""
+        groups with these settings (see `ir3de_core.fit.budget`); `complete`: every group has
+        a target on every prompt (quality mode), so small folds are kept as rows."""
         tunes = self.settings.tunes
         ways = aggregations(self.settings, self.featurizer) if tunes else ()
         rows_kept = not self.uses_tokens or any(representation(a) == "rows" for a in ways)
+        dual = (
+            complete and tunes and set(map(representation, ways)) == {"rows"}
+            and self.settings.design == "per_group" and self.settings.intercept == "centered"
+            and n_prompts <= self.featurizer.n_features
+        )  # fmt: skip
         return FitSize(
             n_prompts, self.featurizer.n_features, n_groups,
-            self.settings.cv if tunes else 0, rows_kept,
+            self.settings.cv if tunes else 0, rows_kept, dual,
         )  # fmt: skip
 
     def _sums(
