@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["ConsumedInput"]
 
-_BLOCK = 1 << 20
+_BLOCK = 1 << 16  # bytes read per hash step: two blocks are alive at once, so keep it small
 
 
 @dataclass

@@ -101,10 +101,11 @@ def test_streaming_memory_does_not_grow_with_the_file(
 ) -> None:
     """Memory is one chunk, the sums and — to tune settings — at most SAMPLE_SIZE held-out
     records, whatever the size of the file."""
-    # a scatter is kept as its factor until it holds d rows, then dense (d × d): the small file
-    # must already be past that for "does not grow" to be a statement about the file's size
-    small = write_records(tmp_path / "small.jsonl", copies=4)
-    large = write_records(tmp_path / "large.jsonl", copies=24)  # 6x the records
+    # a scatter is kept as its factor until it holds d rows, then dense (d × d): every fold's
+    # scatter of the small file (24 copies) is past that, so "does not grow" is a statement
+    # about the file's size (at 4 copies the tuned folds are still half factors)
+    small = write_records(tmp_path / "small.jsonl", copies=24)
+    large = write_records(tmp_path / "large.jsonl", copies=96)  # 4x the records
     fixed = {
         "alpha": 1.0,
         "aggregation": "pooled",
@@ -112,10 +113,10 @@ def test_streaming_memory_does_not_grow_with_the_file(
         "confidence_temperature": 0.1,
     }
     _peak_streaming_bytes(small, **fixed)  # warm imports and caches
-    assert _peak_streaming_bytes(large, **fixed) < 1.5 * _peak_streaming_bytes(small, **fixed)
+    assert _peak_streaming_bytes(large, **fixed) < 1.2 * _peak_streaming_bytes(small, **fixed)
     monkeypatch.setattr("ir3de_core.fit.folds.SAMPLE_SIZE", 100)  # both files exceed it
     _peak_streaming_bytes(small)
-    assert _peak_streaming_bytes(large) < 1.5 * _peak_streaming_bytes(small)
+    assert _peak_streaming_bytes(large) < 1.2 * _peak_streaming_bytes(small)
 
 
 def test_cli_fit_streams_and_saves(
