@@ -25,12 +25,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.decide.checks import (
+    Choices,
     availability,
     choice,
     column,
     expert_names,
     number,
-    one_hot,
     renormalised,
     row_dict,
     threshold_value,
@@ -81,35 +81,6 @@ def best_under_cost(
     if lam == 0 or costs is None:
         return np.asarray(quality.argmax(axis=1), dtype=np.intp)
     return np.asarray((quality - lam * costs).argmax(axis=1), dtype=np.intp)
-
-
-@dataclass(frozen=True, eq=False)
-class Choices:
-    """A policy's choices for a batch, as arrays (the fast path of `predict`).
-
-    Attributes:
-        index: array of shape (n,), the chosen expert's column.
-        rule: array of shape (n,), index into `RoutingPolicy.RULES` of the rule that chose it.
-        confidence: array of shape (n,), the chosen expert's probability among those available.
-        n_experts: k.
-        explored: array of shape (n, k), an exploring policy's probabilities of choosing each
-            expert (`decide.explore`); None when the policy did not explore.
-    """
-
-    index: NDArray[np.intp]
-    rule: NDArray[np.intp]
-    confidence: NDArray[np.float64]
-    n_experts: int
-    explored: NDArray[np.float64] | None = None
-
-    @property
-    def propensities(self) -> NDArray[np.float64]:
-        """The probability the policy chose each expert: array of shape (n, k), one-hot
-        unless it explores (built when asked for: cross-validation reads only `index`, and at
-        10,000 experts the one-hot rows are 80 KB per prompt)."""
-        if self.explored is not None:
-            return self.explored
-        return one_hot(self.index, self.n_experts)
 
 
 @dataclass(frozen=True)
