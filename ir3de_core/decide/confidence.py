@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import softmax
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
@@ -34,8 +33,14 @@ _LOG_T = (-7.0, 7.0)  # T in [e^-7, e^7] times the scores' spread: nearly argmax
 def calibrated_probabilities(
     scores: NDArray[np.floating], temperature: float
 ) -> NDArray[np.float64]:
-    """``softmax(scores / temperature)`` row by row: array of the shape of `scores`, (n, k)."""
-    return np.asarray(softmax(np.asarray(scores, dtype=np.float64) / temperature, axis=-1))
+    """``softmax(scores / temperature)`` row by row: array of the shape of `scores`, (n, k).
+    The same operations as ``scipy.special.softmax``, in one new array (not four: at 10,000
+    experts the temporaries are 160 MB each for 2,000 prompts)."""
+    out = np.asarray(scores, dtype=np.float64) / temperature
+    out -= out.max(axis=-1, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
 
 
 def fit_temperature(

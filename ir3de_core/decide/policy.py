@@ -25,12 +25,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.decide.checks import (
+    Choices,
     availability,
     choice,
     column,
     expert_names,
     number,
-    one_hot,
     renormalised,
     row_dict,
     threshold_value,
@@ -81,24 +81,6 @@ def best_under_cost(
     if lam == 0 or costs is None:
         return np.asarray(quality.argmax(axis=1), dtype=np.intp)
     return np.asarray((quality - lam * costs).argmax(axis=1), dtype=np.intp)
-
-
-@dataclass(frozen=True, eq=False)
-class Choices:
-    """A policy's choices for a batch, as arrays (the fast path of `predict`).
-
-    Attributes:
-        index: array of shape (n,), the chosen expert's column.
-        rule: array of shape (n,), index into `RoutingPolicy.RULES` of the rule that chose it.
-        confidence: array of shape (n,), the chosen expert's probability among those available.
-        propensities: array of shape (n, k), the probability the policy chose each expert
-            (one-hot unless it explores; `decide.explore`).
-    """
-
-    index: NDArray[np.intp]
-    rule: NDArray[np.intp]
-    confidence: NDArray[np.float64]
-    propensities: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -263,12 +245,12 @@ class RoutingPolicy:
             probabilities = renormalised(table.probabilities, mask)
             index = np.full(n, j, dtype=np.intp)
             rule, p = np.full(n, _RULES.index("forced")), probabilities[:, j]
-            return Choices(index, rule, p, one_hot(index, len(table.experts)))
-        if np.isnan(table.quality).any():
+            return Choices(index, rule, p, len(table.experts))
+        if table.quality.size and np.isnan(table.quality.max()):  # max propagates NaN: no n×k temp
             msg = "the router produced NaN scores (non-finite features?); check the prompts"
             raise ValueError(msg)
         costs = self._costs_of(table)
-        quality = np.where(mask, table.quality, -np.inf)
+        quality = table.quality if mask.all() else np.where(mask, table.quality, -np.inf)
         index = best_under_cost(quality, costs, self.lam if costs is not None else 0.0)
         priced = self.lam > 0 and costs is not None
         rule = np.full(n, _RULES.index("cost" if priced else "best"), dtype=np.intp)
@@ -283,7 +265,7 @@ class RoutingPolicy:
                 index = np.where(unsure, fallback, index).astype(np.intp)
                 rule[unsure] = _RULES.index("default")
         if self.explore is None or table.spread is None:
-            return Choices(index, rule, probabilities[rows, index], one_hot(index, mask.size))
+            return Choices(index, rule, probabilities[rows, index], mask.size)
         explorable = rule <= _RULES.index("cost")
         value = quality if costs is None or self.lam == 0 else quality - self.lam * costs
 
@@ -296,7 +278,7 @@ class RoutingPolicy:
 
         p, chosen = draw(rng) if rng is not None else self._stream.draw(draw)  # type: ignore[attr-defined]
         rule[chosen != index] = _RULES.index("explore")
-        return Choices(chosen, rule, probabilities[rows, chosen], p)
+        return Choices(chosen, rule, probabilities[rows, chosen], mask.size, p)
 
     def decide(
         self,
@@ -311,7 +293,7 @@ class RoutingPolicy:
         choices = self.choose(table, available=available, forced=forced, rng=rng)
         experts, domains = table.experts, table.domains
         probabilities = renormalised(table.probabilities, availability(experts, available))
-        decisions = []
+        decisions, propensities = [], choices.propensities
         for i, (j, r) in enumerate(zip(choices.index.tolist(), choices.rule.tolist(), strict=True)):
             rule = forced_rule if forced is not None else _RULES[r]
             decisions.append(
@@ -326,8 +308,8 @@ class RoutingPolicy:
                     lam=self.lam if rule == "cost" else None,
                     threshold=self.threshold,
                     prior=table.prior,
-                    propensity=float(choices.propensities[i, j]),
-                    propensities=row_dict(experts, choices.propensities[i]),
+                    propensity=float(propensities[i, j]),
+                    propensities=row_dict(experts, propensities[i]),
                     novelty=prompt_novelty(table, i),
                 )
             )

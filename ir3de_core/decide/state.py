@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import softmax
 
+from ir3de_core.decide.confidence import calibrated_probabilities
 from ir3de_core.decide.decision import Contribution, ExpertScores
 from ir3de_core.decide.explanation import (
     merge_word_pieces,
@@ -200,15 +200,22 @@ class RoutedState:
         aggregation: str | None = None,
         costs: NDArray[np.float64] | None = None,
         spread: NDArray[np.float64] | None = None,
+        *,
+        calibrate: bool = True,
     ) -> ExpertScores:
         """`score_of` from the group scores (n, k_groups) and winning groups (n,) already
         computed (e.g. by a `ProjectedPath` during cross-validation); `spread` (n, k) is each
-        prediction's spread, or None."""
+        prediction's spread, or None. Without `calibrate` (quality mode only: elsewhere the
+        choice depends on them) the probabilities are left as the scores, for a caller that
+        reads only the choice and computes them later."""
         votes = (
             self.token_scorer is not None and (aggregation or self.settings.aggregation) == "vote"
         )
         scores = self.expert_scores(group_scores, votes)
-        probabilities = scores if votes else softmax(scores / self.settings.temperature, axis=1)
+        skip = votes or not (calibrate or self.expert_map is not None)
+        probabilities = (
+            scores if skip else calibrated_probabilities(scores, self.settings.temperature)
+        )
         domain_mode = self.expert_map is not None
         if costs is not None and np.shape(costs) != scores.shape:
             msg = f"costs must have shape {scores.shape} (prompts × experts), got {np.shape(costs)}"

@@ -35,6 +35,9 @@ class FitSize:
         n_groups: k, experts (quality mode) or domains (domain mode).
         folds: cross-validation folds (0 when nothing is tuned).
         rows_kept: whether the prompts' feature rows are kept (pooled rows; token rows are not).
+        dual: whether cross-validation keeps each fold as its rows and scores it in the dual
+            form (`ir3de_core.ridge.kept_rows`: quality mode, every score observed, n ≤ d):
+            then no fold has k × d cross-products of its own.
     """
 
     n_prompts: int
@@ -42,6 +45,7 @@ class FitSize:
     n_groups: int
     folds: int
     rows_kept: bool = True
+    dual: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -51,11 +55,12 @@ class FitSize:
         eigenvectors), ``c = folds + 6`` d × k arrays when tuned (each fold's cross-products
         and the total's, two merge temporaries, one fold's projection temporary, the final
         coefficients: held-out rows are scored along the α path from per-fold projections,
-        never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables (only
-        when settings are tuned)."""
+        never from an α's d × k weights), ``c = 4`` when tuned in the dual form (the total's
+        cross-products, the final coefficients and two temporaries of the final solve) or
+        ``c = 8`` untuned, and the held-out tables (only when settings are tuned)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
         scatters = 2 * self.folds + 2
-        crosses = self.folds + 6 if self.folds else 8
+        crosses = (4 if self.dual else self.folds + 6) if self.folds else 8
         rows = n * d if self.rows_kept else 0
         tables = _HELD_TABLES * n * k if self.folds else 0
         words = rows + n * k + scatters * min(n, d) * d + crosses * k * d + tables

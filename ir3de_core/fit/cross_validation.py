@@ -277,7 +277,7 @@ def _calibrated(
     if not rows.any():
         return None, best
     temperature = fit_temperature(table.scores[rows], targets[rows])
-    run = replace(_run(best), table=table.at_temperature(temperature))
+    run = _run(best).with_table(table.at_temperature(temperature))
     return temperature, replace(best, run=run)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.combine import total_of
+from ir3de_core.ridge.kept_rows import KeptRows, joins, stacked
 from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.solver import RidgePath, RidgeSolution, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
@@ -23,10 +24,12 @@ from ir3de_core.settings import RouterSettings
 
 __all__ = ["fold_projections", "fold_solutions", "unsolved"]
 
+FoldStatistics = SufficientStatistics | KeptRows
+
 
 def fold_solutions(
     totals: SufficientStatistics,
-    folds: Sequence[SufficientStatistics | None],
+    folds: Sequence[FoldStatistics | None],
     alphas: Sequence[float],
     settings: RouterSettings,
 ) -> list[tuple[SufficientStatistics, RidgePath]]:
@@ -42,14 +45,20 @@ def fold_solutions(
 
 def fold_projections(
     totals: SufficientStatistics,
-    folds: Sequence[SufficientStatistics | None],
+    folds: Sequence[FoldStatistics | None],
     alphas: Sequence[float],
     settings: RouterSettings,
     rows: Sequence[NDArray[np.float64] | None],
 ) -> list[tuple[SufficientStatistics, ProjectedPath | None]]:
     """For each fold: the statistics without it (no scatter or cross-products kept) and the
     group scores of its held-out `rows` (n_f, d) at every α (None: the fold holds no held-out
-    prompts). Equal to scoring the rows with `fold_solutions`' weights, to rounding."""
+    prompts). Equal to scoring the rows with `fold_solutions`' weights, to rounding.
+
+    When every fold is kept as its rows (`KeptRows`: fewer prompts than features) and the
+    intercept is centred, each fold's fit without it is the other folds' rows, scored in the
+    dual form (`KeptRows.projected`): no fold forms a k × d cross-product or projection."""
+    if _dual(folds, settings):
+        return _dual_projections(folds, alphas, settings, rows)  # type: ignore[arg-type]
     out: list[tuple[SufficientStatistics, ProjectedPath | None]] = []
     for f, fold in enumerate(folds):
         train = _without(totals, folds, f, fold)
@@ -57,6 +66,45 @@ def fold_projections(
         projected = None if held is None else ProjectedPath.of(_path(train, alphas, settings), held)
         out.append((train.without_scatter(), projected))
         del train  # the fold's cross-products go before the next fold's are summed
+    return out
+
+
+def _dual(folds: Sequence[FoldStatistics | None], settings: RouterSettings) -> bool:
+    """Whether `fold_projections` scores every fold from kept rows: each fold's complement
+    has no more rows than features too (else its n_t × n_t kernel and n_t × k targets would
+    cost more than the d × d scatter and k × d cross-products they stand for)."""
+    kept = [f for f in folds if f is not None]
+    if not (settings.intercept == "centered" and kept):
+        return False
+    if not all(isinstance(f, KeptRows) for f in kept):
+        return False
+    rows = [f.n_rows for f in kept if isinstance(f, KeptRows)]
+    first = kept[0]
+    assert isinstance(first, KeptRows)
+    same = all(isinstance(f, KeptRows) and joins(f, first) for f in kept)
+    fewest = min(rows) if len(kept) == len(folds) else 0  # a fold of none: train on all
+    return same and sum(rows) - fewest <= first.n_features
+
+
+def _dual_projections(
+    folds: Sequence[KeptRows | None],
+    alphas: Sequence[float],
+    settings: RouterSettings,
+    rows: Sequence[NDArray[np.float64] | None],
+) -> list[tuple[SufficientStatistics, ProjectedPath | None]]:
+    """`fold_projections` of kept folds: each fold's training rows stacked (n_t × d and
+    n_t × k: small), held-out rows scored in the dual form."""
+    out: list[tuple[SufficientStatistics, ProjectedPath | None]] = []
+    for f, fold in enumerate(folds):
+        others = [s for g, s in enumerate(folds) if s is not None and (g != f or fold is None)]
+        if not others:
+            msg = "cross-validation needs data outside every fold"
+            raise ValueError(msg)
+        train, held = stacked(others), rows[f]
+        projected = None
+        if held is not None:
+            projected = train.projected(held, alphas, normalize=settings.normalizes)
+        out.append((train.summary(), projected))
     return out
 
 
@@ -78,14 +126,14 @@ def _path(
 
 def _without(
     totals: SufficientStatistics,
-    folds: Sequence[SufficientStatistics | None],
+    folds: Sequence[FoldStatistics | None],
     f: int,
-    fold: SufficientStatistics | None,
+    fold: FoldStatistics | None,
 ) -> SufficientStatistics:
     return totals if fold is None else _sum(s for g, s in enumerate(folds) if g != f)
 
 
-def _sum(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics:
+def _sum(parts: Iterable[FoldStatistics | None]) -> SufficientStatistics:
     total = total_of(parts)
     if total is None:
         msg = "cross-validation needs data outside every fold"

@@ -171,6 +171,6 @@ class HeldOutSample:
 def _kept(
     values: NDArray[np.float64] | None, kept: NDArray[np.intp], e: int
 ) -> NDArray[np.float64]:
-    if values is None:
-        return np.full((kept.size, e), np.nan)
+    if values is None:  # nothing observed: a read-only broadcast, no n × e memory
+        return np.broadcast_to(np.float64(np.nan), (kept.size, e))
     return np.asarray(values, dtype=np.float64)[kept]

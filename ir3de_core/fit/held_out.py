@@ -96,20 +96,56 @@ class FoldRun:
     """One candidate's held-out decisions, fold by fold, concatenated in held-out order.
 
     Attributes:
-        table: the decisions' inputs for every held-out prompt (scores, probabilities, ...).
+        parts: each fold's decision inputs (scores, probabilities, ...), in fold order.
+        order: array of shape (n,), the held-out row of each row of the parts stacked.
         chosen: the best-rule expert of each prompt.
         domains: the predicted domain of each prompt (domain mode).
         prior: the best single expert of the fold each prompt was held out of.
+        whole: the parts as one table in held-out order, once formed (see `table`).
+        temperature: when set, the parts' probabilities were not computed (they are the
+            scores): `table` computes them as ``softmax(scores / temperature)``.
     """
 
-    table: ExpertScores
+    parts: tuple[ExpertScores, ...]
+    order: NDArray[np.intp]
     chosen: list[str]
     domains: list[str] | None
     prior: list[str]
+    whole: ExpertScores | None = None
+    temperature: float | None = None
+
+    @property
+    def table(self) -> ExpertScores:
+        """Every held-out prompt's decision inputs in held-out order: the parts concatenated
+        when first asked for (at 10,000 experts an n × k table is 160 MB per 2,000 prompts;
+        only the chosen candidate's is needed, to calibrate its confidence)."""
+        if self.whole is None:
+            whole = _concatenated(self.parts, self.order)
+            if self.temperature is not None:
+                whole = whole.at_temperature(self.temperature)
+            object.__setattr__(self, "whole", whole)
+        assert self.whole is not None
+        return self.whole
+
+    def with_table(self, table: ExpertScores) -> FoldRun:
+        """These decisions with another table of the same prompts (held-out order)."""
+        return replace(self, whole=table, temperature=None)
 
     def prior_only(self) -> FoldRun:
         """These prompts, each sent to its fold's best single expert (no prompt signal)."""
         return replace(self, chosen=list(self.prior))
+
+    def squared_error(self, observed: NDArray[np.float64]) -> float:
+        """The mean of ``(score − observed)²`` over the observed (not NaN) entries, with
+        observed (n, k) in held-out order, computed fold by fold (no n × k table formed)."""
+        if self.whole is not None:
+            return _mean_squared_error(self.whole.scores, observed)
+        total, count, start = 0.0, 0, 0
+        for part in self.parts:
+            rows = self.order[start : start + part.n]
+            more_total, more_count = _squared_error_sums(part.scores, observed, rows)
+            total, count, start = total + more_total, count + more_count, start + part.n
+        return total / count if count else math.nan
 
 
 def held_out_decisions(
@@ -125,12 +161,16 @@ def held_out_decisions(
     with `scored`, `features` are already each fold's group scores (n_f, k)."""
     order = np.concatenate([np.flatnonzero(held.folds == f) for f in range(len(states))])
     tables, chosen, domains, prior = [], [], [], []
+    # quality mode: the choice is the best predicted score, so the probabilities (a softmax
+    # of n × k scores per candidate) wait until the table is asked for
+    lazy = scored and all(s.expert_map is None and s.token_scorer is None for s in states)
     for state, fold_features in zip(states, features, strict=True):
         if fold_features is None:
             continue
         if scored:
             group_scores = np.asarray(fold_features, dtype=np.float64)
-            table = state.score_from(group_scores.argmax(axis=1), group_scores, aggregation)
+            table = state.score_from(group_scores.argmax(axis=1), group_scores, aggregation,
+                                     calibrate=not lazy)  # fmt: skip
         else:
             table = state.score_of(fold_features, aggregation=aggregation)
         picks = RoutingPolicy().choose(table).index
@@ -139,10 +179,10 @@ def held_out_decisions(
         domains += list(table.domains) if table.domains is not None else []
         prior += [str(state.prior)] * table.n
     back = np.argsort(order)  # from fold order back to held-out order
-    merged = _concatenated(tables, order)
     return FoldRun(
-        merged, [chosen[i] for i in back], [domains[i] for i in back] if domains else None,
-        [prior[i] for i in back],
+        tuple(tables), order, [chosen[i] for i in back],
+        [domains[i] for i in back] if domains else None, [prior[i] for i in back],
+        temperature=states[0].settings.temperature if lazy else None,
     )  # fmt: skip
 
 
@@ -212,8 +252,8 @@ def candidate_score(
         if np.isnan(outcome).all() and routed_home is not None:  # the experts were never scored
             outcome = np.asarray(routed_home, dtype=np.float64)
         return float(np.nanmean(outcome)), math.nan, outcome
-    observed = held.columns(run.table.experts, held.scores)
-    error = _mean_squared_error(run.table.scores, observed)
+    observed = held.columns(run.parts[0].experts, held.scores)
+    error = run.squared_error(observed)
     if held.costs is not None:
         return _held_out_aiq(run, held, observed), error, outcome
     return float(np.nanmean(outcome)), error, outcome
@@ -222,14 +262,31 @@ def candidate_score(
 def _mean_squared_error(predicted: NDArray[np.float64], observed: NDArray[np.float64]) -> float:
     """The mean of ``(predicted − observed)²`` over the entries observed (not NaN), for
     arrays of shape (n, k): a block of rows at a time, so no n × k temporary is made."""
+    total, count = _squared_error_sums(predicted, observed)
+    return total / count if count else math.nan
+
+
+def _squared_error_sums(
+    predicted: NDArray[np.float64],
+    observed: NDArray[np.float64],
+    rows: NDArray[np.intp] | None = None,
+) -> tuple[float, int]:
+    """The sum of ``(predicted − observed[rows])²`` over the observed entries, and their
+    count (rows: array of shape (n,), default all): a block of rows at a time."""
     total, count = 0.0, 0
     step = max(1, (1 << 16) // max(predicted.shape[1], 1))
     for start in range(0, predicted.shape[0], step):
-        diff = predicted[start : start + step] - observed[start : start + step]
+        block = slice(start, start + step)
+        seen_rows = observed[block] if rows is None else observed[rows[block]]
+        diff = (predicted[block] - seen_rows).ravel()
         seen = ~np.isnan(diff)
-        total += float(np.square(diff, where=seen, out=np.zeros_like(diff)).sum())
-        count += int(seen.sum())
-    return total / count if count else math.nan
+        if seen.all():  # every score observed (the usual case): one BLAS pass
+            total += float(diff @ diff)
+            count += diff.size
+        else:
+            total += float(np.square(diff, where=seen, out=np.zeros_like(diff)).sum())
+            count += int(seen.sum())
+    return total, count
 
 
 def _held_out_aiq(run: FoldRun, held: HeldOut, observed: NDArray[np.float64]) -> float:

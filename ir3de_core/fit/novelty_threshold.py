@@ -31,8 +31,9 @@ from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.featurizers import Featurizer
 from ir3de_core.fit.held_out import HeldOut
-from ir3de_core.fit.parts import FitPart, ScoreMeans, best_single_expert
+from ir3de_core.fit.parts import FitPart, FoldStatistics, ScoreMeans, best_single_expert
 from ir3de_core.fit.tuning import TuningResult, representation
+from ir3de_core.ridge.combine import total_of
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -224,10 +225,9 @@ def _without_domain(means: ScoreMeans, domain: str) -> ScoreMeans:
     )  # fmt: skip
 
 
-def _sum(parts: list[SufficientStatistics]) -> SufficientStatistics:
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
+def _sum(parts: list[FoldStatistics]) -> SufficientStatistics:
+    total = total_of(parts)
+    assert total is not None  # the callers pass at least one part
     return total
 
 

@@ -24,16 +24,22 @@ from ir3de_core.data.records import Record
 from ir3de_core.featurizers import Featurizer, HashingFeaturizer
 from ir3de_core.fit.folds import HeldOutSample
 from ir3de_core.ridge.combine import total_of
+from ir3de_core.ridge.kept_rows import KeptRows
 from ir3de_core.ridge.statistics import SufficientStatistics
 
 __all__ = [
     "DocumentFrequencies",
     "FitPart",
+    "FoldStatistics",
     "ScoreMeans",
     "best_single_expert",
     "needs_document_frequencies",
     "with_idf",
 ]
+
+
+FoldStatistics = SufficientStatistics | KeptRows
+"""A fold's statistics, or (fewer prompts than features) its rows and targets."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +145,8 @@ class FitPart:
         n_records: records seen.
         n_scores: (record, expert) scores seen.
         n_parts: partitions merged into this part (Dask checks it covers every partition).
-        folds: representation → per-fold statistics (tuned fits only).
+        folds: representation → per-fold statistics (tuned fits only); a fold of fewer
+            prompts than features may be kept as its rows (`KeptRows`).
         sample: the held-out sample of the records (tuned fits only).
     """
 
@@ -148,8 +155,11 @@ class FitPart:
     n_records: int = 0
     n_scores: int = 0
     n_parts: int = 1
-    folds: dict[str, tuple[SufficientStatistics | None, ...]] = field(default_factory=dict)
+    folds: dict[str, tuple[FoldStatistics | None, ...]] = field(default_factory=dict)
     sample: HeldOutSample = field(default_factory=HeldOutSample)
+    _totals: dict[str, SufficientStatistics | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __add__(self, other: FitPart) -> FitPart:
         """The part of both chunks' records."""
@@ -160,7 +170,7 @@ class FitPart:
                 _added(a, b) for a, b in zip(mine, theirs, strict=True)
             )  # fmt: skip
         return FitPart(
-            statistics=_added(self.statistics, other.statistics),
+            statistics=_summed(self.statistics, other.statistics),
             means=self.means + other.means,
             n_records=self.n_records + other.n_records,
             n_scores=self.n_scores + other.n_scores,
@@ -170,13 +180,22 @@ class FitPart:
         )
 
     def total(self, representation: str) -> SufficientStatistics | None:
-        """The statistics of every fold of one representation together."""
-        return total_of(self.folds.get(representation, ()))
+        """The statistics of every fold of one representation together (summed once per
+        part: a part is immutable, and its total is needed by the choice and the refit)."""
+        if representation not in self._totals:
+            self._totals[representation] = total_of(self.folds.get(representation, ()))
+        return self._totals[representation]
 
 
-def _added(
+def _summed(
     a: SufficientStatistics | None, b: SufficientStatistics | None
 ) -> SufficientStatistics | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a + b
+
+
+def _added(a: FoldStatistics | None, b: FoldStatistics | None) -> FoldStatistics | None:
     if a is None or b is None:
         return a if b is None else b
     return a + b

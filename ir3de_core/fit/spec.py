@@ -29,6 +29,7 @@ from ir3de_core.fit.novelty_threshold import with_novelty_threshold
 from ir3de_core.fit.parts import (
     DocumentFrequencies,
     FitPart,
+    FoldStatistics,
     ScoreMeans,
     best_single_expert,
     with_idf,
@@ -36,6 +37,7 @@ from ir3de_core.fit.parts import (
 from ir3de_core.fit.sums import row_statistics, token_statistics
 from ir3de_core.fit.targets import domain_targets, score_matrix, validate_expert_map
 from ir3de_core.fit.tuning import aggregations, representation, tuned_policy, untuned
+from ir3de_core.ridge.kept_rows import KeptRows
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -155,7 +157,8 @@ class FitSpec:
         n_scores = int((~np.isnan(observed[1])).sum()) if scores is not None or columns else 0
         if self.settings.target == "quality":
             n_scores = int((~np.isnan(targets)).sum())
-        check_fit_memory(self.size(len(prompts), len(names)))
+        complete = self.settings.target == "quality" and n_scores == targets.size > 0
+        check_fit_memory(self.size(len(prompts), len(names), complete=complete))
         statistics, folds, features = self._sums(prompts, targets, names)
         sample = HeldOutSample()
         if folds:
@@ -165,22 +168,28 @@ class FitSpec:
         return FitPart(statistics, means, n_records=len(prompts), n_scores=n_scores,
                        folds=folds, sample=sample)  # fmt: skip
 
-    def size(self, n_prompts: int, n_groups: int) -> FitSize:
+    def size(self, n_prompts: int, n_groups: int, *, complete: bool = False) -> FitSize:
         """The sizes that decide the memory of a fit of `n_prompts` prompts and `n_groups`
-        groups with these settings (see `ir3de_core.fit.budget`)."""
+        groups with these settings (see `ir3de_core.fit.budget`); `complete`: every group has
+        a target on every prompt (quality mode), so small folds are kept as rows."""
         tunes = self.settings.tunes
         ways = aggregations(self.settings, self.featurizer) if tunes else ()
         rows_kept = not self.uses_tokens or any(representation(a) == "rows" for a in ways)
+        dual = (
+            complete and tunes and set(map(representation, ways)) == {"rows"}
+            and self.settings.design == "per_group" and self.settings.intercept == "centered"
+            and n_prompts <= self.featurizer.n_features
+        )  # fmt: skip
         return FitSize(
             n_prompts, self.featurizer.n_features, n_groups,
-            self.settings.cv if tunes else 0, rows_kept,
+            self.settings.cv if tunes else 0, rows_kept, dual,
         )  # fmt: skip
 
     def _sums(
         self, prompts: Sequence[str], targets: NDArray[np.float64], names: Sequence[str]
     ) -> tuple[
         SufficientStatistics | None,
-        dict[str, tuple[SufficientStatistics | None, ...]],
+        dict[str, tuple[FoldStatistics | None, ...]],
         NDArray[np.float64] | None,
     ]:
         """The part's statistics: one total, or (to tune settings) one per fold and way of
@@ -189,16 +198,16 @@ class FitSpec:
             return self.statistics(prompts, targets, names), {}, None
         fold = fold_ids(prompts, self.settings.cv)
         per_fold = [np.flatnonzero(fold == f) for f in range(self.settings.cv)]
-        folds: dict[str, tuple[SufficientStatistics | None, ...]] = {}
+        folds: dict[str, tuple[FoldStatistics | None, ...]] = {}
         features = None
         for rep in dict.fromkeys(
             representation(a) for a in aggregations(self.settings, self.featurizer)
         ):
-            if rep == "rows":  # featurized once, summed fold by fold
+            if rep == "rows":  # featurized once, summed fold by fold (or kept: KeptRows)
                 features = self.rows(prompts)
                 folds[rep] = tuple(
-                    row_statistics(features[rows], targets[rows], names,
-                                   design=self.settings.design) if rows.size else None
+                    KeptRows.of(features[rows], targets[rows], names,
+                                design=self.settings.design) if rows.size else None
                     for rows in per_fold
                 )  # fmt: skip
             else:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.moments import GroupMoments, RowMoments, merge_groups, unmerge_groups
 from ir3de_core.ridge.statistics import SufficientStatistics
+
+if TYPE_CHECKING:
+    from ir3de_core.ridge.kept_rows import KeptRows
 
 __all__ = ["combine", "equal", "reindexed", "total_of"]
 
@@ -44,13 +47,16 @@ def combine(
     return _assembled(a, b, subtract, tuple(blocks), block, mean_y, cross)
 
 
-def total_of(parts: Iterable[SufficientStatistics | None]) -> SufficientStatistics | None:
+def total_of(
+    parts: Iterable[SufficientStatistics | KeptRows | None],
+) -> SufficientStatistics | None:
     """The sum of `parts` (None where a part is None; None if all are): after the first
     addition the running sum owns its cross-products, and each later part of the same groups
-    is added into them, so a sum of many parts allocates one k × d array, not one per part."""
+    is added into them, so a sum of many parts allocates one k × d array, not one per part.
+    Parts kept as rows (`KeptRows`) are stacked first and their statistics formed once."""
     total: SufficientStatistics | None = None
     owned = False
-    for part in parts:
+    for part in _rows_stacked(parts):
         if part is None:
             continue
         if total is None:
@@ -64,6 +70,23 @@ def total_of(parts: Iterable[SufficientStatistics | None]) -> SufficientStatisti
             total = total + part
             owned = not any(np.may_share_memory(total.cross, c) for c in inputs)
     return total
+
+
+def _rows_stacked(
+    parts: Iterable[SufficientStatistics | KeptRows | None],
+) -> list[SufficientStatistics]:
+    """`parts` as statistics: the kept rows of each set of groups stacked into one (first),
+    then the parts that are statistics already, in order."""
+    from ir3de_core.ridge.kept_rows import KeptRows, stacked
+
+    kept: dict[tuple[object, ...], list[KeptRows]] = {}
+    others: list[SufficientStatistics] = []
+    for part in parts:
+        if isinstance(part, KeptRows):
+            kept.setdefault((part.names, part.design, part.n_features), []).append(part)
+        elif part is not None:
+            others.append(part)
+    return [stacked(rows).statistics() for rows in kept.values()] + others
 
 
 def _groups(stats: SufficientStatistics, columns: NDArray[np.int64] | None) -> GroupMoments:

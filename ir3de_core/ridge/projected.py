@@ -26,14 +26,14 @@ from numpy.typing import NDArray
 
 from ir3de_core.ridge.solver import RidgePath
 
-__all__ = ["ProjectedPath"]
+__all__ = ["ProjectedPath", "Projection"]
 
 FloatArray = NDArray[np.float64]
 _BLOCK_NUMBERS = 1 << 22  # 32 MB of float64 per block of E's columns
 
 
 @dataclass(frozen=True, eq=False)
-class _Projection:
+class Projection:
     """One system's pieces for fixed rows (see the module docstring).
 
     Attributes:
@@ -76,7 +76,7 @@ class ProjectedPath:
     n_rows: int
     n_groups: int
     normalize: bool
-    parts: tuple[_Projection, ...]
+    parts: tuple[Projection, ...]
     decomposed: bool = True
 
     @classmethod
@@ -114,7 +114,7 @@ class ProjectedPath:
             if not complete:
                 ze, e_norms = _outside(z, vectors, prepared.rhs, b)
             parts.append(
-                _Projection(list(system.columns), eigen_values, complete, zv, b, ze, e_norms,
+                Projection(list(system.columns), eigen_values, complete, zv, b, ze, e_norms,
                             offset)
             )  # fmt: skip
         return cls(
@@ -139,26 +139,31 @@ class ProjectedPath:
     def scores(self, i: int) -> FloatArray:
         """The rows' group scores at ``alphas[i]``: array of shape (n_h, k)."""
         alpha = self.alphas[i]
+        every = list(range(self.n_groups))
+        if len(self.parts) == 1 and self.parts[0].columns == every:
+            return self._scores_of(self.parts[0], alpha)  # one system for all: no gather
         out = np.zeros((self.n_rows, self.n_groups))
         for part in self.parts:
-            if alpha == np.inf:
-                out[:, part.columns] = part.offset
-                continue
-            denominator = part.values + alpha
-            inverse = 1.0 / np.where(denominator > 0, denominator, np.inf)
-            scores = (part.zv * inverse) @ part.b
-            norms2 = (part.b**2 * (inverse**2)[:, None]).sum(axis=0)
-            if not part.complete and alpha > 0:  # α = 0: the pseudo-inverse ignores E
-                scores += part.ze / alpha
-                norms2 += part.e_norms / alpha**2
-            if self.normalize:
-                norms = np.sqrt(np.maximum(norms2, 0.0))
-                norms[norms == 0] = 1.0
-                scores = (scores + part.offset) / norms
-                out[:, part.columns] = scores
-            else:
-                out[:, part.columns] = scores + part.offset
+            out[:, part.columns] = self._scores_of(part, alpha)
         return out
+
+    def _scores_of(self, part: Projection, alpha: float) -> FloatArray:
+        """One system's scores at `alpha`: a new array of shape (n_h, m), built in place."""
+        if alpha == np.inf:
+            return np.tile(part.offset, (self.n_rows, 1))
+        denominator = part.values + alpha
+        inverse = 1.0 / np.where(denominator > 0, denominator, np.inf)
+        scores = (part.zv * inverse) @ part.b
+        norms2 = (part.b**2 * (inverse**2)[:, None]).sum(axis=0)
+        if not part.complete and alpha > 0:  # α = 0: the pseudo-inverse ignores E
+            scores += part.ze / alpha
+            norms2 += part.e_norms / alpha**2
+        scores += part.offset
+        if self.normalize:
+            norms = np.sqrt(np.maximum(norms2, 0.0))
+            norms[norms == 0] = 1.0
+            scores /= norms
+        return np.asarray(scores, dtype=np.float64)
 
 
 def _outside(

@@ -44,7 +44,7 @@ class Eigen:
     def solve(self, rhs: FloatArray, alpha: float) -> FloatArray:
         """``(S + αI)⁻¹ rhs`` for rhs (d, m); with α = 0 the pseudo-inverse, α = ∞ zeros."""
         if alpha == np.inf:
-            return np.zeros_like(rhs)
+            return np.zeros(rhs.shape)  # calloc: no page is touched until written
         projected = self.vectors.T @ rhs
         denominator = self.values + float(alpha)
         safe = np.where(denominator > 0, denominator, np.inf)

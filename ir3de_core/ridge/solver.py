@@ -154,7 +154,7 @@ class _Prepared:
     def weights(self, alpha: float) -> FloatArray:
         """The solution of ``(gram + αI) w = rhs``: array of shape (d or d + 1, m)."""
         if alpha == np.inf:
-            return np.zeros_like(self.rhs)
+            return np.zeros(self.rhs.shape)  # calloc: no page is touched until written
         if self.gram is not None:
             return solve_ridge(self.gram.to_dense(), self.rhs, alpha)
         assert self.decomposition is not None

@@ -26,7 +26,7 @@ from ir3de_core._version import __version__
 from ir3de_core.data.records import Record
 from ir3de_core.exceptions import IR3DEError
 from ir3de_core.fit.folds import HeldOutSample
-from ir3de_core.fit.parts import FitPart, ScoreMeans
+from ir3de_core.fit.parts import FitPart, FoldStatistics, ScoreMeans
 from ir3de_core.persistence.arrayfile import (
     array_specs,
     read_checked_npz,
@@ -194,8 +194,9 @@ def load_checkpoint(directory: Path) -> Checkpoint | None:
 
 def _folds(
     spec: dict[str, list[dict[str, Any] | None]], arrays: dict[str, np.ndarray]
-) -> dict[str, tuple[SufficientStatistics | None, ...]]:
-    """The per-fold statistics of a tuned fit, from the manifest's names and the arrays."""
+) -> dict[str, tuple[FoldStatistics | None, ...]]:
+    """The per-fold statistics of a tuned fit, from the manifest's names and the arrays (a
+    fold kept as rows was saved as its statistics, and loads as them)."""
     return {
         rep: tuple(
             None if f is None
