@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 
 import uvicorn
 
@@ -14,9 +15,26 @@ from ir3de_serve.config import ConfigError, GatewayConfig, load_config
 from ir3de_serve.security import check_exposure
 from ir3de_serve.workers import check_workers, serve_workers
 
-__all__ = ["run_command", "serve"]
+__all__ = ["one_blas_thread", "run_command", "serve"]
 
 logger = logging.getLogger("ir3de.serve")
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """Run this gateway process's BLAS on one thread, unless the environment sets a count.
+
+    A gateway's numeric work is one prompt's row against d × d matrices at a time (novelty,
+    exploration's spread, a feedback fold's rank-one step): too small to gain from threads,
+    while the event loop and the feedback thread already share the cores. Measured on 2 busy
+    cores (docs/benchmarks.md), one fold at d = 1,024 took 25.6 ms on OpenBLAS's 2 threads and
+    4.4 ms on one.
+    """
+    if any(os.environ.get(name) for name in _THREAD_VARIABLES):
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # for the life of the process
 
 
 def serve(
@@ -43,6 +61,7 @@ def serve(
             raise ConfigError(msg)
         serve_workers(config, log_level)
         return
+    one_blas_thread()
     app = create_app(config, router=router)
     uvicorn.run(
         app,

@@ -90,7 +90,9 @@ def worker_app() -> Any:
     import pickle
 
     from ir3de_serve.app import create_app
+    from ir3de_serve.server import one_blas_thread
 
+    one_blas_thread()
     state = json.loads(os.environ[_ENV])
     config: GatewayConfig = pickle.loads(base64.b64decode(state["config"]))
     folder = Path(state["folder"])

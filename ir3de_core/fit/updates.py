@@ -106,6 +106,8 @@ def fold_feedback(
     features: NDArray[np.float64],
     targets: NDArray[np.float64],
     weights: NDArray[np.float64] | None = None,
+    *,
+    sequential: bool = False,
 ) -> tuple[RoutedState, RankOneRidge]:
     """Fold scored rows into the sums and the weights by rank-one steps (see `updates_online`).
 
@@ -113,6 +115,7 @@ def fold_feedback(
         features: array of shape (n, d), the prompts' feature rows.
         targets: array of shape (n, k), NaN where an expert is not scored.
         weights: array of shape (n,), positive (default 1).
+        sequential: sums bit for bit those of n folds of one row each (`RankOneRidge.add_rows`).
 
     `online` is the updater of earlier events (None, or one for another α, starts a new one from
     a copy of the statistics). Its sums are updated in place and shared by the returned state;
@@ -120,7 +123,7 @@ def fold_feedback(
     """
     if online is None or online.alpha != spec.settings.penalty:
         online = RankOneRidge.from_statistics(state.statistics, spec.settings.penalty)
-    online.add_rows(features, targets, sample_weight=weights)
+    online.add_rows(features, targets, sample_weight=weights, sequential=sequential)
     solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
     stats = online.statistics
     new = state.replace(
