@@ -232,7 +232,7 @@ def _write_setup(
         f'[router]\npath = "router"\nreload_seconds = 2\n\n'
         f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n'
         # one load generator sends every event: loosen the per-key bounds it would hit
-        "score_range = [0.0, 1.0]\nkey_share = 1.0\nkey_rate_per_minute = 1e6\n"
+        "score_range = [0.0, 1.0]\nkey_share = 100.0\nkey_rate_per_minute = 1e6\n"
         + (
             f'shared_log = "sqlite:///{folder / "shared.db"}"\nsave_to = "{folder / "state"}"\n'
             if shared_log

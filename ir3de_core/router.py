@@ -8,7 +8,6 @@ may route while another thread adds experts or folds in feedback.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -326,7 +325,12 @@ def _policy_json(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, 
     return None if policy is None else RoutingPolicy.of(policy).to_dict()
 
 
-@functools.cache
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _param_names(cls: type[IR3DERouter]) -> tuple[str, ...]:
     """The constructor's parameters (what ``get_params`` lists), read once per class."""
-    return tuple(cls._get_param_names())
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    return names

@@ -11,8 +11,8 @@ the weights are ``P_j C_j``: no offset of the features ever enters the update.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg.blas as blas
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg import blas
 
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.ridge.linalg import lapack_threads
