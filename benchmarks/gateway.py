@@ -300,9 +300,13 @@ def run(
             gateway.wait(60)
             upstream.send_signal(signal.SIGTERM)
             upstream.wait(30)
-        saved_to = folder / ("state.worker-0" if workers > 1 else "state" if shared_log else "router")
+        saved_to = folder / (
+            "state.worker-0" if workers > 1 else "state" if shared_log else "router"
+        )
         saved = int(IR3DERouter.load(saved_to).statistics_.n_rows.sum()) - rows
-        logs = folder.glob("feedback.worker-*.jsonl") if workers > 1 else [folder / "feedback.jsonl"]
+        logs = (
+            folder.glob("feedback.worker-*.jsonl") if workers > 1 else [folder / "feedback.jsonl"]
+        )
         logged = sum(len(log.read_text().splitlines()) for log in logs)  # each worker logs its acks
     return {
         "phases": phases,

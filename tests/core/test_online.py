@@ -226,7 +226,9 @@ def test_sequential_batches_hold_the_statistics_of_one_row_at_a_time(batch: int)
     scores = [{"m" if i % 3 else "c": float(rng.uniform())} for i in range(40)]
     weights = rng.uniform(0.5, 2.0, 40)
     for i in range(40):
-        one.partial_fit_features(rows[i : i + 1], scores[i : i + 1], sample_weight=weights[i : i + 1])
+        one.partial_fit_features(
+            rows[i : i + 1], scores[i : i + 1], sample_weight=weights[i : i + 1]
+        )
     for s in range(0, 40, batch):
         part = slice(s, s + batch)
         batched.partial_fit_features(
