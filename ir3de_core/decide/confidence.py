@@ -15,13 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import softmax
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
     "calibrated_probabilities",
     "expected_calibration_error",
     "fit_temperature",
+    "row_softmax",
 ]
 
 DEFAULT_TEMPERATURE = 0.1
@@ -35,7 +35,14 @@ def calibrated_probabilities(
     scores: NDArray[np.floating], temperature: float
 ) -> NDArray[np.float64]:
     """``softmax(scores / temperature)`` row by row: array of the shape of `scores`, (n, k)."""
-    return np.asarray(softmax(np.asarray(scores, dtype=np.float64) / temperature, axis=-1))
+    return row_softmax(np.asarray(scores, dtype=np.float64) / temperature)
+
+
+def row_softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``scipy.special.softmax(x, axis=-1)``, the same operations on NumPy arrays without its
+    array-API dispatch (~0.1 ms a call, paid by every routed request): x (n, k) → (n, k)."""
+    shifted = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return np.asarray(shifted / np.sum(shifted, axis=-1, keepdims=True), dtype=np.float64)
 
 
 def fit_temperature(

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import softmax
 
+from ir3de_core.decide.confidence import row_softmax
 from ir3de_core.decide.decision import Contribution, ExpertScores
 from ir3de_core.decide.explanation import (
     merge_word_pieces,
@@ -208,7 +208,7 @@ class RoutedState:
             self.token_scorer is not None and (aggregation or self.settings.aggregation) == "vote"
         )
         scores = self.expert_scores(group_scores, votes)
-        probabilities = scores if votes else softmax(scores / self.settings.temperature, axis=1)
+        probabilities = scores if votes else row_softmax(scores / self.settings.temperature)
         domain_mode = self.expert_map is not None
         if costs is not None and np.shape(costs) != scores.shape:
             msg = f"costs must have shape {scores.shape} (prompts × experts), got {np.shape(costs)}"

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.decide.novelty import MAX_NOVELTY_FEATURES
 from ir3de_core.decide.state import RoutedState
+from ir3de_core.decide.uncertainty import MAX_EXPLORE_FEATURES, keep_block_inverse
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.fit.parts import best_single_expert
 from ir3de_core.fit.spec import FitSpec
@@ -123,9 +125,11 @@ def fold_feedback(
     """
     if online is None or online.alpha != spec.settings.penalty:
         online = RankOneRidge.from_statistics(state.statistics, spec.settings.penalty)
+    before = {id(block) for block in state.statistics.blocks}
     online.add_rows(features, targets, sample_weight=weights, sequential=sequential)
     solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
     stats = online.statistics
+    _keep_inverses(stats, online, before)
     new = state.replace(
         settings=spec.settings,
         statistics=stats,
@@ -133,6 +137,22 @@ def fold_feedback(
         prior=best_single_expert(stats, None),
     )
     return new, online
+
+
+def _keep_inverses(stats: SufficientStatistics, online: RankOneRidge, before: set[int]) -> None:
+    """Give each design block the fold made its inverse (a copy: the updater's changes in place),
+    so novelty and exploration's spread need no new decomposition (`keep_block_inverse`)."""
+    if stats.n_features > max(MAX_NOVELTY_FEATURES, MAX_EXPLORE_FEATURES):
+        return
+    kept: set[int] = set()
+    for j, b in enumerate(stats.block.tolist()):
+        block = stats.blocks[b] if b >= 0 else None
+        if block is None or id(block) in before or b in kept:
+            continue
+        inverse = online.kept_inverse(j)
+        if inverse is not None:
+            keep_block_inverse(block, online.alpha, inverse.copy())
+            kept.add(b)
 
 
 def _resolved(

@@ -155,6 +155,11 @@ class RankOneRidge:
         delta = np.asarray(x, dtype=np.float64) - self.statistics.mean_x[j]
         return float(1.0 / self.statistics.weight[j] + delta @ inverse @ delta)
 
+    def kept_inverse(self, expert: int) -> FloatArray | None:
+        """``(S_j + αI)⁻¹`` of expert j (column index) as kept now (it changes in place with
+        the next event: copy it to keep it), or None before its first event."""
+        return self._inverse.get(expert)
+
     def decision_function(self, features: ArrayLike) -> FloatArray:
         """Predicted quality of each expert: features (n, d) → array of shape (n, k)."""
         X = np.asarray(features, dtype=np.float64)
