@@ -64,6 +64,8 @@ def serve_workers(config: GatewayConfig, log_level: str) -> None:
 
     import uvicorn
 
+    from ir3de_serve.server import KEEP_ALIVE_SECONDS
+
     check_workers(config)
     server = config.server
     with tempfile.TemporaryDirectory(prefix="ir3de-workers-") as folder:
@@ -79,6 +81,7 @@ def serve_workers(config: GatewayConfig, log_level: str) -> None:
                 port=server.port,
                 log_level=log_level,
                 access_log=server.access_log,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 timeout_graceful_shutdown=10,
             )
         finally:
