@@ -13,10 +13,16 @@ concurrency, httpx over keep-alive connections). Phases, all in the same run:
    folded (``/healthz``, ``/metrics``) and the rows added to the saved router's statistics
    (after a clean shutdown) must all be equal.
 
-The gateway's added latency is its p50/p99 minus the direct p50/p99; the gateway process's CPU
-time per request (from /proc) says what bounds a single worker. Run from a clone::
+The gateway's added latency is its p50/p99 minus the direct p50/p99; the gateway's CPU time per
+request (from /proc, its worker processes included) says what bounds a worker. The fake upstream
+answers at once by default (~0.6 ms: the gateway's own cost, and at high concurrency the
+saturation of one worker); ``--upstream-ms 50`` makes it wait that long before answering
+(``asyncio.sleep``, no CPU), as an LLM would, so "added" is what a client of an LLM sees.
+``--workers N`` runs N gateway workers sharing an SQLite ``[feedback] shared_log``. Run from a
+clone::
 
     .venv/bin/python -m benchmarks.gateway --requests 2000 --concurrency 16
+    .venv/bin/python -m benchmarks.gateway --requests 2000 --concurrency 16 --upstream-ms 50
 """
 
 from __future__ import annotations
@@ -39,48 +45,11 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.gateway_load import _DELAY, _ERRORS, _load, fake_upstream
 from ir3de_cli.sample import demo_records
 from ir3de_core import IR3DERouter
 
 __all__ = ["Phase", "fake_upstream", "main", "run"]
-
-_ANSWER = {
-    "id": "chatcmpl-fake",
-    "object": "chat.completion",
-    "created": 0,
-    "model": "fake",
-    "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-    ],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
-}
-_COMPLETION = json.dumps(_ANSWER).encode()
-_CHUNK = {**_ANSWER, "object": "chat.completion.chunk"}
-_CHUNK["choices"] = [{"index": 0, "delta": {"content": "ok "}, "finish_reason": None}]
-_STREAM = b"".join([f"data: {json.dumps(_CHUNK)}\n\n".encode()] * 8) + b"data: [DONE]\n\n"
-_MODELS = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode()
-
-
-async def fake_upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A bare ASGI OpenAI-compatible upstream: canned completions, plain or streamed."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            done = message["type"] == "lifespan.shutdown"
-            await send({"type": f"lifespan.{'shutdown' if done else 'startup'}.complete"})
-            if done:
-                return
-    raw, more = b"", True
-    while more:
-        message = await receive()
-        raw += message.get("body", b"")
-        more = message.get("more_body", False)
-    streamed = b'"stream":true' in raw.replace(b" ", b"")
-    body = _MODELS if scope["path"].endswith("/models") else _STREAM if streamed else _COMPLETION
-    kind = b"text/event-stream" if streamed else b"application/json"
-    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
@@ -123,50 +92,16 @@ def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> 
 
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its live children (the workers of ``--workers N``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def _load(
-    url: str,
-    prompts: list[str],
-    *,
-    requests: int,
-    concurrency: int,
-    stream: bool = False,
-    feedback_every: int = 0,
-) -> tuple[list[float], int, int, float]:
-    """Send `requests` chat completions at `concurrency`; returns latencies (ms), errors,
-    feedback events accepted, and the wall time."""
-    latencies: list[float] = []
-    counts = {"errors": 0, "feedback": 0, "next": 0}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-
-        async def worker() -> None:
-            while counts["next"] < requests:
-                i = counts["next"]
-                counts["next"] += 1
-                body = {
-                    "model": "ir3de",
-                    "messages": [{"role": "user", "content": prompts[i % len(prompts)]}],
-                    "max_tokens": 16,
-                    **({"stream": True} if stream else {}),
-                }
-                started = time.perf_counter()
-                response = await client.post("/v1/chat/completions", json=body)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    counts["errors"] += 1
-                elif feedback_every and i % feedback_every == 0:
-                    score = {"id": response.json()["id"], "score": (i % 10) / 10}
-                    ok = (await client.post("/v1/feedback", json=score)).status_code == 200
-                    counts["feedback" if ok else "errors"] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
-    return latencies, counts["errors"], counts["feedback"], wall
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            total += _cpu_seconds(int(child))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def _measure(
@@ -183,7 +118,13 @@ def _measure(
 
 
 def _write_setup(
-    folder: Path, upstream: str, port: int, *, explore: str | None = None, shared_log: bool = False
+    folder: Path,
+    upstream: str,
+    port: int,
+    *,
+    explore: str | None = None,
+    shared_log: bool = False,
+    workers: int = 1,
 ) -> tuple[Path, IR3DERouter]:
     records = demo_records()
     prompts = [r.prompt for r in records]
@@ -196,11 +137,12 @@ def _write_setup(
     )
     config = folder / "gateway.toml"
     config.write_text(
-        f"[server]\nport = {port}\naccess_log = false\ncooldown_seconds = 0\n\n"
+        f"[server]\nport = {port}\naccess_log = false\ncooldown_seconds = 0\n"
+        f"workers = {workers}\n\n"
         f'[router]\npath = "router"\nreload_seconds = 2\n\n'
         f'[feedback]\nlog = "feedback.jsonl"\nsave_every_events = 100\nsave_every_seconds = 5\n'
         # one load generator sends every event: loosen the per-key bounds it would hit
-        "score_range = [0.0, 1.0]\nkey_share = 1.0\nkey_rate_per_minute = 1e6\n"
+        "score_range = [0.0, 1.0]\nkey_share = 100.0\nkey_rate_per_minute = 1e6\n"
         + (
             f'shared_log = "sqlite:///{folder / "shared.db"}"\nsave_to = "{folder / "state"}"\n'
             if shared_log
@@ -230,23 +172,29 @@ def run(
     *,
     explore: str | None = None,
     shared_log: bool = False,
+    upstream_ms: float = 0.0,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run every phase; returns the phases and the feedback accounting. `explore` sets the
     gateway's ``[policy] explore`` (on a fifth of the traffic), `shared_log` an SQLite
-    ``[feedback] shared_log`` (every event goes through the durable log)."""
+    ``[feedback] shared_log`` (every event goes through the durable log; always with
+    `workers` > 1), `upstream_ms` the fake upstream's wait before each answer."""
+    shared_log = shared_log or workers > 1
     prompts = [r.prompt for r in demo_records()]
     with tempfile.TemporaryDirectory(prefix="ir3de-gateway-bench-") as tmp:
         folder = Path(tmp)
         up_port, gw_port = _free_port(), _free_port()
         upstream_url, gateway_url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
         config, router = _write_setup(
-            folder, upstream_url, gw_port, explore=explore, shared_log=shared_log
-        )
+            folder, upstream_url, gw_port, explore=explore, shared_log=shared_log,
+            workers=workers,
+        )  # fmt: skip
         rows = int(router.statistics_.n_rows.sum())
         python = [sys.executable, "-m"]
         upstream = subprocess.Popen(
-            [*python, "benchmarks.gateway", "--serve-upstream", str(up_port)]
-        )
+            [*python, "benchmarks.gateway", "--serve-upstream", str(up_port),
+             "--upstream-ms", str(upstream_ms)]
+        )  # fmt: skip
         gateway = subprocess.Popen(
             [*python, "ir3de_cli.main", "-q", "serve", "--config", str(config)]
         )
@@ -255,16 +203,21 @@ def run(
             _wait(f"{gateway_url}/healthz", gateway)
             phases, sent, folded = _phases(
                 upstream_url, gateway_url, gateway.pid, prompts, requests, concurrency,
-                feedback_every,
+                feedback_every, upstream_ms,
             )  # fmt: skip
         finally:
             gateway.send_signal(signal.SIGTERM)
             gateway.wait(60)
             upstream.send_signal(signal.SIGTERM)
             upstream.wait(30)
-        saved_to = folder / ("state" if shared_log else "router")
+        saved_to = folder / (
+            "state.worker-0" if workers > 1 else "state" if shared_log else "router"
+        )
         saved = int(IR3DERouter.load(saved_to).statistics_.n_rows.sum()) - rows
-        logged = len((folder / "feedback.jsonl").read_text().splitlines())
+        logs = (
+            folder.glob("feedback.worker-*.jsonl") if workers > 1 else [folder / "feedback.jsonl"]
+        )
+        logged = sum(len(log.read_text().splitlines()) for log in logs)  # each worker logs its acks
     return {
         "phases": phases,
         "feedback": {"sent": sent, **folded, "saved_rows": saved, "logged": logged},
@@ -279,11 +232,14 @@ def _phases(
     requests: int,
     concurrency: int,
     feedback_every: int,
+    upstream_ms: float = 0.0,
 ) -> tuple[list[Phase], int, dict[str, float]]:
     warm = max(50, requests // 20)
     for url in (upstream, gateway):
         asyncio.run(_load(url, prompts, requests=warm, concurrency=concurrency))
-    serial = {"requests": min(requests, 500), "concurrency": 1}
+    # one request at a time against a slow upstream: ≤ ~10 s per serial phase
+    serial_requests = min(requests, 500, max(50, int(10_000 / max(upstream_ms, 1.0))))
+    serial = {"requests": serial_requests, "concurrency": 1}
     loaded = {"requests": requests, "concurrency": concurrency}
     runs = [
         ("direct", upstream, None, serial),
@@ -298,7 +254,7 @@ def _phases(
         phase, feedback = _measure(name, url, prompts, process, **load)
         phases.append(phase)
         sent += feedback
-    health = httpx.get(f"{gateway}/healthz").json()["feedback"]
+    health = _folded(gateway, sent)
     routing = _metric_sum(gateway, "ir3de_routing_seconds_sum")
     folded = {
         "folded": float(health["folded"]),
@@ -306,6 +262,17 @@ def _phases(
         "routing_ms": 1000 * routing / _metric_sum(gateway, "ir3de_routing_seconds_count"),
     }
     return phases, sent, folded
+
+
+def _folded(gateway: str, sent: int, timeout: float = 60.0) -> dict[str, Any]:
+    """The feedback counts of ``/healthz`` once the worker answering has folded `sent` events
+    (a shared log is folded on its own thread, after the ack), or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health: dict[str, Any] = httpx.get(f"{gateway}/healthz").json()["feedback"]
+        if health["folded"] >= sent or time.monotonic() > deadline:
+            return health
+        time.sleep(0.2)
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -343,24 +310,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feedback-every", type=int, default=4, help="score every n-th answer")
     parser.add_argument("--explore", choices=("linucb", "thompson"), help="[policy] explore")
     parser.add_argument("--shared-log", action="store_true", help="an SQLite [feedback] shared_log")
+    parser.add_argument(
+        "--upstream-ms", type=float, default=0.0,
+        help="the fake upstream waits this long before answering (an LLM's latency, no CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway workers (>1: with an SQLite shared log)"
+    )
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_upstream:
         import uvicorn
 
+        _DELAY["seconds"] = args.upstream_ms / 1000
+
         uvicorn.run(fake_upstream, host="127.0.0.1", port=args.serve_upstream,
                     log_level="warning", access_log=False)  # fmt: skip
         return 0
     result = run(
         args.requests, args.concurrency, args.feedback_every, explore=args.explore,
-        shared_log=args.shared_log,
+        shared_log=args.shared_log, upstream_ms=args.upstream_ms, workers=args.workers,
     )  # fmt: skip
     print(_table(result))
     fb = result["feedback"]
     ok = fb["sent"] == fb["folded"] == fb["metric"] == fb["logged"] == fb["saved_rows"]
     ok = ok and not any(p.errors for p in result["phases"])
     print("accounting:", "every event folded, no errors" if ok else "MISMATCH OR ERRORS")
+    for error in sorted(set(_ERRORS))[:5]:
+        print("  error:", error)
     if args.json:
         out = {"phases": [vars(p) | {"rate": p.rate} for p in result["phases"]], "feedback": fb}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

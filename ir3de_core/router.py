@@ -111,7 +111,9 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
     @property
     def settings(self) -> RouterSettings:
         """The current settings, validated (raises ValueError naming a bad one)."""
-        return RouterSettings.from_params(self.get_params(deep=False))
+        # get_params(deep=False) without scikit-learn re-reading __init__'s signature on every
+        # call (~1 ms: each folded feedback event asks for the settings)
+        return RouterSettings.from_params({n: getattr(self, n) for n in _param_names(type(self))})
 
     def fit_spec(
         self,
@@ -321,3 +323,14 @@ class IR3DERouter(RouterUpdates, BaseEstimator):
 
 def _policy_json(policy: RoutingPolicy | Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if policy is None else RoutingPolicy.of(policy).to_dict()
+
+
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _param_names(cls: type[IR3DERouter]) -> tuple[str, ...]:
+    """The constructor's parameters (what ``get_params`` lists), read once per class."""
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    return names

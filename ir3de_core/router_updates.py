@@ -77,7 +77,12 @@ class RouterUpdates(PublishedState):
         return self
 
     def partial_fit_features(
-        self, features: ArrayLike, y: Any, *, sample_weight: ArrayLike | None = None
+        self,
+        features: ArrayLike,
+        y: Any,
+        *,
+        sample_weight: ArrayLike | None = None,
+        sequential: bool = False,
     ) -> Self:
         """`partial_fit` from feature rows made by `transform` instead of prompts (quality mode,
         known experts): what a replica folds from a shared feedback log that keeps rows, not
@@ -87,6 +92,9 @@ class RouterUpdates(PublishedState):
             features: array of shape (n, d).
             y: per-expert scores, as in `fit` (n mappings, or an (n, k) array).
             sample_weight: array of shape (n,), positive weights (default 1).
+            sequential: the statistics equal, bit for bit, those of n calls of one row each, in
+                order (replicas folding a shared log in batches of any size agree), while the
+                weights are solved and published once.
         """
         rows = np.asarray(features, dtype=np.float64)
         with self._writing():
@@ -105,7 +113,10 @@ class RouterUpdates(PublishedState):
                 )
                 raise ValueError(msg)
             weights = _weights(sample_weight, len(rows))
-            self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
+            folded = fold_feedback(
+                state, spec, self._online, rows, targets, weights, sequential=sequential
+            )
+            self._publish(*folded)
         return self
 
     def feedback_leverage(self, row: ArrayLike, expert: str) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 
 import uvicorn
 
@@ -14,9 +15,30 @@ from ir3de_serve.config import ConfigError, GatewayConfig, load_config
 from ir3de_serve.security import check_exposure
 from ir3de_serve.workers import check_workers, serve_workers
 
-__all__ = ["run_command", "serve"]
+__all__ = ["KEEP_ALIVE_SECONDS", "one_blas_thread", "run_command", "serve"]
 
 logger = logging.getLogger("ir3de.serve")
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+KEEP_ALIVE_SECONDS = 65
+"""How long an idle client connection stays open. Longer than clients keep idle connections
+(httpx, so the `openai` SDK: 5 s; load balancers: ~60 s), so the gateway never closes one just as
+a client reuses it: with uvicorn's 5 s, clients at concurrency 64 saw ``ReadError``s."""
+
+
+def one_blas_thread() -> None:
+    """Run this gateway process's BLAS on one thread, unless the environment sets a count.
+
+    A gateway's numeric work is one prompt's row against d × d matrices at a time (novelty,
+    exploration's spread, a feedback fold's rank-one step): too small to gain from threads,
+    while the event loop and the feedback thread already share the cores. Measured on 2 busy
+    cores (docs/benchmarks.md), one fold at d = 1,024 took 25.6 ms on OpenBLAS's 2 threads and
+    4.4 ms on one.
+    """
+    if any(os.environ.get(name) for name in _THREAD_VARIABLES):
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # for the life of the process
 
 
 def serve(
@@ -43,6 +65,7 @@ def serve(
             raise ConfigError(msg)
         serve_workers(config, log_level)
         return
+    one_blas_thread()
     app = create_app(config, router=router)
     uvicorn.run(
         app,
@@ -50,6 +73,7 @@ def serve(
         port=server.port,
         log_level=log_level,
         access_log=server.access_log,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=10,
     )
 

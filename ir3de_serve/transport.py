@@ -113,7 +113,9 @@ class FastPost:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self._seconds, sock_read=self._seconds
             )
-            connector = aiohttp.TCPConnector(limit=0, ssl=_ssl_context())
+            connector = aiohttp.TCPConnector(
+                limit=0, ssl=_ssl_context(), keepalive_timeout=_KEEP_IDLE_SECONDS
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=timeout, auto_decompress=True
             )
@@ -155,6 +157,11 @@ def _proxy_for(url: str) -> str | None:
         return None
     return proxy
 
+
+_KEEP_IDLE_SECONDS = 4.0
+"""Idle connections to an expert are dropped after this, before servers with uvicorn's default
+(5 s: vLLM, llama.cpp's Python server, FastAPI apps) close them: reusing one the server is
+closing fails the call (``APIConnectionError``, a fallback), as seen at concurrency 64."""
 
 _CONTEXT: list[ssl.SSLContext] = []
 

@@ -64,6 +64,8 @@ def serve_workers(config: GatewayConfig, log_level: str) -> None:
 
     import uvicorn
 
+    from ir3de_serve.server import KEEP_ALIVE_SECONDS
+
     check_workers(config)
     server = config.server
     with tempfile.TemporaryDirectory(prefix="ir3de-workers-") as folder:
@@ -79,6 +81,7 @@ def serve_workers(config: GatewayConfig, log_level: str) -> None:
                 port=server.port,
                 log_level=log_level,
                 access_log=server.access_log,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 timeout_graceful_shutdown=10,
             )
         finally:
@@ -90,7 +93,9 @@ def worker_app() -> Any:
     import pickle
 
     from ir3de_serve.app import create_app
+    from ir3de_serve.server import one_blas_thread
 
+    one_blas_thread()
     state = json.loads(os.environ[_ENV])
     config: GatewayConfig = pickle.loads(base64.b64decode(state["config"]))
     folder = Path(state["folder"])

@@ -21,6 +21,7 @@ __all__ = [
     "calibrated_probabilities",
     "expected_calibration_error",
     "fit_temperature",
+    "row_softmax",
 ]
 
 DEFAULT_TEMPERATURE = 0.1
@@ -33,14 +34,18 @@ _LOG_T = (-7.0, 7.0)  # T in [e^-7, e^7] times the scores' spread: nearly argmax
 def calibrated_probabilities(
     scores: NDArray[np.floating], temperature: float
 ) -> NDArray[np.float64]:
-    """``softmax(scores / temperature)`` row by row: array of the shape of `scores`, (n, k).
-    The same operations as ``scipy.special.softmax``, in one new array (not four: at 10,000
-    experts the temporaries are 160 MB each for 2,000 prompts)."""
-    out = np.asarray(scores, dtype=np.float64) / temperature
-    out -= out.max(axis=-1, keepdims=True)
-    np.exp(out, out=out)
-    out /= out.sum(axis=-1, keepdims=True)
-    return out
+    """``softmax(scores / temperature)`` row by row: array of the shape of `scores`, (n, k)."""
+    return row_softmax(np.asarray(scores, dtype=np.float64) / temperature)
+
+
+def row_softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``scipy.special.softmax(x, axis=-1)``: the same operations on NumPy arrays, without its
+    array-API dispatch (~0.1 ms a call, paid by every routed request), overwriting `x` (not
+    four new arrays: at 10,000 experts each is 160 MB for 2,000 prompts): x (n, k) → (n, k)."""
+    x -= x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
 
 
 def fit_temperature(

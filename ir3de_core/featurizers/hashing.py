@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.utils import murmurhash3_32
 
 from ir3de_core.featurizers.base import validate_texts
 from ir3de_core.featurizers.checks import MAX_FEATURES, count
@@ -17,6 +18,10 @@ from ir3de_core.featurizers.truncation import Truncation, TruncationStrategy
 __all__ = ["HashingFeaturizer"]
 
 _WORD = re.compile(r"\S+")
+_FAST_BELOW = 32
+"""Batches smaller than this (a served request's one prompt) are hashed here in Python, the
+counts taken straight to TF-IDF; larger ones go through scikit-learn's Cython hasher and its
+sparse matrix, which cost ~1 ms of fixed overhead per call but less per prompt."""
 
 
 class HashingFeaturizer:
@@ -53,6 +58,10 @@ class HashingFeaturizer:
             norm=None if tfidf else "l2",
         )
         self._idf: TfidfTransformer | None = None
+        self._analyzer: Any = None  # the vectorizer's tokenizer and n-grams, built once
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_analyzer": None}
 
     @property
     def n_features(self) -> int:
@@ -74,20 +83,29 @@ class HashingFeaturizer:
     def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Features: array of shape (n_texts, n_features)."""
         items = self._truncate(validate_texts(texts))
-        counts = self._vectorizer.transform(items)
-        if self.tfidf:
-            if self._idf is None:
-                msg = (
-                    "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
-                )
-                raise RuntimeError(msg)
-            return _tfidf(counts, self._idf.idf_)
-        return np.asarray(counts.toarray(), dtype=np.float32)
+        if not self.tfidf:
+            return np.asarray(self._vectorizer.transform(items).toarray(), dtype=np.float32)
+        if self._idf is None:
+            msg = "the TF-IDF hashing featurizer is not fitted; call fit(texts) or fit the router"
+            raise RuntimeError(msg)
+        if len(items) < _FAST_BELOW:
+            if self._analyzer is None:
+                self._analyzer = self._vectorizer.build_analyzer()
+            rows, indices, counts = _hashed_counts(items, self._analyzer, self._n_features)
+        else:
+            csr = self._vectorizer.transform(items).tocsr()
+            rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+            indices, counts = csr.indices, csr.data
+        return _tfidf((len(items), self._n_features), rows, indices, counts, self._idf.idf_)
 
     def _truncate(self, texts: list[str]) -> list[str]:
         out = []
+        limit = self.truncation.max_tokens
         for text in texts:
             words = [m.span() for m in _WORD.finditer(text)]
+            if limit is None or len(words) <= limit:  # kept whole: what spans() would join
+                out.append(text[words[0][0] : words[-1][1]] if words else "")
+                continue
             spans = self.truncation.spans(len(words))
             out.append(" ".join(text[words[s][0] : words[e - 1][1]] for s, e in spans))
         return out
@@ -122,17 +140,48 @@ class HashingFeaturizer:
         self._idf = transformer
 
 
-def _tfidf(counts: Any, idf: NDArray[np.float64]) -> NDArray[np.float32]:
+def _hashed_counts(
+    items: list[str], analyzer: Any, n_features: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """What scikit-learn's ``FeatureHasher`` (unsigned, as the vectorizer is set) counts, for
+    a few texts: the row, bucket and count of every distinct bucket of each text (m,)."""
+    rows: list[int] = []
+    indices: list[int] = []
+    counts: list[float] = []
+    for row, item in enumerate(items):
+        buckets: dict[int, float] = {}
+        for token in analyzer(item):
+            h = murmurhash3_32(token, seed=0)
+            # as sklearn's _hashing_fast: abs(-2**31) is undefined in C, so it is mapped so
+            bucket = (
+                (2147483647 - (n_features - 1)) % n_features
+                if h == -2147483648
+                else abs(h) % n_features
+            )
+            buckets[bucket] = buckets.get(bucket, 0.0) + 1.0
+        rows += [row] * len(buckets)
+        indices += buckets
+        counts += buckets.values()
+    as_index = np.asarray(indices, dtype=np.intp)
+    return np.asarray(rows, dtype=np.intp), as_index, np.asarray(counts, dtype=np.float64)
+
+
+def _tfidf(
+    shape: tuple[int, int],
+    rows: NDArray[Any],
+    indices: NDArray[Any],
+    counts: NDArray[Any],
+    idf: NDArray[np.float64],
+) -> NDArray[np.float32]:
     """What ``TfidfTransformer(sublinear_tf=True).transform`` computes (1 + log count, times the
     IDF, rows L2-normalised), without its input checks (the counts come from the hasher): a
-    served request pays microseconds instead of a millisecond. counts: CSR (n, d); returns (n, d).
+    served request pays microseconds instead of a millisecond. rows, indices, counts: (m,)
+    each, every bucket at most once per row; returns (n, d).
     """
-    csr = counts.tocsr()
-    data = np.log(csr.data.astype(np.float64)) + 1.0
-    data *= idf[csr.indices]
-    out = np.zeros(csr.shape, dtype=np.float64)
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    out[rows, csr.indices] = data
+    data = np.log(np.asarray(counts, dtype=np.float64)) + 1.0
+    data *= idf[indices]
+    out = np.zeros(shape, dtype=np.float64)
+    out[rows, indices] = data
     norms = np.sqrt(np.einsum("ij,ij->i", out, out))
     out /= np.where(norms > 0, norms, 1.0)[:, None]
     return out.astype(np.float32)

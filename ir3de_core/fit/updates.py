@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.decide.novelty import MAX_NOVELTY_FEATURES
 from ir3de_core.decide.state import RoutedState
+from ir3de_core.decide.uncertainty import MAX_EXPLORE_FEATURES, keep_block_inverse
 from ir3de_core.exceptions import ExpertError
 from ir3de_core.fit.parts import best_single_expert
 from ir3de_core.fit.spec import FitSpec
@@ -106,6 +108,8 @@ def fold_feedback(
     features: NDArray[np.float64],
     targets: NDArray[np.float64],
     weights: NDArray[np.float64] | None = None,
+    *,
+    sequential: bool = False,
 ) -> tuple[RoutedState, RankOneRidge]:
     """Fold scored rows into the sums and the weights by rank-one steps (see `updates_online`).
 
@@ -113,6 +117,7 @@ def fold_feedback(
         features: array of shape (n, d), the prompts' feature rows.
         targets: array of shape (n, k), NaN where an expert is not scored.
         weights: array of shape (n,), positive (default 1).
+        sequential: sums bit for bit those of n folds of one row each (`RankOneRidge.add_rows`).
 
     `online` is the updater of earlier events (None, or one for another α, starts a new one from
     a copy of the statistics). Its sums are updated in place and shared by the returned state;
@@ -120,9 +125,11 @@ def fold_feedback(
     """
     if online is None or online.alpha != spec.settings.penalty:
         online = RankOneRidge.from_statistics(state.statistics, spec.settings.penalty)
-    online.add_rows(features, targets, sample_weight=weights)
+    before = {id(block) for block in state.statistics.blocks}
+    online.add_rows(features, targets, sample_weight=weights, sequential=sequential)
     solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
     stats = online.statistics
+    _keep_inverses(stats, online, before)
     new = state.replace(
         settings=spec.settings,
         statistics=stats,
@@ -130,6 +137,22 @@ def fold_feedback(
         prior=best_single_expert(stats, None),
     )
     return new, online
+
+
+def _keep_inverses(stats: SufficientStatistics, online: RankOneRidge, before: set[int]) -> None:
+    """Give each design block the fold made its inverse (a copy: the updater's changes in place),
+    so novelty and exploration's spread need no new decomposition (`keep_block_inverse`)."""
+    if stats.n_features > max(MAX_NOVELTY_FEATURES, MAX_EXPLORE_FEATURES):
+        return
+    kept: set[int] = set()
+    for j, b in enumerate(stats.block.tolist()):
+        block = stats.blocks[b] if b >= 0 else None
+        if block is None or id(block) in before or b in kept:
+            continue
+        inverse = online.kept_inverse(j)
+        if inverse is not None:
+            keep_block_inverse(block, online.alpha, inverse.copy())
+            kept.add(b)
 
 
 def _resolved(

@@ -66,3 +66,15 @@ def test_few_right_rows_stay_below_certainty() -> None:
     confidence = np.exp(-_log_sum_exp(table - table.max(axis=1, keepdims=True), t))
     assert confidence.mean() <= 0.9 + 1e-3
     assert confidence.mean() > 0.5
+
+
+def test_row_softmax_is_scipys_softmax_bit_for_bit() -> None:
+    from scipy.special import softmax
+
+    from ir3de_core.decide.confidence import row_softmax
+
+    rng = np.random.default_rng(0)
+    for shape in [(1, 2), (5, 7), (100, 3)]:
+        x = rng.normal(size=shape) * 10
+        expected = softmax(x, axis=1)
+        assert row_softmax(x.copy()).tobytes() == expected.tobytes()

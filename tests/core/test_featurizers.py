@@ -77,6 +77,29 @@ def test_hashing_featurizer_tfidf_and_config_round_trip() -> None:
         HashingFeaturizer(64).transform(TEXTS)
 
 
+def test_hashing_one_prompt_equals_scikit_learns_batch_path_bit_for_bit() -> None:
+    """A served prompt is hashed in Python (`_hashed_counts`), a batch by scikit-learn's
+    hasher: the same features, bit for bit, truncated or not, and through a pickle."""
+    import pickle
+
+    from ir3de_core.featurizers.hashing import _FAST_BELOW
+
+    texts = [
+        *TEXTS,
+        "Ünïcödé 数学 problème x² ²x, the THE the",
+        "  leading\tand\ntrailing  whitespace  ",
+        " ".join(["word"] * 700 + ["tail", "end"]),  # truncated head+tail
+        "a",  # no token of two characters: an all-zero row
+    ]
+    featurizer = HashingFeaturizer(256, max_tokens=512).fit(texts)
+    batch = texts * (_FAST_BELOW // len(texts) + 1)  # scikit-learn's path
+    one_by_one = np.vstack([featurizer.transform([t]) for t in batch])
+    assert featurizer.transform(batch).tobytes() == one_by_one.tobytes()
+    assert not one_by_one[-1].any() and one_by_one[0].any()
+    copied = pickle.loads(pickle.dumps(featurizer))
+    assert copied.transform(texts[:1]).tobytes() == one_by_one[:1].tobytes()
+
+
 def test_hashing_truncation_counts_words() -> None:
     featurizer = HashingFeaturizer(64, tfidf=False, max_tokens=2, truncation="tail")
     np.testing.assert_array_equal(featurizer.transform(["a b c d"]), featurizer.transform(["c d"]))

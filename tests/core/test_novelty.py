@@ -210,3 +210,36 @@ def test_the_policy_rule_and_the_decision_carry_novelty() -> None:
     with pytest.raises(ValueError, match="novelty has shape"):
         ExpertScores(("a",), np.zeros((2, 1)), np.ones((2, 1)), np.ones((2, 1)),
                      novelty=np.zeros(3))  # fmt: skip
+
+
+def test_after_feedback_novelty_and_spread_come_from_the_kept_inverse_and_equal_a_fresh_one() -> (
+    None
+):
+    """A folded event gives its expert a new design block: its novelty and exploration spread
+    come from the rank-one updater's inverse (no new decomposition on the routing path) and
+    equal those of the same statistics decomposed from scratch."""
+    from benchmarks.common.features import PrecomputedFeaturizer
+    from ir3de_core.decide.novelty import NoveltyModel
+    from ir3de_core.decide.uncertainty import block_inverse, prediction_spread
+    from ir3de_core.ridge.scatter import Eigen
+
+    X, targets = _rows(3, 80, 12, 2, "per_group")
+    prompts = [f"p{i}" for i in range(80)]
+    featurizer = PrecomputedFeaturizer(prompts, X)
+    router = IR3DERouter(featurizer, target="quality", alpha=0.5)  # type: ignore[arg-type]
+    router.fit(prompts, targets, experts=["a", "b"])
+    rng = np.random.default_rng(4)
+    for i in range(6):  # events for expert a only: its block is new, b's is the fitted one
+        router.partial_fit_features(rng.normal(size=(1, 12)), [{"a": float(i % 2)}])
+    stats, alpha = router.statistics_, 0.5
+    new, old = (stats.blocks[b] for b in stats.block.tolist())
+    assert block_inverse(new, alpha) is not None and block_inverse(old, alpha) is None
+    model = novelty_model(stats, alpha)
+    assert model is not None and model.inverse is not None  # a's block is the heaviest now
+    rows = rng.normal(size=(5, 12))
+    values, vectors = np.linalg.eigh(new.scatter.to_dense())
+    fresh = NoveltyModel.of_eigen(new.weight, new.mean, Eigen(values, vectors, True), alpha)
+    np.testing.assert_allclose(model.rows(rows), fresh.rows(rows), rtol=1e-9)
+    spread = prediction_spread(stats, alpha, rows)
+    expected = np.sqrt(1 / new.weight + fresh.eigen.leverage(rows - new.mean, alpha))
+    np.testing.assert_allclose(spread[:, 0], expected, rtol=1e-9)

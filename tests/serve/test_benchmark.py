@@ -39,3 +39,18 @@ def test_replica_benchmark_smoke() -> None:
     assert (row.acked, row.logged, row.folded, row.lost, row.identical) == (30, 30, 30, 0, True)
     assert 0 < row.p50_ms <= row.p99_ms
     assert "| sqlite | 2 | 30 | 30 | 30 | 0 | yes |" in table(rows)
+
+
+def test_benchmark_slow_upstream_and_two_workers_smoke() -> None:
+    """``--upstream-ms`` makes the fake upstream wait (direct latency at least that long);
+    ``--workers 2`` shares feedback through the shared log, and every event is still folded,
+    logged (by the worker that acknowledged it) and saved."""
+    result = run(requests=40, concurrency=4, feedback_every=4, upstream_ms=30, workers=2)
+    phases = {(p.name, p.concurrency): p for p in result["phases"]}
+    assert all(p.errors == 0 for p in phases.values())
+    assert 30 <= phases["direct", 1].p50 < phases["gateway", 1].p50
+    assert phases["direct", 4].p50 >= 30
+    feedback = result["feedback"]
+    assert feedback["sent"] == 10
+    assert feedback["folded"] == feedback["metric"] == feedback["logged"] == 10
+    assert feedback["saved_rows"] == 10
