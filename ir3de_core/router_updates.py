@@ -7,17 +7,22 @@ the writer lock and publishes the new state in one assignment.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import validate_texts
+from ir3de_core.fit.online_alpha import FeedbackSample, choose_alpha
 from ir3de_core.fit.parts import FitPart
 from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.tuning import alpha_grid
 from ir3de_core.fit.updates import (
     fold_feedback,
     updates_online,
+    with_alpha,
     with_expert,
     with_statistics,
     without_expert,
@@ -69,8 +74,7 @@ class RouterUpdates(PublishedState):
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
             weights = _weights(sample_weight, len(prompts))
             if updates_online(spec, state, names):
-                features = state.row_features(prompts)
-                self._publish(*fold_feedback(state, spec, self._online, features, targets, weights))
+                self._fold(state, spec, state.row_features(prompts), targets, weights)
             else:
                 statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
                 self._publish(with_statistics(state, spec, statistics))
@@ -104,8 +108,7 @@ class RouterUpdates(PublishedState):
                     "known experts only; use partial_fit with prompts"
                 )
                 raise ValueError(msg)
-            weights = _weights(sample_weight, len(rows))
-            self._publish(*fold_feedback(state, spec, self._online, rows, targets, weights))
+            self._fold(state, spec, rows, targets, _weights(sample_weight, len(rows)))
         return self
 
     def feedback_leverage(self, row: ArrayLike, expert: str) -> float | None:
@@ -155,6 +158,38 @@ class RouterUpdates(PublishedState):
             state = self._fitted_state()
             self._publish(without_expert(state, self.update_spec(), name))
         return self
+
+    def _fold(
+        self,
+        state: RoutedState,
+        spec: FitSpec,
+        features: NDArray[np.float64],
+        targets: NDArray[np.float64],
+        weights: NDArray[np.float64] | None,
+    ) -> None:
+        """Fold feedback rows by rank-one steps and publish; with ``alpha="auto"``, choose α
+        again from the folded feedback each time it has doubled the data (`online_alpha`)."""
+        new, online = fold_feedback(state, spec, self._online, features, targets, weights)
+        sample = self._feedback_sample(state) if self.settings.alpha == "auto" else None
+        if sample is not None:
+            sample.add(features, targets, weights)
+            if sample.due:
+                grid = alpha_grid(new.statistics, replace(new.settings, alpha="auto"))
+                alpha, _ = choose_alpha(new.statistics, sample, grid)
+                sample.chosen()
+                if alpha != new.settings.penalty:
+                    new, online = with_alpha(new, alpha)
+        self._publish(new, online)
+
+    def _feedback_sample(self, state: RoutedState) -> FeedbackSample:
+        """The reservoir of feedback rows folded since the fit (started at the first event)."""
+        sample = self._feedback
+        if sample is None:
+            stats = state.statistics
+            fitted = float(stats.weight.max()) if stats.names else 0.0
+            sample = FeedbackSample(fitted, stats.n_features, len(stats.names))
+            self._feedback = sample
+        return sample
 
     def update_spec(self) -> FitSpec:
         """The `FitSpec` of data to add to this fitted router (`add_part`, `partial_fit`): the
