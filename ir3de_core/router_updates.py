@@ -168,18 +168,27 @@ class RouterUpdates(PublishedState):
         weights: NDArray[np.float64] | None,
     ) -> None:
         """Fold feedback rows by rank-one steps and publish; with ``alpha="auto"``, choose α
-        again from the folded feedback each time it has doubled the data (`online_alpha`)."""
-        new, online = fold_feedback(state, spec, self._online, features, targets, weights)
+        again from the folded feedback each time it has doubled the data (`online_alpha`).
+
+        Rows are folded up to each choice, then the rest: folding them one call at a time or
+        all in one call makes the same choices (replicas folding one log agree)."""
         sample = self._feedback_sample(state) if self.settings.alpha == "auto" else None
-        if sample is not None:
-            sample.add(features, targets, weights)
-            if sample.due:
-                grid = alpha_grid(new.statistics, replace(new.settings, alpha="auto"))
-                alpha, _ = choose_alpha(new.statistics, sample, grid)
-                sample.chosen()
-                if alpha != new.settings.penalty:
-                    new, online = with_alpha(new, alpha)
-        self._publish(new, online)
+        online, start, n = self._online, 0, len(features)
+        while start < n:
+            stop = n if sample is None else min(n, start + max(sample.next_choice - sample.seen, 1))
+            rows, w = slice(start, stop), None if weights is None else weights[start:stop]
+            state, online = fold_feedback(state, spec, online, features[rows], targets[rows], w)
+            if sample is not None:
+                sample.add(features[rows], targets[rows], w)
+                if sample.due:
+                    grid = alpha_grid(state.statistics, replace(state.settings, alpha="auto"))
+                    alpha, _ = choose_alpha(state.statistics, sample, grid)
+                    sample.chosen()
+                    if alpha != state.settings.penalty:
+                        state, online = with_alpha(state, alpha)
+                        spec = FitSpec(state.settings, spec.featurizer)
+            start = stop
+        self._publish(state, online)
 
     def _feedback_sample(self, state: RoutedState) -> FeedbackSample:
         """The reservoir of feedback rows folded since the fit (started at the first event)."""

@@ -99,3 +99,15 @@ def test_the_sample_is_bounded_seeded_and_doubles_its_schedule() -> None:
     assert a.due and a.next_choice == 150
     a.chosen()
     assert a.next_choice == 2 * 500 + 150 and not a.due
+
+
+def test_one_call_or_one_event_at_a_time_make_the_same_choices() -> None:
+    prompts, scores = make_prompts(300, seed=12)
+    labels = [{EXPERTS[i % 3]: float(scores[i, i % 3])} for i in range(300)]
+    single, batch = noise_seeded(), noise_seeded()
+    for prompt, label in zip(prompts, labels, strict=True):
+        single.partial_fit([prompt], [label])
+    batch.partial_fit(prompts[:150], labels[:150])
+    batch.partial_fit(prompts[150:], labels[150:])
+    assert math.isfinite(batch.alpha_) and batch.alpha_ == single.alpha_
+    np.testing.assert_allclose(batch.coef_, single.coef_, rtol=1e-6, atol=1e-9)
