@@ -3,10 +3,12 @@
 RouterDC publishes every expert's score on every prompt, so the reward of any choice is known.
 The replay (`ir3de_core.learn.replay`):
 
-1. a router (hashed words, quality target, the defaults but no safe-default threshold) is fitted
-   on the first `--seed-prompts` prompts of a shuffled training stream with every score;
+1. a router (`--featurizer`: static token embeddings pooled per prompt by default; quality
+   target, α by the fit's CV, no safe-default threshold) is fitted on the first
+   `--seed-prompts` prompts of a shuffled training stream with every score;
 2. the rest of the stream is served one prompt at a time: only the chosen expert's score is
-   revealed and folded in by the router's online (rank-one) update;
+   revealed and folded in by the router's online (rank-one) update, which chooses α again as
+   the feedback doubles the data ("greedy, seed α kept" is the router with the seed's α set);
 3. each method's cumulative reward and regret (best expert's score − the chosen one's) are
    reported, and its final router's test accuracy (the plain mean of the five task accuracies,
    RouterDC's headline rule) next to a router fitted on the same stream with every score.
@@ -17,7 +19,8 @@ chosen on that stream too. Off-policy evaluation: the Thompson run's log (its pr
 rewards) estimates the value of a candidate router fitted on the tuning stream, compared with
 that router's true value on the logged prompts. Run::
 
-    .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc
+    .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc \
+        --featurizer tokens --test-limit 150 --tune-steps 400
 """
 
 from __future__ import annotations
