@@ -3,10 +3,12 @@
 RouterDC publishes every expert's score on every prompt, so the reward of any choice is known.
 The replay (`ir3de_core.learn.replay`):
 
-1. a router (hashed words, quality target, the defaults but no safe-default threshold) is fitted
-   on the first `--seed-prompts` prompts of a shuffled training stream with every score;
+1. a router (`--featurizer`: static token embeddings pooled per prompt by default; quality
+   target, α by the fit's CV, no safe-default threshold) is fitted on the first
+   `--seed-prompts` prompts of a shuffled training stream with every score;
 2. the rest of the stream is served one prompt at a time: only the chosen expert's score is
-   revealed and folded in by the router's online (rank-one) update;
+   revealed and folded in by the router's online (rank-one) update, which chooses α again as
+   the feedback doubles the data ("greedy, seed α kept" is the router with the seed's α set);
 3. each method's cumulative reward and regret (best expert's score − the chosen one's) are
    reported, and its final router's test accuracy (the plain mean of the five task accuracies,
    RouterDC's headline rule) next to a router fitted on the same stream with every score.
@@ -17,7 +19,8 @@ chosen on that stream too. Off-policy evaluation: the Thompson run's log (its pr
 rewards) estimates the value of a candidate router fitted on the tuning stream, compared with
 that router's true value on the logged prompts. Run::
 
-    .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc
+    .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc \
+        --featurizer tokens --test-limit 150 --tune-steps 400
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import copy
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common.features import PrecomputedFeaturizer, cached, embed_and_save
 from benchmarks.routerdc.data import RoutingData, load_routerdc_split, task_accuracy
 from ir3de_cli.report import format_table
 from ir3de_core import IR3DERouter
+from ir3de_core.featurizers import make_featurizer
 from ir3de_core.learn.off_policy import candidate_probabilities, off_policy_report
 from ir3de_core.learn.replay import ReplayResult, choose_strength, replay
 
@@ -41,13 +47,25 @@ __all__ = ["main"]
 
 STRENGTHS = (0.01, 0.03, 0.1, 0.3)
 EPSILONS = (0.02, 0.05, 0.1, 0.2)
+KEPT = "greedy, seed α kept"
 
 
-def fit(data: RoutingData, d: int) -> IR3DERouter:
-    """A quality-mode router on every score of `data`."""
-    router = IR3DERouter(
-        {"kind": "hashing", "n_features": d, "tfidf": False}, target="quality", safe_default=False
-    )
+def featurizer(kind: str, d: int, cache: str, *prompts: Sequence[str]) -> Any:
+    """``hashing`` (d buckets, no TF-IDF), or ``sentence`` rows embedded once (kept in `cache`)."""
+    if kind == "hashing":
+        return {"kind": "hashing", "n_features": d, "tfidf": False}
+    if kind == "tokens":  # static token embeddings, pooled per prompt (rows: exploration works)
+        return "tokens"
+    encoder = cached(make_featurizer(kind), cache)
+    texts = [p for group in prompts for p in group]
+    chunks = [texts[i : i + 512] for i in range(0, len(texts), 512)]
+    rows = [embed_and_save(encoder, chunk)[0] for chunk in chunks]  # saved as it goes
+    return PrecomputedFeaturizer(texts, np.vstack(rows))
+
+
+def fit(data: RoutingData, features: Any) -> IR3DERouter:
+    """A quality-mode router on every score of `data` (α chosen by the fit's cross-validation)."""
+    router = IR3DERouter(features, target="quality", safe_default=False, aggregation="pooled")
     labels = [dict(zip(data.experts, row.tolist(), strict=True)) for row in data.scores]
     return router.fit(data.prompts, labels)
 
@@ -73,6 +91,8 @@ def run(
     decide = None
     if method == "epsilon-greedy":
         decide = epsilon_greedy(strength, seed)
+    elif method == KEPT:  # a set α: the router never chooses it again from its feedback
+        router.set_params(alpha=start.alpha_)
     elif method != "greedy":
         router.set_policy(
             router.policy_.replace(
@@ -109,27 +129,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the replay table, the tuning and the off-policy check."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bandit_replay")
     parser.add_argument("--data", default="../shared/data/routerdc")
-    parser.add_argument("--per-task", type=int, default=400, help="training prompts per task")
+    parser.add_argument("--per-task", type=int, default=None, help="training prompts per task")
     parser.add_argument("--seed-prompts", type=int, default=50)
-    parser.add_argument("--features", type=int, default=256, help="hash buckets d")
+    parser.add_argument("--featurizer", choices=("sentence", "tokens", "hashing"),
+                        default="tokens")  # fmt: skip
+    parser.add_argument("--features", type=int, default=256, help="hash buckets d (hashing)")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache/ir3de/bench"),
+                        help="sentence rows are kept here between runs")  # fmt: skip
+    parser.add_argument("--test-limit", type=int, default=None, help="test prompts per task")
+    parser.add_argument("--tune-steps", type=int, default=None, help="tuning stream length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args(argv)
     train = load_routerdc_split(args.data, "train", limit=args.per_task, seed=args.seed)
-    test = load_routerdc_split(args.data, "test")
+    test = load_routerdc_split(args.data, "test", limit=args.test_limit, seed=args.seed)
+    features = featurizer(args.featurizer, args.features, args.cache, train.prompts, test.prompts)
     order = np.random.default_rng(args.seed).permutation(len(train))
     half = len(order) // 2
     tuning, main_stream = train.subset(order[:half]), train.subset(order[half:])
     s = args.seed_prompts
-    tune_start = fit(tuning.subset(np.arange(s)), args.features)
-    chosen = tune(tune_start, tuning.subset(np.arange(s, len(tuning))), args.seed)
-    start = fit(main_stream.subset(np.arange(s)), args.features)
+    tune_start = fit(tuning.subset(np.arange(s)), features)
+    end = len(tuning) if args.tune_steps is None else min(len(tuning), s + args.tune_steps)
+    chosen = tune(tune_start, tuning.subset(np.arange(s, end)), args.seed)
+    start = fit(main_stream.subset(np.arange(s)), features)
     stream = main_stream.subset(np.arange(s, len(main_stream)))
-    full = fit(main_stream, args.features)
+    full = fit(main_stream, features)
     rows: list[list[Any]] = []
     results: dict[str, Any] = {}
     logs: dict[str, ReplayResult] = {}
-    for method in ("greedy", "linucb", "thompson", "epsilon-greedy"):
+    for method in (KEPT, "greedy", "linucb", "thompson", "epsilon-greedy"):
         strength = chosen[method][0] if method in chosen else 0.0
         result, final, seconds = run(start, stream, method, strength, args.seed)
         accuracy = test_accuracy(final, test)
@@ -142,14 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      1000 * seconds])  # fmt: skip
     rows.append(["full feedback fit", None, None, None, test_accuracy(full, test), None])
     rows.append(["seed fit only", None, None, None, test_accuracy(start, test), None])
-    print(f"RouterDC bandit replay: {len(stream)} steps after {s} seed prompts, d={args.features}")
+    d = full.n_features_in_
+    print(f"RouterDC bandit replay: {len(stream)} steps after {s} seed prompts, "
+          f"{args.featurizer} d={d}, α: seed {start.alpha_:g}, full fit {full.alpha_:g}")  # fmt: skip
     print(format_table(["method", "strength", "mean reward %", "regret", "test acc %",
                         "ms/step"], rows))  # fmt: skip
     print("\nstrength chosen by replay on the tuning stream (mean reward per candidate):")
     for method, (best, earned) in chosen.items():
         cells = ", ".join(f"{k:g}: {100 * v:.2f}" for k, v in earned.items())
         print(f"  {method}: {best:g}  ({cells})")
-    ope = off_policy(logs["thompson"], stream, fit(tuning, args.features), args.seed)
+    ope = off_policy(logs["thompson"], stream, fit(tuning, features), args.seed)
     print("\n" + format_table(["off-policy (Thompson log)", "value %", "low", "high"], ope))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -6,6 +6,7 @@ once and never wait.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ir3de_core.attributes import FittedAttributes
 from ir3de_core.decide.state import RoutedState
+from ir3de_core.fit.online_alpha import FeedbackSample
 from ir3de_core.ridge.online import RankOneRidge
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["PublishedState"]
 
 _LOCKS = threading.Lock()  # guards the lazy creation of each router's writer lock
+_UNSAVED = ("_lock", "_online", "_feedback")
 
 
 class PublishedState(FittedAttributes):
@@ -28,6 +31,7 @@ class PublishedState(FittedAttributes):
 
     state_: RoutedState
     _online: RankOneRidge | None = None  # rank-one updater of partial_fit, while it is valid
+    _feedback: FeedbackSample | None = None  # feedback rows for choosing α again (online_alpha)
 
     def __copy__(self) -> Self:
         """A shallow copy with its own lock that shares nothing `partial_fit` updates in place."""
@@ -36,11 +40,14 @@ class PublishedState(FittedAttributes):
         if self._online is not None:
             state = self.state_
             out.state_ = state.replace(statistics=state.statistics.copy())
+        if self.__dict__.get("_feedback") is not None:
+            out._feedback = copy.deepcopy(self._feedback)
         return out
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickling and copying leave out the writer lock and the online updater."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_online")}
+        """Pickling and copying leave out the writer lock, the online updater and the feedback
+        rows kept for choosing α (a loaded router starts them again)."""
+        return {k: v for k, v in self.__dict__.items() if k not in _UNSAVED}
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -53,6 +60,9 @@ class PublishedState(FittedAttributes):
             yield
 
     def _publish(self, state: RoutedState, online: RankOneRidge | None = None) -> None:
-        """Make `state` the routed state, in one assignment."""
+        """Make `state` the routed state, in one assignment (a state not reached by rank-one
+        updates also drops the feedback rows kept for choosing α again)."""
+        if online is None:
+            self._feedback = None
         self._online = online
         self.state_ = state

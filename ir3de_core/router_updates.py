@@ -7,17 +7,22 @@ the writer lock and publishes the new state in one assignment.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ir3de_core.decide.state import RoutedState
 from ir3de_core.featurizers import validate_texts
+from ir3de_core.fit.online_alpha import FeedbackSample, choose_alpha
 from ir3de_core.fit.parts import FitPart
 from ir3de_core.fit.spec import FitSpec
+from ir3de_core.fit.tuning import alpha_grid
 from ir3de_core.fit.updates import (
     fold_feedback,
     updates_online,
+    with_alpha,
     with_expert,
     with_statistics,
     without_expert,
@@ -69,8 +74,7 @@ class RouterUpdates(PublishedState):
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
             weights = _weights(sample_weight, len(prompts))
             if updates_online(spec, state, names):
-                features = state.row_features(prompts)
-                self._publish(*fold_feedback(state, spec, self._online, features, targets, weights))
+                self._fold(state, spec, state.row_features(prompts), targets, weights, False)
             else:
                 statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
                 self._publish(with_statistics(state, spec, statistics))
@@ -112,11 +116,7 @@ class RouterUpdates(PublishedState):
                     "known experts only; use partial_fit with prompts"
                 )
                 raise ValueError(msg)
-            weights = _weights(sample_weight, len(rows))
-            folded = fold_feedback(
-                state, spec, self._online, rows, targets, weights, sequential=sequential
-            )
-            self._publish(*folded)
+            self._fold(state, spec, rows, targets, _weights(sample_weight, len(rows)), sequential)
         return self
 
     def feedback_leverage(self, row: ArrayLike, expert: str) -> float | None:
@@ -166,6 +166,50 @@ class RouterUpdates(PublishedState):
             state = self._fitted_state()
             self._publish(without_expert(state, self.update_spec(), name))
         return self
+
+    def _fold(
+        self,
+        state: RoutedState,
+        spec: FitSpec,
+        features: NDArray[np.float64],
+        targets: NDArray[np.float64],
+        weights: NDArray[np.float64] | None,
+        sequential: bool,
+    ) -> None:
+        """Fold feedback rows by rank-one steps and publish (``sequential``: see `partial_fit_features`); with ``alpha="auto"``, choose α
+        again from the folded feedback each time it has doubled the data (`online_alpha`).
+
+        Rows are folded up to each choice, then the rest: folding them one call at a time or
+        all in one call makes the same choices (replicas folding one log agree)."""
+        sample = self._feedback_sample(state) if self.settings.alpha == "auto" else None
+        online, start, n = self._online, 0, len(features)
+        while start < n:
+            stop = n if sample is None else min(n, start + max(sample.next_choice - sample.seen, 1))
+            rows, w = slice(start, stop), None if weights is None else weights[start:stop]
+            state, online = fold_feedback(
+                state, spec, online, features[rows], targets[rows], w, sequential=sequential
+            )
+            if sample is not None:
+                sample.add(features[rows], targets[rows], w)
+                if sample.due:
+                    grid = alpha_grid(state.statistics, replace(state.settings, alpha="auto"))
+                    alpha, _ = choose_alpha(state.statistics, sample, grid)
+                    sample.chosen()
+                    if alpha != state.settings.penalty:
+                        state, online = with_alpha(state, alpha)
+                        spec = FitSpec(state.settings, spec.featurizer)
+            start = stop
+        self._publish(state, online)
+
+    def _feedback_sample(self, state: RoutedState) -> FeedbackSample:
+        """The reservoir of feedback rows folded since the fit (started at the first event)."""
+        sample = self._feedback
+        if sample is None:
+            stats = state.statistics
+            fitted = float(stats.weight.max()) if stats.names else 0.0
+            sample = FeedbackSample(fitted, stats.n_features, len(stats.names))
+            self._feedback = sample
+        return sample
 
     def update_spec(self) -> FitSpec:
         """The `FitSpec` of data to add to this fitted router (`add_part`, `partial_fit`): the

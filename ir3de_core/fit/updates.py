@@ -8,6 +8,7 @@ updated by rank-one steps). The router publishes the returned state in one assig
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,14 @@ from ir3de_core.ridge.online import RankOneRidge
 from ir3de_core.ridge.solver import RidgeSolution
 from ir3de_core.ridge.statistics import SufficientStatistics
 
-__all__ = ["fold_feedback", "updates_online", "with_expert", "with_statistics", "without_expert"]
+__all__ = [
+    "fold_feedback",
+    "updates_online",
+    "with_alpha",
+    "with_expert",
+    "with_statistics",
+    "without_expert",
+]
 
 
 def with_statistics(
@@ -153,6 +161,15 @@ def _keep_inverses(stats: SufficientStatistics, online: RankOneRidge, before: se
         if inverse is not None:
             keep_block_inverse(block, online.alpha, inverse.copy())
             kept.add(b)
+
+
+def with_alpha(state: RoutedState, alpha: float) -> tuple[RoutedState, RankOneRidge]:
+    """The quality-mode state re-solved with another α (``inf``: no prompt signal), and a
+    rank-one updater for it (the statistics are shared, as `fold_feedback` leaves them)."""
+    online = RankOneRidge.from_statistics(state.statistics, alpha)
+    settings = replace(state.settings, alpha=float(alpha))
+    solution = RidgeSolution(online.coef.copy(), online.intercept.copy())
+    return state.replace(settings=settings, solution=solution), online
 
 
 def _resolved(
