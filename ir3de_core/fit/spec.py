@@ -35,14 +35,19 @@ from ir3de_core.fit.parts import (
     with_idf,
 )
 from ir3de_core.fit.sums import row_statistics, token_statistics
-from ir3de_core.fit.targets import domain_targets, score_matrix, validate_expert_map
+from ir3de_core.fit.targets import (
+    domain_targets,
+    record_targets,
+    score_matrix,
+    validate_expert_map,
+)
 from ir3de_core.fit.tuning import aggregations, representation, tuned_policy, untuned
 from ir3de_core.ridge.kept_rows import KeptRows
 from ir3de_core.ridge.solver import solve_statistics
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
 
-__all__ = ["FitSpec", "record_targets"]
+__all__ = ["FitSpec"]
 
 _MISSING_WARNING = r"left \d+ .*scores out of the fit"
 
@@ -375,20 +380,6 @@ class FitSpec:
     def key(self) -> str:
         """A stable digest of `to_json` (the featurizer's arrays excluded)."""
         return json.dumps(self.to_json(), sort_keys=True)
-
-
-def record_targets(settings: RouterSettings, records: Sequence[Record]) -> list[Any]:
-    """The `y` of `records` for a fit: domain labels, or per-expert scores."""
-    if settings.target == "domain":
-        unlabelled = [i for i, r in enumerate(records) if r.domain is None]
-        if unlabelled:
-            msg = (
-                f"{len(unlabelled)} records have no 'domain' (first: #{unlabelled[0]}); domain mode "
-                "needs one per record — add it, or fit with target='quality'"
-            )
-            raise ValueError(msg)
-        return [r.domain for r in records]
-    return [dict(r.scores) for r in records]
 
 
 def _sample(

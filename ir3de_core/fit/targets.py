@@ -10,12 +10,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.data.records import Record
 from ir3de_core.exceptions import ExpertError
+from ir3de_core.settings import RouterSettings
 
 __all__ = [
     "MissingScores",
     "domain_targets",
     "learn_expert_map",
+    "record_targets",
     "score_matrix",
     "validate_expert_map",
 ]
@@ -179,3 +182,17 @@ def _describe(value: object) -> str:
     if isinstance(value, str):
         return "a single string"
     return f"{len(value)} items" if hasattr(value, "__len__") else type(value).__name__
+
+
+def record_targets(settings: RouterSettings, records: Sequence[Record]) -> list[Any]:
+    """The `y` of `records` for a fit: domain labels, or per-expert scores."""
+    if settings.target == "domain":
+        unlabelled = [i for i, r in enumerate(records) if r.domain is None]
+        if unlabelled:
+            msg = (
+                f"{len(unlabelled)} records have no 'domain' (first: #{unlabelled[0]}); domain mode "
+                "needs one per record — add it, or fit with target='quality'"
+            )
+            raise ValueError(msg)
+        return [r.domain for r in records]
+    return [dict(r.scores) for r in records]
