@@ -6,6 +6,7 @@ import copy
 import math
 
 import numpy as np
+import pytest
 
 from ir3de_core import IR3DERouter
 from ir3de_core.fit.online_alpha import MIN_EVENTS, FeedbackSample, choose_alpha
@@ -109,5 +110,6 @@ def test_one_call_or_one_event_at_a_time_make_the_same_choices() -> None:
         single.partial_fit([prompt], [label])
     batch.partial_fit(prompts[:150], labels[:150])
     batch.partial_fit(prompts[150:], labels[150:])
-    assert math.isfinite(batch.alpha_) and batch.alpha_ == single.alpha_
+    # the same grid point (the grid follows the sums, whose rounding depends on the batching)
+    assert math.isfinite(batch.alpha_) and batch.alpha_ == pytest.approx(single.alpha_, rel=1e-12)
     np.testing.assert_allclose(batch.coef_, single.coef_, rtol=1e-6, atol=1e-9)

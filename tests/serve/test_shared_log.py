@@ -225,7 +225,9 @@ def test_where_events_landed_does_not_change_what_replicas_learn(
     base_dir: Path, upstreams, tmp_path: Path
 ) -> None:
     """The same events in the same order, all on one replica or spread over three: the same
-    statistics, bit for bit (and different scores would give different ones)."""
+    statistics, bit for bit (and different scores would give different ones). Each answer is
+    routed after every replica has folded the events before it: feedback moves decisions, so
+    an answer routed before a fold may go to another expert (a race, not a difference)."""
     _, urls = upstreams
     events = [(i % 3, PROMPTS[(7 * i) % len(PROMPTS)], (i % 10) / 10) for i in range(30)]
     results = []
@@ -237,7 +239,7 @@ def test_where_events_landed_does_not_change_what_replicas_learn(
                 where = replicas[0 if landing == "one" else i]
                 value = score if landing != "other scores" else 1.0 - score
                 assert send_event(where, prompt, value) is not None  # one at a time: in order
-            converge(replicas, url)
+                converge(replicas, url)  # the next answer is routed on every event before it
         finally:
             for r in replicas:
                 r.stop()
