@@ -174,11 +174,14 @@ def run(
     shared_log: bool = False,
     upstream_ms: float = 0.0,
     workers: int = 1,
+    pin: bool = False,
 ) -> dict[str, Any]:
     """Run every phase; returns the phases and the feedback accounting. `explore` sets the
     gateway's ``[policy] explore`` (on a fifth of the traffic), `shared_log` an SQLite
     ``[feedback] shared_log`` (every event goes through the durable log; always with
-    `workers` > 1), `upstream_ms` the fake upstream's wait before each answer."""
+    `workers` > 1), `upstream_ms` the fake upstream's wait before each answer; `pin` gives the
+    gateway (and its workers) the last CPU(s) and the upstream and the load generator the
+    rest, so "added" is the gateway's own cost, not the competition for one core."""
     shared_log = shared_log or workers > 1
     prompts = [r.prompt for r in demo_records()]
     with tempfile.TemporaryDirectory(prefix="ir3de-gateway-bench-") as tmp:
@@ -191,6 +194,9 @@ def run(
         )  # fmt: skip
         rows = int(router.statistics_.n_rows.sum())
         python = [sys.executable, "-m"]
+        clients, servers = _cpu_split(workers) if pin else (None, None)
+        if clients is not None:
+            os.sched_setaffinity(0, clients)  # this process (the load) and the upstream
         upstream = subprocess.Popen(
             [*python, "benchmarks.gateway", "--serve-upstream", str(up_port),
              "--upstream-ms", str(upstream_ms)]
@@ -201,6 +207,9 @@ def run(
         try:
             _wait(f"{upstream_url}/v1/models", upstream)
             _wait(f"{gateway_url}/healthz", gateway)
+            if servers is not None:
+                for pid in _process_tree(gateway.pid):  # uvicorn's workers too
+                    os.sched_setaffinity(pid, servers)
             phases, sent, folded = _phases(
                 upstream_url, gateway_url, gateway.pid, prompts, requests, concurrency,
                 feedback_every, upstream_ms,
@@ -222,6 +231,33 @@ def run(
         "phases": phases,
         "feedback": {"sent": sent, **folded, "saved_rows": saved, "logged": logged},
     }
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(p := todo.pop())
+        todo.extend(parents.get(p, []))
+    return tree
+
+
+def _cpu_split(workers: int) -> tuple[set[int], set[int]]:
+    """(CPUs for the load and the upstream, CPUs for the gateway): the gateway gets the last
+    `workers` CPUs (at most all but one)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        msg = "--pin needs at least 2 CPUs"
+        raise SystemExit(msg)
+    split = max(1, len(cpus) - workers)
+    return set(cpus[:split]), set(cpus[split:])
 
 
 def _phases(
@@ -317,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="gateway workers (>1: with an SQLite shared log)"
     )
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="the gateway on its own CPU(s), the load generator and upstream on the others",
+    )  # fmt: skip
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -331,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(
         args.requests, args.concurrency, args.feedback_every, explore=args.explore,
         shared_log=args.shared_log, upstream_ms=args.upstream_ms, workers=args.workers,
+        pin=args.pin,
     )  # fmt: skip
     print(_table(result))
     fb = result["feedback"]
