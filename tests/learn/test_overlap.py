@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from ir3de_cli.main import main
 from ir3de_core.learn.off_policy import candidate_probabilities, off_policy_report
 from ir3de_core.learn.replay import replay
 from tests.learn.conftest import EXPERTS, fit_router, make_prompts
@@ -120,3 +123,21 @@ def test_a_custom_decide_without_a_spread_logs_none() -> None:
     prompts, scores = make_prompts(20, seed=8)
     log = replay(fit_router(), prompts, scores, decide=lambda r, p: (r.route([p])[0].expert, 1.0))
     assert log.spread is None
+
+
+def test_the_cli_warns_when_the_log_never_shows_the_models_choices(tmp_path, capsys) -> None:
+    prompts, scores = make_prompts(300, seed=9)
+    path = tmp_path / "log.jsonl"
+    with path.open("w") as f:  # a logger that always sent "chat", with certainty
+        for i, p in enumerate(prompts):
+            event = {"prompt": p, "expert": "chat", "propensity": 1.0, "reward": scores[i, 2]}
+            f.write(json.dumps(event) + "\n")
+    model = fit_router().save(tmp_path / "model")
+    out = tmp_path / "ope.json"
+    assert main(["evaluate", "--model", str(model), "--log", str(path), "--json", str(out)]) == 0
+    assert "never chose" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["overlap"]["unsupported"] > 0.5 and report["overlap"]["exact"] is False
+    pi, _ = candidate_probabilities(fit_router().route(prompts), list(EXPERTS))
+    true = float((pi * scores).sum(axis=1).mean())
+    assert report["dr"]["low"] <= true <= report["dr"]["high"]
