@@ -21,6 +21,9 @@ that router's true value on the logged prompts. Run::
 
     .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc \
         --featurizer tokens --test-limit 150 --tune-steps 400
+
+``--off-policy-only --stream-steps 1000`` replays Thompson alone on a shorter stream (the
+off-policy check, with the log's overlap: docs/benchmarks.md).
 """
 
 from __future__ import annotations
