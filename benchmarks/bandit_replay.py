@@ -21,6 +21,9 @@ that router's true value on the logged prompts. Run::
 
     .venv/bin/python -m benchmarks.bandit_replay --data ../shared/data/routerdc \
         --featurizer tokens --test-limit 150 --tune-steps 400
+
+``--off-policy-only --stream-steps 1000`` replays Thompson alone on a shorter stream (the
+off-policy check, with the log's overlap: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = ["main"]
 STRENGTHS = (0.01, 0.03, 0.1, 0.3)
 EPSILONS = (0.02, 0.05, 0.1, 0.2)
 KEPT = "greedy, seed α kept"
+METHODS = (KEPT, "greedy", "linucb", "thompson", "epsilon-greedy")
 
 
 def featurizer(kind: str, d: int, cache: str, *prompts: Sequence[str]) -> Any:
@@ -78,7 +82,8 @@ def epsilon_greedy(epsilon: float, seed: int) -> Any:
         greedy = router.route([prompt])[0].expert
         experts = list(router.experts_)
         expert = experts[int(rng.integers(len(experts)))] if rng.random() < epsilon else greedy
-        return expert, (1 - epsilon) * (expert == greedy) + epsilon / len(experts)
+        spread = {e: (1 - epsilon) * (e == greedy) + epsilon / len(experts) for e in experts}
+        return expert, spread[expert], spread
 
     return decide
 
@@ -105,14 +110,16 @@ def run(
 
 
 def tune(
-    start: IR3DERouter, stream: RoutingData, seed: int
+    start: IR3DERouter, stream: RoutingData, seed: int, methods: Sequence[str] = METHODS
 ) -> dict[str, tuple[float, dict[float, float]]]:
     """Each exploring method's strength (ε for ε-greedy) chosen by replay on `stream`."""
     chosen = {}
-    for method in ("linucb", "thompson"):
+    for method in [m for m in ("linucb", "thompson") if m in methods]:
         chosen[method] = choose_strength(
             start, stream.prompts, stream.scores, explore=method, strengths=STRENGTHS, seed=seed
         )
+    if "epsilon-greedy" not in methods:
+        return chosen
     earned = {e: run(start, stream, "epsilon-greedy", e, seed)[0].mean_reward for e in EPSILONS}
     chosen["epsilon-greedy"] = (max(earned, key=earned.__getitem__), earned)
     return chosen
@@ -138,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="sentence rows are kept here between runs")  # fmt: skip
     parser.add_argument("--test-limit", type=int, default=None, help="test prompts per task")
     parser.add_argument("--tune-steps", type=int, default=None, help="tuning stream length")
+    parser.add_argument("--stream-steps", type=int, default=None, help="main stream length")
+    parser.add_argument("--off-policy-only", action="store_true",
+                        help="tune and replay Thompson only (the off-policy check)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args(argv)
@@ -150,14 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = args.seed_prompts
     tune_start = fit(tuning.subset(np.arange(s)), features)
     end = len(tuning) if args.tune_steps is None else min(len(tuning), s + args.tune_steps)
-    chosen = tune(tune_start, tuning.subset(np.arange(s, end)), args.seed)
+    methods = ("thompson",) if args.off_policy_only else METHODS
+    chosen = tune(tune_start, tuning.subset(np.arange(s, end)), args.seed, methods)
     start = fit(main_stream.subset(np.arange(s)), features)
-    stream = main_stream.subset(np.arange(s, len(main_stream)))
+    stop = len(main_stream) if args.stream_steps is None else s + args.stream_steps
+    stream = main_stream.subset(np.arange(s, min(stop, len(main_stream))))
     full = fit(main_stream, features)
     rows: list[list[Any]] = []
     results: dict[str, Any] = {}
     logs: dict[str, ReplayResult] = {}
-    for method in (KEPT, "greedy", "linucb", "thompson", "epsilon-greedy"):
+    for method in methods:
         strength = chosen[method][0] if method in chosen else 0.0
         result, final, seconds = run(start, stream, method, strength, args.seed)
         accuracy = test_accuracy(final, test)
@@ -195,11 +207,24 @@ def off_policy(
     experts = list(log.experts)
     pi, quality = candidate_probabilities(candidate.route(stream.prompts), experts)
     true = float((pi * stream.scores).sum(axis=1).mean())
-    report = off_policy_report(log.rewards, log.chosen, log.propensities, pi, quality, seed=seed)
+    report = off_policy_report(
+        log.rewards, log.chosen, log.propensities, pi, quality, logging_spread=log.spread,
+        reward_range=(0.0, 1.0), seed=seed,
+    )  # fmt: skip
     rows: list[list[Any]] = [["candidate, true value", 100 * true, None, None]]
     for name, e in (("IPS", report.ips), ("SNIPS", report.snips), ("DR", report.dr),
                     ("logging policy", report.logging)):  # fmt: skip
         rows.append([name, 100 * e.value, 100 * e.low, 100 * e.high])
+    o = report.overlap
+    if log.spread is not None:  # what the interval would be without the logged spread
+        blind = off_policy_report(log.rewards, log.chosen, log.propensities, pi, quality,
+                                  reward_range=(0.0, 1.0), seed=seed)  # fmt: skip
+        for name, e in (("IPS, propensities only", blind.ips),
+                        ("DR, propensities only", blind.dr)):  # fmt: skip
+            rows.append([name, 100 * e.value, 100 * e.low, 100 * e.high])
+    print(f"overlap: mean weight {o.weight_mean:.2f} ({o.weight_low:.2f}–{o.weight_high:.2f}; "
+          f"1 = covered), unsupported mass {100 * o.unsupported:.1f}%, effective n "
+          f"{o.effective_n:.1f}\n  {o.warning() or 'the log covers the candidate'}")  # fmt: skip
     return rows
 
 

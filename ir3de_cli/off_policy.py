@@ -73,6 +73,11 @@ def evaluate_log(args: argparse.Namespace) -> int:
     ]
     print(format_table(["estimate", "mean reward", f"{level} low", "high"], rows, digits=4))
     print(f"\n{report.n} logged prompts; effective sample size {report.effective_n:.1f}")
+    o = report.overlap
+    print(f"mean importance weight {o.weight_mean:.3f} ({o.weight_low:.3f}–{o.weight_high:.3f}, "
+          "1 when the log covers the model)")  # fmt: skip
+    if o.warning():
+        print(f"warning: {o.warning()}")
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     return 0

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from ir3de_core.learn.overlap import Overlap, support_of
 
 __all__ = [
     "Estimate",
@@ -60,6 +62,7 @@ class OffPolicyReport:
         ips, snips, dr: the candidate's estimated mean reward by each estimator.
         effective_n: ``(Σw)² / Σw²``, how many prompts the estimate effectively rests on.
         level: the intervals' confidence level.
+        overlap: how much of the candidate the log covers (`overlap.Overlap`).
     """
 
     n: int
@@ -69,6 +72,7 @@ class OffPolicyReport:
     dr: Estimate
     effective_n: float
     level: float
+    overlap: Overlap
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible values."""
@@ -76,6 +80,7 @@ class OffPolicyReport:
         for name in ("logging", "ips", "snips", "dr"):
             e: Estimate = getattr(self, name)
             out[name] = {"value": e.value, "low": e.low, "high": e.high}
+        out["overlap"] = {**asdict(self.overlap), "warning": self.overlap.warning()}
         return out
 
 
@@ -103,11 +108,18 @@ def off_policy_report(
     target: ArrayLike,
     reward_model: ArrayLike | None = None,
     *,
+    logging_spread: ArrayLike | None = None,
+    reward_range: tuple[float, float] | None = None,
     level: float = 0.95,
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> OffPolicyReport:
     """IPS, SNIPS and doubly-robust estimates of a candidate's value on a log.
+
+    The candidate's mass m on experts the log cannot show (`overlap`) is added as an unknown
+    part in ``[m · r_min, m · r_max]``: IPS and SNIPS fill it with the range's midpoint, DR
+    with its reward model, and every interval spans it, so a log that does not cover the
+    candidate gives a wide interval and a warning (``report.overlap``), not a narrow wrong one.
 
     Args:
         rewards: array of shape (n,), the observed rewards.
@@ -115,12 +127,16 @@ def off_policy_report(
         propensities: array of shape (n,), μ(a|x) of the logged expert, in (0, 1].
         target: array of shape (n, k), π(b|x) of the candidate, rows summing to 1.
         reward_model: array of shape (n, k), r̂(x, b) for DR (None: zero, DR = IPS).
+        logging_spread: array of shape (n, k), μ(b|x) of every expert (None: unknown; the
+            unsupported mass is then estimated from the mean weight).
+        reward_range: the rewards' bounds (None: the observed min and max).
         level: confidence level of the intervals.
         bootstrap: bootstrap resamples.
         seed: the resampling seed.
 
     Raises:
-        ValueError: mismatched shapes, propensities outside (0, 1], or NaN rewards.
+        ValueError: mismatched shapes, propensities outside (0, 1], NaN rewards, or a
+            logging spread that disagrees with the propensities.
     """
     r, a, mu, pi = _checked(rewards, chosen, propensities, target)
     n, rows = r.size, np.arange(r.size)
@@ -128,32 +144,74 @@ def off_policy_report(
     if model.shape != pi.shape or not np.isfinite(model).all():
         msg = f"reward_model must be finite with shape {pi.shape}, got {model.shape}"
         raise ValueError(msg)
-    w = pi[rows, a] / mu
-    direct = (pi * model).sum(axis=1)
-    dr_terms = direct + w * (r - model[rows, a])
+    exact = logging_spread is not None
+    covered, unsupported = support_of(logging_spread, a, mu, pi) if exact else (pi, 0.0)
+    w = covered[rows, a] / mu
     resample = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n))
     q = ((1 - level) / 2 * 100, (1 + level) / 2 * 100)
-
-    def estimate(point: float, draws: FloatArray) -> Estimate:
-        if draws.size == 0:  # the candidate never agrees with the log: no estimate
-            return Estimate(float(point), math.nan, math.nan)
-        low, high = np.percentile(draws, q)
-        return Estimate(float(point), float(low), float(high))
-
-    wr = w * r
-    weight_sums = w[resample].sum(axis=1)
-    snips_draws = wr[resample].sum(axis=1) / np.where(weight_sums > 0, weight_sums, np.nan)
+    weight = _estimate(w.mean(), w[resample].mean(axis=1), q)
+    if not exact and weight.high < 1.0:  # the weights miss mass: the candidate's support
+        unsupported = float(min(1.0, 1.0 - weight.low))
+    overlap = Overlap(
+        weight.value, weight.low, weight.high, unsupported, exact,
+        float(w.sum() ** 2 / (w**2).sum()) if (w > 0).any() else 0.0,
+    )  # fmt: skip
+    bounds = (float(r.min()), float(r.max())) if reward_range is None else reward_range
+    ips, snips = _weighted(r, w, resample, q, unsupported, bounds)
+    dr_terms = (covered * model).sum(axis=1) + w * (r - model[rows, a])
+    dr = _estimate(dr_terms.mean(), dr_terms[resample].mean(axis=1), q)
+    if exact:  # the model fills the part the log cannot show; the interval spans its range
+        fill = float(((pi - covered) * model).sum(axis=1).mean())
+        dr = _spanned(dr, unsupported, bounds, dr.value + fill)
+    else:  # the model's fill of an unknown part may be off by its whole range either way
+        span = unsupported * (bounds[1] - bounds[0])
+        dr = Estimate(dr.value, dr.low - span, dr.high + span)
+    if unsupported > 0:  # a widened interval never needs to leave the rewards' range
+        ips, snips, dr = (_clipped(e, bounds) for e in (ips, snips, dr))
     return OffPolicyReport(
-        n=n,
-        logging=estimate(r.mean(), r[resample].mean(axis=1)),
-        ips=estimate(wr.mean(), wr[resample].mean(axis=1)),
-        snips=estimate(
-            wr.sum() / w.sum() if w.sum() > 0 else math.nan,
-            snips_draws[np.isfinite(snips_draws)],
-        ),
-        dr=estimate(dr_terms.mean(), dr_terms[resample].mean(axis=1)),
-        effective_n=float(w.sum() ** 2 / (w**2).sum()) if (w > 0).any() else 0.0,
-        level=level,
+        n=n, logging=_estimate(r.mean(), r[resample].mean(axis=1), q), ips=ips, snips=snips,
+        dr=dr, effective_n=overlap.effective_n, level=level, overlap=overlap,
+    )  # fmt: skip
+
+
+def _clipped(e: Estimate, bounds: tuple[float, float]) -> Estimate:
+    low, high = max(e.low, bounds[0]), min(e.high, bounds[1])
+    return Estimate(min(max(e.value, bounds[0]), bounds[1]), low, high)
+
+
+def _estimate(point: float, draws: FloatArray, q: tuple[float, float]) -> Estimate:
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:  # the candidate never agrees with the log: no estimate
+        return Estimate(float(point), math.nan, math.nan)
+    low, high = np.percentile(draws, q)
+    return Estimate(float(point), float(low), float(high))
+
+
+def _spanned(e: Estimate, m: float, bounds: tuple[float, float], point: float) -> Estimate:
+    """`e` of the supported part plus an unknown part in ``[m · r_min, m · r_max]``."""
+    return Estimate(point, e.low + m * bounds[0], e.high + m * bounds[1])
+
+
+def _weighted(
+    r: FloatArray,
+    w: FloatArray,
+    resample: NDArray[np.intp],
+    q: tuple[float, float],
+    m: float,
+    bounds: tuple[float, float],
+) -> tuple[Estimate, Estimate]:
+    """IPS and SNIPS of the supported part (weights `w`), spanning the unsupported mass m."""
+    mid = m * (bounds[0] + bounds[1]) / 2
+    wr = w * r
+    ips = _estimate(wr.mean(), wr[resample].mean(axis=1), q)
+    sums = w[resample].sum(axis=1)
+    draws = wr[resample].sum(axis=1) / np.where(sums > 0, sums, np.nan)
+    snips = _estimate(wr.sum() / w.sum() if w.sum() > 0 else math.nan, draws, q)
+    # SNIPS is the supported part's mean; it weighs (1 − m) of the value
+    snips = Estimate((1 - m) * snips.value, (1 - m) * snips.low, (1 - m) * snips.high)
+    return (
+        _spanned(ips, m, bounds, ips.value + mid),
+        _spanned(snips, m, bounds, snips.value + mid),
     )
 
 

@@ -9,7 +9,7 @@ exploring policy's strength by such a replay on training data.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ from ir3de_core.decide.policy import RoutingPolicy
 
 __all__ = ["Decide", "ReplayResult", "choose_strength", "replay"]
 
-Decide = Callable[[Any, str], tuple[str, float]]
-"""``decide(router, prompt) -> (expert, propensity)``: how a replay routes one prompt."""
+Decide = Callable[[Any, str], tuple[str, float] | tuple[str, float, Mapping[str, float]]]
+"""``decide(router, prompt) -> (expert, propensity[, spread])``: how a replay routes one prompt
+(`spread`: every expert's probability of being chosen, for off-policy checks of overlap)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +35,9 @@ class ReplayResult:
         propensities: array of shape (n,), the probability the chosen expert was chosen with.
         rewards: array of shape (n,), the chosen expert's score.
         best: array of shape (n,), the best expert's score (the oracle's reward).
+        spread: array of shape (n, k), every expert's probability of being chosen at each
+            step (the logging policy's μ(b|x): `off_policy_report`'s ``logging_spread``),
+            None when `decide` did not give it.
     """
 
     experts: tuple[str, ...]
@@ -41,6 +45,7 @@ class ReplayResult:
     propensities: NDArray[np.float64]
     rewards: NDArray[np.float64]
     best: NDArray[np.float64]
+    spread: NDArray[np.float64] | None = None
 
     @property
     def mean_reward(self) -> float:
@@ -53,9 +58,9 @@ class ReplayResult:
         return float((self.best - self.rewards).sum())
 
 
-def _route(router: Any, prompt: str) -> tuple[str, float]:
+def _route(router: Any, prompt: str) -> tuple[str, float, Mapping[str, float]]:
     decision = router.route([prompt])[0]
-    return decision.expert, decision.propensity
+    return decision.expert, decision.propensity, decision.propensities or {decision.expert: 1.0}
 
 
 def replay(
@@ -86,13 +91,19 @@ def replay(
     route = decide or _route
     chosen = np.empty(len(prompts), dtype=np.intp)
     propensities = np.empty(len(prompts))
+    spread: np.ndarray | None = np.zeros_like(matrix)
     for i, prompt in enumerate(prompts):
-        expert, propensity = route(router, prompt)
+        expert, propensity, *given = route(router, prompt)
         chosen[i], propensities[i] = experts.index(expert), propensity
+        if given and spread is not None:  # recorded before the update: this step's policy
+            spread[i] = [given[0].get(e, 0.0) for e in experts]
+        else:
+            spread = None
         if learn:
             router.partial_fit([prompt], [{expert: float(matrix[i, chosen[i]])}])
     rows = np.arange(len(prompts))
-    return ReplayResult(experts, chosen, propensities, matrix[rows, chosen], matrix.max(axis=1))
+    best = matrix.max(axis=1)
+    return ReplayResult(experts, chosen, propensities, matrix[rows, chosen], best, spread)
 
 
 def choose_strength(
