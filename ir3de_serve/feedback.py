@@ -25,7 +25,7 @@ from ir3de_serve.completion import Completion
 from ir3de_serve.config import GatewayConfig
 from ir3de_serve.errors import GatewayError
 from ir3de_serve.guard import FeedbackGuard, score_range
-from ir3de_serve.influence import group_leverage, leverage_of, leverage_supported
+from ir3de_serve.influence import leverage_of, leverage_supported, router_leverage
 from ir3de_serve.logfile import JsonLog
 from ir3de_serve.memory import ExpiringMap
 from ir3de_serve.metrics import GatewayMetrics
@@ -83,7 +83,7 @@ class FeedbackStore:
         self.guard = FeedbackGuard(
             self.config,
             {n: float(r) for n, r in zip(stats.names, stats.n_prompts, strict=True)},
-            {n: group_leverage(router, n) for n in stats.names},
+            router_leverage(router),
         )
         self.shared: SharedFeedback | None = None
         if self.config.shared_log is not None:  # replicas: every event goes through the log
@@ -255,7 +255,7 @@ class FeedbackStore:
                 leverage = leverage_of(router, group, row[0])
         charge = self.guard.weight(client, group, leverage)
         try:
-            if row is None:
+            if row is None or router.target == "domain":  # a domain fold re-solves from sums
                 router.partial_fit([completion.text], [label], sample_weight=[charge.weight])
             else:
                 router.partial_fit_features(row, [label], sample_weight=[charge.weight])

@@ -3,10 +3,12 @@ bounded influence.
 
 The bounds (docs/security.md): each key's events on one group (an expert in quality mode, a
 domain in domain mode) weigh together at most ``key_share`` × the rows that group had when the
-gateway started; in quality mode each event's influence ``w·h(x)`` (its weight times its
-leverage, `ir3de_serve.influence`) is at most the influence of a weight-1 row of novelty
-``event_novelty``, and a key's events carry together at most ``key_influence`` (default
-``key_share × (1 + df)``). An event that reaches a budget is folded with what is left, then
+gateway started; where the router's feedback is a ridge fold with leverage (quality mode, and
+domain mode without balance or normalisation: `ir3de_serve.influence.leverage_supported`) each
+event's influence ``w·h(x)`` (its weight times its leverage) is at most the influence of a
+weight-1 row of novelty ``event_novelty``, and a key's events carry together at most
+``key_influence`` (default ``key_share × (1 + df)``) on each system: an expert's, or the one
+system every domain of a domain router shares. An event that reaches a budget is folded with what is left, then
 the key is refused (429). The influence is computed once, when the event is accepted, from the
 router in force; with a shared log it is stored with the event and every replica charges it.
 """
@@ -40,7 +42,7 @@ class Charge:
     Attributes:
         weight: the weight it is folded with, in (0, 1].
         influence: ``weight × h(x)``, its leverage in the router in force when it was accepted
-            (0: the router's feedback has no leverage bound, e.g. domain mode).
+            (0: the router's feedback has no leverage bound, e.g. token rows).
     """
 
     weight: float
@@ -88,6 +90,7 @@ class FeedbackGuard:
             for g, m in models.items()
         }
         self._models = models
+        self._system = {g: m.system for g, m in models.items()}
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._used: dict[tuple[str, str], float] = {}
@@ -131,13 +134,14 @@ class FeedbackGuard:
                 raise self._spent(group, f"already weighs {used:g}", "key_share")
             influence = 0.0
             if leverage is not None and group in self.influence_budget and leverage > 0:
-                spent = self._influence.get(key, 0.0)
+                system = (client, self._system[group])
+                spent = self._influence.get(system, 0.0)
                 left = self.influence_budget[group] - spent
                 if left <= _EMPTY:
                     raise self._spent(group, f"already has influence {spent:g}", "key_influence")
                 weight = min(weight, self.event_cap[group] / leverage, left / leverage)
                 influence = weight * leverage
-                self._influence[key] = spent + influence
+                self._influence[system] = spent + influence
             self._used[key] = used + weight
         return Charge(weight, influence)
 
@@ -145,22 +149,27 @@ class FeedbackGuard:
         """Count what `client` spent on another replica (its event came from the shared log,
         with the influence its origin computed)."""
         with self._lock:
-            key = (client, group)
+            key, system = (client, group), self._system_of(client, group)
             self._used[key] = self._used.get(key, 0.0) + weight
-            self._influence[key] = self._influence.get(key, 0.0) + influence
+            self._influence[system] = self._influence.get(system, 0.0) + influence
 
     def refund(self, client: str, group: str, charge: Charge) -> None:
         """Give back a reserved charge (the event was not folded)."""
         with self._lock:
-            key = (client, group)
+            key, system = (client, group), self._system_of(client, group)
             self._used[key] = max(0.0, self._used.get(key, 0.0) - charge.weight)
-            self._influence[key] = max(0.0, self._influence.get(key, 0.0) - charge.influence)
+            self._influence[system] = max(0.0, self._influence.get(system, 0.0) - charge.influence)
 
     def spent(self, client: str, group: str) -> tuple[float, float]:
-        """The weight and influence `client` has spent on `group`."""
+        """The weight `client` has spent on `group` and the influence on its system (every
+        domain of a domain router shares one)."""
         with self._lock:
-            key = (client, group)
-            return self._used.get(key, 0.0), self._influence.get(key, 0.0)
+            key, system = (client, group), self._system_of(client, group)
+            return self._used.get(key, 0.0), self._influence.get(system, 0.0)
+
+    def _system_of(self, client: str, group: str) -> tuple[str, str]:
+        """The key of `client`'s influence budget for `group`."""
+        return client, self._system.get(group, group)
 
     def _spent(self, group: str, what: str, knob: str) -> GatewayError:
         budget = (

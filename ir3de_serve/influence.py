@@ -8,6 +8,11 @@ with weight w moves the prediction at x by ``w·h/(1 + w·h) · (y − f(x))``, 
 most ``w·√(h(x)h(z))/(1 + w·h(x)) · |y − f(x)|`` (Cauchy–Schwarz), so ``u = w·h`` is what the
 gateway caps per event and budgets per key (`ir3de_serve.guard`, docs/security.md).
 
+A domain router (``balance=False``, ``normalize=False``, centred intercept, row features) solves
+one system for every domain (the shared design: every row in it, one-hot targets), so an event's
+leverage is the same formula with the pooled weight, mean and scatter, whichever domain it
+names, and a key's influence is budgeted once over that system, not per domain.
+
 The training rows' influences add up to ``1 + df`` (``df = Σ λ/(λ + α)``, the fit's effective
 degrees of freedom): that is the unit the key budget is derived from.
 """
@@ -24,7 +29,16 @@ from ir3de_core.decide.uncertainty import block_eigen
 from ir3de_core.ridge.scatter import Eigen
 from ir3de_core.router import IR3DERouter
 
-__all__ = ["GroupLeverage", "group_leverage", "leverage_of", "leverage_supported"]
+__all__ = [
+    "GroupLeverage",
+    "group_leverage",
+    "leverage_of",
+    "leverage_supported",
+    "router_leverage",
+]
+
+SHARED_SYSTEM = "*"
+"""The influence budget's key for every domain of a domain router (one shared system)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +51,8 @@ class GroupLeverage:
         eigen: the eigendecomposition of the centred scatter S.
         alpha: the penalty α > 0.
         df: ``Σ λ/(λ + α)``, so the training rows' influences sum to ``1 + df``.
+        system: which budget an event's influence is charged to: the expert (quality mode), or
+            `SHARED_SYSTEM` for every domain of a domain router.
     """
 
     weight: float
@@ -44,6 +60,7 @@ class GroupLeverage:
     eigen: Eigen
     alpha: float
     df: float
+    system: str = SHARED_SYSTEM
 
     def leverage(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         """``h(x)`` of each row of rows (n, d): array of shape (n,)."""
@@ -57,17 +74,40 @@ class GroupLeverage:
 
 
 def leverage_supported(router: IR3DERouter) -> bool:
-    """Whether feedback on `router` is folded into the centred ridge leverage describes:
-    quality mode, one feature row per prompt, centred intercept, no column normalisation."""
+    """Whether feedback on `router` is folded into the centred ridge leverage describes: one
+    feature row per prompt, centred intercept, no column normalisation, 0 < α < ∞, and quality
+    mode or domain mode without `balance` (which re-weights every row of the event's domain)."""
     state = router.state_
     settings = state.settings
     return (
-        router.target == "quality"
+        router.target in ("quality", "domain")
+        and not (router.target == "domain" and settings.balance)
         and not state.uses_tokens
         and settings.intercept == "centered"
         and not settings.normalizes
         and 0 < float(settings.penalty) < math.inf
     )
+
+
+def router_leverage(router: IR3DERouter) -> dict[str, GroupLeverage | None]:
+    """Every group's leverage model (see `group_leverage`); a domain router's domains share
+    one model, decomposed once."""
+    names = router.statistics_.names
+    if router.target == "domain":
+        model = _shared_leverage(router) if leverage_supported(router) else None
+        return dict.fromkeys(names, model)
+    return {name: group_leverage(router, name) for name in names}
+
+
+def _shared_leverage(router: IR3DERouter) -> GroupLeverage | None:
+    """The shared design's one system: every domain's rows pooled."""
+    weight, mean, scatter = router.statistics_.pooled()
+    if not weight > 0:
+        return None
+    alpha = float(router.state_.settings.penalty)
+    eigen = scatter.eigen()
+    df = float((eigen.values / (eigen.values + alpha)).sum())
+    return GroupLeverage(float(weight), np.asarray(mean), eigen, alpha, df)
 
 
 def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
@@ -79,6 +119,8 @@ def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
     statistics = router.statistics_
     if group not in statistics.names:
         return None
+    if router.target == "domain":
+        return _shared_leverage(router)
     block = int(statistics.block[statistics.names.index(group)])
     alpha = float(router.state_.settings.penalty)
     if block < 0 or not statistics.blocks[block].weight > 0:
@@ -86,7 +128,7 @@ def group_leverage(router: IR3DERouter, group: str) -> GroupLeverage | None:
     moments = statistics.blocks[block]
     eigen = block_eigen(moments)
     df = float((eigen.values / (eigen.values + alpha)).sum())
-    return GroupLeverage(float(moments.weight), np.asarray(moments.mean), eigen, alpha, df)
+    return GroupLeverage(float(moments.weight), np.asarray(moments.mean), eigen, alpha, df, group)
 
 
 def leverage_of(router: IR3DERouter, group: str, row: NDArray[np.float64]) -> float | None:

@@ -112,7 +112,7 @@ def test_a_key_at_its_influence_budget_is_refused(router_dir: Path, upstreams) -
 
 def test_the_guard_caps_each_event_and_budgets_each_key() -> None:
     class Model:
-        df, weight = 9.0, 100.0
+        df, weight, system = 9.0, 100.0, "alpha"
 
         def influence_cap(self, novelty: float) -> float:
             return (1 + self.df * novelty) / self.weight
