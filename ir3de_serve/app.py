@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -64,6 +65,12 @@ def create_app(
 def _lifespan(gateway: Gateway) -> Callable[[FastAPI], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What startup built (imports, the router, the app) lives until exit: out of the
+        # collector's reach while serving, a full collection scans only what requests made
+        # (~250,000 objects were scanned each time: 40-170 ms pauses of every request in
+        # flight, most of the gateway's p99 at concurrency 16)
+        gc.collect()
+        gc.freeze()
         tasks = [asyncio.create_task(_autosave(gateway), name="ir3de-autosave")]
         if gateway.config.router.reload_seconds > 0 and gateway.feedback.shared is None:
             tasks.append(asyncio.create_task(_watch(gateway), name="ir3de-reload"))
@@ -74,6 +81,7 @@ def _lifespan(gateway: Gateway) -> Callable[[FastAPI], Any]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await gateway.aclose()
+            gc.unfreeze()  # a gateway served inside a longer-lived process leaves it as it was
 
     return lifespan
 
