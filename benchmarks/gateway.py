@@ -93,14 +93,13 @@ def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> 
 
 def _cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its live children (the workers of ``--workers N``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else []:
+    total = 0.0
+    for process in _process_tree(pid):
         try:
-            total += _cpu_seconds(int(child))
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
-            continue
+            continue  # exited meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -234,19 +233,12 @@ def run(
 
 
 def _process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        tree.append(p := todo.pop())
-        todo.extend(parents.get(p, []))
-    return tree
+    """`pid` and its live descendants (from ``/proc/PID/task/PID/children``)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        children = []
+    return [pid] + [p for child in children for p in _process_tree(int(child))]
 
 
 def _cpu_split(workers: int) -> tuple[set[int], set[int]]:

@@ -74,7 +74,7 @@ class RouterUpdates(PublishedState):
             names, targets = spec.targets(prompts, y, known=state.statistics.names)
             weights = _weights(sample_weight, len(prompts))
             if updates_online(spec, state, names):
-                self._fold(state, spec, state.row_features(prompts), targets, weights, False)
+                self._fold(state, spec, state.row_features(prompts), targets, weights)
             else:
                 statistics = spec.statistics(prompts, targets, names, sample_weight=weights)
                 self._publish(with_statistics(state, spec, statistics))
@@ -116,7 +116,14 @@ class RouterUpdates(PublishedState):
                     "known experts only; use partial_fit with prompts"
                 )
                 raise ValueError(msg)
-            self._fold(state, spec, rows, targets, _weights(sample_weight, len(rows)), sequential)
+            self._fold(
+                state,
+                spec,
+                rows,
+                targets,
+                _weights(sample_weight, len(rows)),
+                sequential=sequential,
+            )
         return self
 
     def feedback_leverage(self, row: ArrayLike, expert: str) -> float | None:
@@ -174,7 +181,8 @@ class RouterUpdates(PublishedState):
         features: NDArray[np.float64],
         targets: NDArray[np.float64],
         weights: NDArray[np.float64] | None,
-        sequential: bool,
+        *,
+        sequential: bool = False,
     ) -> None:
         """Fold feedback rows by rank-one steps and publish (``sequential``: see `partial_fit_features`); with ``alpha="auto"``, choose α
         again from the folded feedback each time it has doubled the data (`online_alpha`).

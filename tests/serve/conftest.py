@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ir3de_core import IR3DERouter
@@ -40,6 +41,19 @@ def fit_router(good_at_math: str = "alpha", good_at_code: str = "beta") -> IR3DE
     return IR3DERouter({"kind": "hashing", "n_features": 256}, target="quality").fit(
         prompts, scores
     )
+
+
+def closed_form_leverage(
+    router: IR3DERouter, prompts: list[str], x: np.ndarray, weights: list[float] | None = None
+) -> float:
+    """x̃ᵀA⁻¹x̃ with A = X̃ᵀWX̃ + diag(0, αI), X̃ the training rows with a column of ones."""
+    rows = router.transform(prompts)
+    design = np.hstack([np.ones((len(rows), 1)), rows])
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights)
+    penalty = np.diag([0.0] + [float(router.state_.settings.penalty)] * rows.shape[1])
+    augmented = np.concatenate([[1.0], x])
+    system = design.T @ (w[:, None] * design) + penalty
+    return float(augmented @ np.linalg.solve(system, augmented))
 
 
 @pytest.fixture

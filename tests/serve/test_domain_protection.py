@@ -15,7 +15,7 @@ import pytest
 
 from ir3de_core import IR3DERouter
 from ir3de_serve.influence import SHARED_SYSTEM, leverage_of, leverage_supported, router_leverage
-from tests.serve.conftest import CODE, MATH, config_data, gateway_app
+from tests.serve.conftest import CODE, MATH, closed_form_leverage, config_data, gateway_app
 
 HASHING = {"kind": "hashing", "n_features": 256}
 DOMAINS = {"maths": "alpha", "code": "beta"}
@@ -29,19 +29,6 @@ def domain_router(n: int = 50, **settings: Any) -> tuple[IR3DERouter, list[str]]
     options = {"normalize": False, "balance": False, **settings}
     router = IR3DERouter(HASHING, target="domain", expert_map=DOMAINS, **options)
     return router.fit(prompts, labels), prompts
-
-
-def explicit_leverage(
-    router: IR3DERouter, prompts: list[str], x: np.ndarray, weights: list[float] | None = None
-) -> float:
-    """x̃ᵀA⁻¹x̃, A = X̃ᵀWX̃ + diag(0, αI): every domain's rows with a column of ones."""
-    rows = router.transform(prompts)
-    design = np.hstack([np.ones((len(rows), 1)), rows])
-    w = np.ones(len(rows)) if weights is None else np.asarray(weights)
-    penalty = np.diag([0.0] + [float(router.state_.settings.penalty)] * rows.shape[1])
-    augmented = np.concatenate([[1.0], x])
-    system = design.T @ (w[:, None] * design) + penalty
-    return float(augmented @ np.linalg.solve(system, augmented))
 
 
 def ridge_scores(router: IR3DERouter, rows: np.ndarray) -> np.ndarray:
@@ -65,7 +52,7 @@ def test_a_domain_event_is_a_row_of_the_shared_system_with_its_leverage() -> Non
     for text in (MATH[0], "tell me about quokkas and wombats"):
         x = router.transform([text])[0]
         h = leverage_of(router, "code", x)
-        assert h == pytest.approx(explicit_leverage(router, prompts, x, weights), rel=1e-9)
+        assert h == pytest.approx(closed_form_leverage(router, prompts, x, weights), rel=1e-9)
         assert h == leverage_of(router, "maths", x)  # whichever domain the event names
         before = ridge_scores(router, x[None, :])[0]
         router.partial_fit([text], ["code"], sample_weight=[0.3])
@@ -106,7 +93,7 @@ def test_the_gateway_charges_w_h_to_one_budget_over_every_domain(tmp_path: Path,
         model = gw.feedback.guard._models["maths"]
         answers = [send(url, text, e).json() for text, e in ((ordinary, "beta"), (novel, "alpha"))]
         spent = [gw.feedback.guard.spent("", domain) for domain in ("maths", "code")]
-    h = [explicit_leverage(router, prompts, router.transform([t])[0]) for t in (ordinary, novel)]
+    h = [closed_form_leverage(router, prompts, router.transform([t])[0]) for t in (ordinary, novel)]
     cap = (1 + 4 * model.df) / model.weight
     assert h[0] < cap < h[1]
     assert (answers[0]["weight"], answers[0]["influence"]) == (1.0, pytest.approx(h[0], rel=1e-9))

@@ -18,22 +18,9 @@ from ir3de_serve.errors import GatewayError
 from ir3de_serve.guard import FeedbackGuard
 from ir3de_serve.influence import group_leverage, leverage_of
 from ir3de_serve.sharedlog import FeedbackEvent, encode_event, open_shared_log
-from tests.serve.conftest import CODE, MATH, config_data, gateway_app
+from tests.serve.conftest import CODE, MATH, closed_form_leverage, config_data, gateway_app
 
 NOVEL = "tell me about quokkas wombats and platypus habitats"
-
-
-def closed_form_leverage(
-    router: IR3DERouter, prompts: list[str], x: np.ndarray, weights: list[float] | None = None
-) -> float:
-    """x̃ᵀA⁻¹x̃ with A = X̃ᵀWX̃ + diag(0, αI), X̃ the training rows with a column of ones."""
-    rows = router.transform(prompts)
-    design = np.hstack([np.ones((len(rows), 1)), rows])
-    w = np.ones(len(rows)) if weights is None else np.asarray(weights)
-    penalty = np.diag([0.0] + [float(router.state_.settings.penalty)] * rows.shape[1])
-    augmented = np.concatenate([[1.0], x])
-    system = design.T @ (w[:, None] * design) + penalty
-    return float(augmented @ np.linalg.solve(system, augmented))
 
 
 def ask(url: str, prompt: str) -> str:
