@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ir3de_core.ridge.combine import total_of
-from ir3de_core.ridge.kept_rows import KeptRows, joins, stacked
+from ir3de_core.ridge.dual_folds import dual_fold_projections
+from ir3de_core.ridge.kept_rows import KeptRows, joins
 from ir3de_core.ridge.projected import ProjectedPath
 from ir3de_core.ridge.solver import RidgePath, RidgeSolution, solve_path
 from ir3de_core.ridge.statistics import SufficientStatistics
@@ -92,20 +93,9 @@ def _dual_projections(
     settings: RouterSettings,
     rows: Sequence[NDArray[np.float64] | None],
 ) -> list[tuple[SufficientStatistics, ProjectedPath | None]]:
-    """`fold_projections` of kept folds: each fold's training rows stacked (n_t × d and
-    n_t × k: small), held-out rows scored in the dual form."""
-    out: list[tuple[SufficientStatistics, ProjectedPath | None]] = []
-    for f, fold in enumerate(folds):
-        others = [s for g, s in enumerate(folds) if s is not None and (g != f or fold is None)]
-        if not others:
-            msg = "cross-validation needs data outside every fold"
-            raise ValueError(msg)
-        train, held = stacked(others), rows[f]
-        projected = None
-        if held is not None:
-            projected = train.projected(held, alphas, normalize=settings.normalizes)
-        out.append((train.summary(), projected))
-    return out
+    """`fold_projections` of kept folds: held-out rows scored in the dual form from one Gram
+    of every row (`ridge.dual_folds`: no fold's rows are stacked or centred)."""
+    return dual_fold_projections(folds, alphas, rows, normalize=settings.normalizes)
 
 
 def unsolved(statistics: SufficientStatistics) -> RidgeSolution:

@@ -3,7 +3,7 @@
 While a part of the data holds fewer rows than features (a cross-validation fold of 20 prompts at
 4,096 hashed features), its rows X (n×d) and targets Y (n×k) are fewer numbers than its k×d
 cross-product ``XᵀY``; and with X, cross-validation scores held-out rows Z in the dual (kernel)
-form: with centred rows Xc, targets Yc and ``K = Xc Xcᵀ = U Λ Uᵀ`` (n×n),
+form (`ridge.dual_folds`): with centred rows Xc, targets Yc and ``K = Xc Xcᵀ = U Λ Uᵀ`` (n×n),
 
     Z (XcᵀXc + αI)⁻¹ XcᵀYc = (Z Xcᵀ U) diag(1/(λ + α)) (Uᵀ Yc)
 
@@ -26,13 +26,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ir3de_core.ridge.linalg import lapack_threads
 from ir3de_core.ridge.moments import RowMoments
-from ir3de_core.ridge.projected import ProjectedPath, Projection
 from ir3de_core.ridge.scatter import Scatter
 from ir3de_core.ridge.statistics import Design, SufficientStatistics
 
-__all__ = ["KeptRows", "joins", "keeps", "stacked"]
+__all__ = ["KeptRows", "joins", "keeps", "merged_means", "stacked", "summary_of"]
 
 FloatArray = NDArray[np.float64]
 
@@ -118,36 +116,9 @@ class KeptRows:
         """These rows' statistics without scatter or cross-products (as
         ``statistics().without_scatter()``, without forming them): weights, means, counts and
         target ranges, for the held-out decisions."""
-        n, k = self.y.shape
-        zero = Scatter.zeros(self.n_features)
-        empty = SufficientStatistics.empty(self.names, self.n_features, self.design)
-        return replace(
-            empty, blocks=(RowMoments(float(n), self.mean_x, zero),),
-            block=np.zeros(k, dtype=np.int64), mean_y=self.mean_y,
-            cross=np.broadcast_to(np.zeros(1), (k, self.n_features)),
-            n_rows=np.full(k, n, dtype=np.int64), n_prompts=np.full(k, n, dtype=np.int64),
-            y_min=self.y.min(axis=0), y_max=self.y.max(axis=0),
-        )  # fmt: skip
-
-    def projected(
-        self, held: FloatArray, alphas: Sequence[float], *, normalize: bool
-    ) -> ProjectedPath:
-        """The centred-intercept ridge scores of `held` rows (n_h, d) along `alphas`, in the
-        dual form (the same numbers as ``ProjectedPath.of(solve_path(self.statistics(), ...),
-        held)``, to rounding)."""
-        mean_x, mean_y = self.mean_x, self.mean_y
-        centred = self.x - mean_x
-        with lapack_threads(self.n_rows):
-            values, vectors = np.linalg.eigh(centred @ centred.T)
-        keep = values > float(values.max(initial=0.0)) * self.n_rows * 1e-15
-        values, vectors = values[keep], vectors[:, keep]
-        root = np.sqrt(values)
-        zv = ((np.asarray(held, dtype=np.float64) - mean_x) @ centred.T @ vectors) / root
-        b = root[:, None] * (vectors.T @ (self.y - mean_y))
-        k = len(self.names)
-        part = Projection(list(range(k)), values, True, zv, b, np.zeros((zv.shape[0], 0)),
-                          np.zeros(0), mean_y)  # fmt: skip
-        return ProjectedPath(tuple(float(a) for a in alphas), zv.shape[0], k, normalize, (part,))
+        return summary_of(
+            self.names, self.design, self.n_features, self.y, self.mean_x, self.mean_y
+        )
 
 
 def keeps(x: FloatArray, y: FloatArray, design: Design) -> bool:
@@ -174,13 +145,7 @@ def stacked(parts: Sequence[KeptRows]) -> KeptRows:
             raise ValueError(msg)
     if len(parts) == 1:
         return first
-    weight, mean_x, mean_y = float(first.n_rows), first.mean_x, first.mean_y
-    for part in parts[1:]:  # Chan's update (`ridge.moments.merge_groups`), part by part
-        total = weight + part.n_rows
-        share = part.n_rows / total
-        mean_x = mean_x + (part.mean_x - mean_x) * share
-        mean_y = mean_y + (part.mean_y - mean_y) * share
-        weight = total
+    mean_x, mean_y = merged_means(parts)
     return KeptRows(
         first.names, first.design, np.concatenate([p.x for p in parts]),
         np.concatenate([p.y for p in parts]), mean_x, mean_y,
@@ -190,3 +155,39 @@ def stacked(parts: Sequence[KeptRows]) -> KeptRows:
 def joins(a: KeptRows, b: KeptRows) -> bool:
     """Whether two parts' rows can be stacked: the same groups, design and features."""
     return (a.names, a.design, a.n_features) == (b.names, b.design, b.n_features)
+
+
+def merged_means(parts: Sequence[KeptRows]) -> tuple[FloatArray, FloatArray]:
+    """The rows' and targets' means of all `parts` together, (d,) and (k,): Chan's update
+    (`ridge.moments.merge_groups`), part by part, as adding their statistics would."""
+    first = parts[0]
+    weight, mean_x, mean_y = float(first.n_rows), first.mean_x, first.mean_y
+    for part in parts[1:]:
+        total = weight + part.n_rows
+        share = part.n_rows / total
+        mean_x = mean_x + (part.mean_x - mean_x) * share
+        mean_y = mean_y + (part.mean_y - mean_y) * share
+        weight = total
+    return mean_x, mean_y
+
+
+def summary_of(
+    names: tuple[str, ...],
+    design: Design,
+    n_features: int,
+    y: FloatArray,
+    mean_x: FloatArray,
+    mean_y: FloatArray,
+) -> SufficientStatistics:
+    """The statistics of rows with targets `y` (n, k) and these means, without scatter or
+    cross-products (`KeptRows.summary`; the rows themselves are not needed)."""
+    n, k = y.shape
+    zero = Scatter.zeros(n_features)
+    empty = SufficientStatistics.empty(names, n_features, design)
+    return replace(
+        empty, blocks=(RowMoments(float(n), mean_x, zero),),
+        block=np.zeros(k, dtype=np.int64), mean_y=mean_y,
+        cross=np.broadcast_to(np.zeros(1), (k, n_features)),
+        n_rows=np.full(k, n, dtype=np.int64), n_prompts=np.full(k, n, dtype=np.int64),
+        y_min=y.min(axis=0), y_max=y.max(axis=0),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ir3de_core import HashingFeaturizer, IR3DERouter
+from ir3de_core.fit import fold_paths
 from ir3de_core.fit.fold_paths import fold_projections
 from ir3de_core.ridge.combine import total_of
 from ir3de_core.ridge.kept_rows import KeptRows
@@ -66,6 +67,36 @@ def test_dual_fold_projections_equal_the_dense_ones(
                 np.testing.assert_allclose(path_got.scores(i), expected, rtol=0, atol=1e-7 * scale)
             else:
                 np.testing.assert_allclose(path_got.scores(i), expected, rtol=0, atol=1e-10 * scale)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(6, 30), offset=st.sampled_from([0.0, 1e3]))
+def test_dual_folds_score_rows_other_than_their_own_exactly(
+    seed: int, n: int, offset: float
+) -> None:
+    """Held-out rows that are not the fold's rows are multiplied against the shifted folds;
+    a large common offset of the features does not cost the centring its accuracy."""
+    d = n + 5
+    X, Y, names = _rows(seed, n, d, 2)
+    X += offset
+    fold = np.arange(n) % 3
+    kept = [KeptRows.of(X[fold == f], Y[fold == f], names, design="per_group") for f in range(3)]
+    dense = [SufficientStatistics.from_rows(X[fold == f], Y[fold == f], names,
+                                            design="per_group") for f in range(3)]  # fmt: skip
+    totals = total_of(dense)
+    assert totals is not None
+    router_settings = RouterSettings.from_params({"target": "quality"})
+    other = np.random.default_rng(seed + 1).normal(size=(4, d)) + offset
+    alphas = [0.5, 30.0]
+    got = fold_projections(totals, kept, alphas, router_settings, [other, None, X[fold == 2]])
+    assert got[1][1] is None
+    for f, held in ((0, other), (2, X[fold == 2])):
+        path = got[f][1]
+        assert path is not None
+        for i, alpha in enumerate(alphas):
+            exact = _least_squares(X[fold != f], Y[fold != f], held, alpha, False)
+            scale = 1 + np.abs(exact).max()
+            np.testing.assert_allclose(path.scores(i), exact, rtol=0, atol=1e-9 * scale)
 
 
 def _least_squares(
@@ -177,7 +208,7 @@ def test_folds_whose_complements_outgrow_the_features_are_scored_from_statistics
     def dual(*args: object, **kwargs: object) -> None:
         raise AssertionError("the dual form was used for a complement of more rows than d")
 
-    monkeypatch.setattr(KeptRows, "projected", dual)
+    monkeypatch.setattr(fold_paths, "dual_fold_projections", dual)
     got = fold_projections(totals, kept, [0.5, 30.0], router_settings, held)
     want = fold_projections(totals, dense, [0.5, 30.0], router_settings, held)
     for (_, path_got), (_, path_want) in zip(got, want, strict=True):
