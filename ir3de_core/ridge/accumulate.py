@@ -49,13 +49,13 @@ def from_rows(
         raise ValueError(msg)
     k, d = len(names), x.shape[1]
     out = SufficientStatistics.empty(names, d, design)
+    patterns = _row_patterns(present)
+    if len(patterns) == 1 and len(patterns[0][1]) == k and present.all():
+        return _one_block(out, x, y, w, prompts)
     block = np.full(k, -1, dtype=np.int64)
     blocks: list[RowMoments] = []
     mean_y, cross = np.zeros(k), np.zeros((k, d))
     distinct = np.zeros(k, dtype=np.int64)
-    patterns = _row_patterns(present)
-    if len(patterns) == 1 and len(patterns[0][1]) == k and present.all():
-        return _one_block(out, x, y, w, prompts)
     for pattern, columns in patterns:
         distinct[columns] = len(np.unique(prompts[pattern]))  # groups of a pattern share rows
         moments = row_moments(x[pattern], y[np.ix_(pattern, columns)], w[pattern])

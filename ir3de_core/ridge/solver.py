@@ -218,7 +218,8 @@ def _normalised(
         if intercept == "penalized":
             norms = np.sqrt(norms**2 + bias**2)
         norms[norms == 0] = 1.0
-        coef, bias = coef / norms, bias / norms
+        coef /= norms  # in place: every caller passes weights it has just solved (no d × k copy)
+        bias = bias / norms
     return RidgeSolution(coef=coef, intercept=bias)
 
 
