@@ -36,8 +36,8 @@ class FitSize:
         folds: cross-validation folds (0 when nothing is tuned).
         rows_kept: whether the prompts' feature rows are kept (pooled rows; token rows are not).
         dual: whether cross-validation keeps each fold as its rows and scores it in the dual
-            form (`ir3de_core.ridge.kept_rows`: quality mode, every score observed, n ≤ d):
-            then no fold has k × d cross-products of its own.
+            form (`ir3de_core.ridge.dual_folds`: quality mode, every score observed, n ≤ d):
+            then no fold has a scatter or k × d cross-products of its own.
     """
 
     n_prompts: int
@@ -55,10 +55,18 @@ class FitSize:
         eigenvectors), ``c = folds + 6`` d × k arrays when tuned (each fold's cross-products
         and the total's, two merge temporaries, one fold's projection temporary, the final
         coefficients: held-out rows are scored along the α path from per-fold projections,
-        never from an α's d × k weights), ``c = 4`` when tuned in the dual form (the total's
-        cross-products, the final coefficients and two temporaries of the final solve) or
-        ``c = 8`` untuned, and the held-out tables (only when settings are tuned)."""
+        never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables (only
+        when settings are tuned).
+
+        Tuned in the dual form, no fold has a scatter or cross-products of its own:
+        ``8·[5·n·d + 4·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: the rows, each fold's rows, the
+        held-out rows, the total's factor and the rows it is centred from; one Gram of every
+        row (``ridge.dual_folds``) and a fold's kernel, its eigenvectors and workspace; the
+        total's cross-products and the final coefficients (one GEMM writes them)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
+        if self.dual and self.folds:
+            words = 5 * n * d + 4 * n * n + 2 * k * d + n * k + _HELD_TABLES * n * k
+            return _FLOAT * words + _BASE
         scatters = 2 * self.folds + 2
         crosses = (4 if self.dual else self.folds + 6) if self.folds else 8
         rows = n * d if self.rows_kept else 0
