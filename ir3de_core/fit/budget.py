@@ -59,13 +59,14 @@ class FitSize:
         when settings are tuned).
 
         Tuned in the dual form, no fold has a scatter or cross-products of its own:
-        ``8·[5·n·d + 4·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: the rows, each fold's rows, the
-        held-out rows, the total's factor and the rows it is centred from; one Gram of every
-        row (``ridge.dual_folds``) and a fold's kernel, its eigenvectors and workspace; the
-        total's cross-products and the final coefficients (one GEMM writes them)."""
+        ``8·[4·n·d + 3·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: the rows, each fold's rows, the
+        held-out rows and the total's factor (the folds' rows stacked and centred in place; its
+        thin QR is formed in one copy); one Gram of every row (``ridge.dual_folds``), a fold's
+        kernel and its eigenvectors; the total's cross-products and the final coefficients
+        (one GEMM writes them)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
         if self.dual and self.folds:
-            words = 5 * n * d + 4 * n * n + 2 * k * d + n * k + _HELD_TABLES * n * k
+            words = 4 * n * d + 3 * n * n + 2 * k * d + n * k + _HELD_TABLES * n * k
             return _FLOAT * words + _BASE
         scatters = 2 * self.folds + 2
         crosses = (4 if self.dual else self.folds + 6) if self.folds else 8

@@ -212,16 +212,21 @@ def fold_features(state: RoutedState, held: HeldOut, folds: int) -> list[Feature
     kept are reused)."""
     out: list[Features | None] = []
     kept = held.features
+    per_fold = [np.flatnonzero(held.folds == f) for f in range(folds)]
     if (
         state.token_scorer is None
         and kept is not None
         and kept.shape[1] == state.statistics.n_features
     ):
         everything: Features = kept
+    elif state.token_scorer is None:  # rows wider than the sample keeps: fold by fold, so
+        return [  # the rows of every held-out prompt are not held twice (all, then by fold)
+            state.featurize([held.prompts[i] for i in rows.tolist()]) if rows.size else None
+            for rows in per_fold
+        ]
     else:
         everything = state.featurize(held.prompts)
-    for f in range(folds):
-        rows = np.flatnonzero(held.folds == f)
+    for rows in per_fold:
         if isinstance(everything, TokenBatch):
             ids = [
                 everything.ids[start : start + length]

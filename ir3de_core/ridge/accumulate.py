@@ -29,6 +29,7 @@ def from_rows(
     design: Design,
     sample_weight: ArrayLike | None = None,
     prompt_index: ArrayLike | None = None,
+    overwrite_rows: bool = False,
 ) -> SufficientStatistics:
     """Accumulate rows into fresh statistics.
 
@@ -41,6 +42,8 @@ def from_rows(
         sample_weight: array of shape (n_rows,), default all ones.
         prompt_index: array of shape (n_rows,) giving the prompt each row came from (several
             token rows share one prompt); default one prompt per row.
+        overwrite_rows: X (float64) may be centred in place when every group has every row,
+            and become the scatter's factor: no n × d copy (the caller no longer uses X).
     """
     x, y, w, prompts = _checked_rows(X, targets, len(names), sample_weight, prompt_index)
     present = ~np.isnan(y)
@@ -51,7 +54,7 @@ def from_rows(
     out = SufficientStatistics.empty(names, d, design)
     patterns = _row_patterns(present)
     if len(patterns) == 1 and len(patterns[0][1]) == k and present.all():
-        return _one_block(out, x, y, w, prompts)
+        return _one_block(out, x, y, w, prompts, overwrite=overwrite_rows)
     block = np.full(k, -1, dtype=np.int64)
     blocks: list[RowMoments] = []
     mean_y, cross = np.zeros(k), np.zeros((k, d))
@@ -83,11 +86,13 @@ def _one_block(
     y: FloatArray,
     w: FloatArray,
     prompts: NDArray[np.int64],
+    *,
+    overwrite: bool,
 ) -> SufficientStatistics:
     """`from_rows` when every group has every row (experts scored on the same prompts): the
     block's cross-products are the statistics', without a k × d gather."""
     n, k = y.shape
-    moments = row_moments(x, y, w)
+    moments = row_moments(x, y, w, overwrite=overwrite)
     if moments is not None:
         out = replace(out, blocks=(moments[0],), block=np.zeros(k, dtype=np.int64),
                       mean_y=moments[1].mean_y, cross=moments[1].cross)  # fmt: skip

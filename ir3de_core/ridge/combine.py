@@ -86,7 +86,9 @@ def _rows_stacked(
             kept.setdefault((part.names, part.design, part.n_features), []).append(part)
         elif part is not None:
             others.append(part)
-    return [stacked(rows).statistics() for rows in kept.values()] + others
+    # rows stacked from several parts are a new array, centred in place into the factor
+    totals = [stacked(rows).statistics(consume=len(rows) > 1) for rows in kept.values()]
+    return totals + others
 
 
 def _groups(stats: SufficientStatistics, columns: NDArray[np.int64] | None) -> GroupMoments:

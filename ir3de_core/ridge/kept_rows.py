@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from ir3de_core.ridge.accumulate import from_rows
 from ir3de_core.ridge.moments import RowMoments
 from ir3de_core.ridge.scatter import Scatter
 from ir3de_core.ridge.statistics import Design, SufficientStatistics
@@ -84,9 +85,11 @@ class KeptRows:
         """n."""
         return int(self.x.shape[0])
 
-    def statistics(self) -> SufficientStatistics:
-        """The statistics of these rows (one k×d cross-product), with these means."""
-        whole = SufficientStatistics.from_rows(self.x, self.y, self.names, design=self.design)
+    def statistics(self, *, consume: bool = False) -> SufficientStatistics:
+        """The statistics of these rows (one k×d cross-product), with these means. With
+        `consume` the rows are centred in place into the scatter's factor: this `KeptRows`
+        must not be used afterwards (for rows stacked only to form their statistics)."""
+        whole = from_rows(self.x, self.y, self.names, design=self.design, overwrite_rows=consume)
         rows = whole.blocks[0]
         block = RowMoments(rows.weight, self.mean_x, rows.scatter)
         return replace(whole, blocks=(block,), mean_y=self.mean_y)

@@ -67,15 +67,20 @@ class GroupMoments:
 
 
 def row_moments(
-    x: FloatArray, y: FloatArray, w: FloatArray
+    x: FloatArray, y: FloatArray, w: FloatArray, *, overwrite: bool = False
 ) -> tuple[RowMoments, GroupMoments] | None:
-    """Moments of rows x (n, d) with weights w (n,) and targets y (n, m); None for no weight."""
+    """Moments of rows x (n, d) with weights w (n,) and targets y (n, m); None for no weight.
+    With `overwrite`, x is centred in place and becomes the scatter's factor (no copy)."""
     total = float(w.sum())
     if total <= 0:
         return None
     mean_x = w @ x / total
     mean_y = w @ y / total
-    centred = x - mean_x
+    if overwrite:
+        x -= mean_x
+        centred = x
+    else:
+        centred = x - mean_x
     cross = (w[:, None] * (y - mean_y)).T @ centred  # (m, d), C-ordered
     rows = RowMoments(total, mean_x, Scatter.of_rows(centred, w))
     return rows, GroupMoments(np.asarray(mean_y, dtype=np.float64), cross)

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg.blas import dgemm
 
-from ir3de_core.ridge.linalg import lapack_threads
+from ir3de_core.ridge.linalg import lapack_threads, thin_qr
 
 __all__ = ["Eigen", "Scatter"]
 
@@ -250,10 +249,10 @@ class Scatter:
         if self.rows.shape[0] == 0:
             return Eigen(np.zeros(0), np.zeros((d, 0)), d == 0)
         with lapack_threads(self.rows.shape[0]):
-            q, r = scipy.linalg.qr(self.rows.T, mode="economic")
+            q, r = thin_qr(self.rows.T)
             small = (r * self.sign[None, :]) @ r.T
             values, vectors = np.linalg.eigh((small + small.T) / 2)
-        return Eigen(np.clip(values, 0.0, None), q @ vectors, q.shape[1] >= d)
+        return Eigen(np.clip(values, 0.0, None), _times_in_place(q, vectors), q.shape[1] >= d)
 
     def equals(self, other: Scatter, *, atol: float = 0.0) -> bool:
         """Whether both are the same matrix (exactly, or within `atol`), whatever the form."""
@@ -266,3 +265,15 @@ class Scatter:
             if same and np.array_equal(self.rows, other.rows):
                 return bool(np.array_equal(self.sign, other.sign))
         return bool(np.allclose(self.to_dense(), other.to_dense(), rtol=0.0, atol=atol))
+
+
+_BLOCK_ROWS = 4096
+
+
+def _times_in_place(q: FloatArray, vectors: FloatArray) -> FloatArray:
+    """``q @ vectors`` for q (d, r) and square vectors (r, r), written over q a block of rows
+    at a time: no second d × r array (it is the size of the rows: 5 GB at 10,000 × 65,536)."""
+    for start in range(0, q.shape[0], _BLOCK_ROWS):
+        block = q[start : start + _BLOCK_ROWS]
+        block[...] = block @ vectors
+    return q
