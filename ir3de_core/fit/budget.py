@@ -58,15 +58,23 @@ class FitSize:
         never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables (only
         when settings are tuned).
 
-        Tuned in the dual form, no fold has a scatter or cross-products of its own:
-        ``8·[4·n·d + 3·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: the rows, each fold's rows, the
-        held-out rows and the total's factor (the folds' rows stacked and centred in place; its
-        thin QR is formed in one copy); one Gram of every row (``ridge.dual_folds``), a fold's
-        kernel and its eigenvectors; the total's cross-products and the final coefficients
-        (one GEMM writes them)."""
+        Tuned in the dual form (`FitSpec.part`'s parts: their folds go before the final solve),
+        no fold has a scatter or cross-products of its own:
+        ``8·[(2 + 3/folds)·n·d + 3·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: each fold's rows
+        and the total's factor (the folds' rows stacked, then centred in place; its thin QR,
+        after the folds are dropped, is formed in one copy), one fold's held-out rows and their
+        featurizing; one Gram of every row (``ridge.dual_folds``), a fold's kernel and its
+        eigenvectors; the total's cross-products and the final coefficients (one GEMM)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
         if self.dual and self.folds:
-            words = 4 * n * d + 3 * n * n + 2 * k * d + n * k + _HELD_TABLES * n * k
+            words = (
+                2 * n * d
+                + 3 * n * d // self.folds
+                + 3 * n * n
+                + 2 * k * d
+                + n * k
+                + _HELD_TABLES * n * k
+            )
             return _FLOAT * words + _BASE
         scatters = 2 * self.folds + 2
         crosses = (4 if self.dual else self.folds + 6) if self.folds else 8

@@ -19,6 +19,7 @@ from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.featurizers import Featurizer
 from ir3de_core.fit.fold_paths import fold_projections, fold_solutions, unsolved
 from ir3de_core.fit.held_out import (
+    FoldRows,
     FoldRun,
     HeldOut,
     candidate_score,
@@ -191,9 +192,7 @@ def _rows_grid(
         totals = shared.total("rows")
         template = _state(settings, featurizer, aggregation, alphas[0], totals.without_scatter(),
                           unsolved(totals), expert_map, part)  # fmt: skip
-        rows = [
-            None if f is None else np.asarray(f) for f in fold_features(template, held, settings.cv)
-        ]
+        rows = FoldRows(template, held, settings.cv)  # one fold's rows at a time
         shared.rows = fold_projections(totals, part.folds["rows"], alphas, settings, rows)
     per_fold = [(train, None if p is None else p.along(alphas)) for train, p in shared.rows]
     out = []

@@ -23,7 +23,15 @@ from ir3de_core.decide.state import Features, RoutedState
 from ir3de_core.decide.tokens import TokenBatch
 from ir3de_core.fit.folds import HeldOutSample
 
-__all__ = ["FoldRun", "HeldOut", "candidate_score", "fold_features", "held_out_decisions", "hits"]
+__all__ = [
+    "FoldRows",
+    "FoldRun",
+    "HeldOut",
+    "candidate_score",
+    "fold_features",
+    "held_out_decisions",
+    "hits",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,6 +246,30 @@ def fold_features(state: RoutedState, held: HeldOut, folds: int) -> list[Feature
         else:
             out.append(everything[rows] if rows.size else None)
     return out
+
+
+class FoldRows(Sequence[NDArray[np.float64] | None]):
+    """Each fold's held-out feature rows (n_f, d), formed when a fold is read: the rows of one
+    fold are alive at a time, not every held-out prompt's (8,192 × 65,536 features: 4.3 GB).
+    Rows the sample kept are indexed; others are featurized. Read each fold once."""
+
+    def __init__(self, state: RoutedState, held: HeldOut, folds: int) -> None:
+        self._state, self._held = state, held
+        self._rows = [np.flatnonzero(held.folds == f) for f in range(folds)]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, f: int) -> NDArray[np.float64] | None:  # type: ignore[override]
+        rows, kept = self._rows[f], self._held.features
+        if not rows.size:
+            return None
+        if kept is not None and kept.shape[1] == self._state.statistics.n_features:
+            return np.asarray(kept[rows], dtype=np.float64)
+        return np.asarray(
+            self._state.featurize([self._held.prompts[i] for i in rows.tolist()]),
+            dtype=np.float64,
+        )
 
 
 def hits(run: FoldRun, held: HeldOut, expert_map: Mapping[str, str] | None) -> list[bool] | None:

@@ -148,6 +148,10 @@ class FitPart:
         folds: representation → per-fold statistics (tuned fits only); a fold of fewer
             prompts than features may be kept as its rows (`KeptRows`).
         sample: the held-out sample of the records (tuned fits only).
+        owned: whether the fit that solves this part made it (`FitSpec.part`, used by
+            `IR3DERouter.fit`): the folds, whose rows may be n × d numbers, are then dropped
+            once the settings are chosen, before the final solve (`release_folds`). Parts of
+            records (streams, Dask) and sums of parts are not owned: solving keeps them whole.
     """
 
     statistics: SufficientStatistics | None = None
@@ -157,6 +161,7 @@ class FitPart:
     n_parts: int = 1
     folds: dict[str, tuple[FoldStatistics | None, ...]] = field(default_factory=dict)
     sample: HeldOutSample = field(default_factory=HeldOutSample)
+    owned: bool = False
     _totals: dict[str, SufficientStatistics | None] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -178,6 +183,13 @@ class FitPart:
             folds=folds,
             sample=self.sample + other.sample,
         )
+
+    def release_folds(self) -> None:
+        """Drop the folds when the fit owns this part (their totals, summed already, stay)."""
+        if self.owned:
+            for representation in self.folds:
+                self.total(representation)
+            self.folds.clear()
 
     def total(self, representation: str) -> SufficientStatistics | None:
         """The statistics of every fold of one representation together (summed once per

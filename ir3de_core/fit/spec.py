@@ -171,7 +171,7 @@ class FitSpec:
             sample = _sample(prompts, labels, observed if scores is not None or columns or
                              self.settings.target == "quality" else None, costs, features)  # fmt: skip
         return FitPart(statistics, means, n_records=len(prompts), n_scores=n_scores,
-                       folds=folds, sample=sample)  # fmt: skip
+                       folds=folds, sample=sample, owned=True)  # fmt: skip
 
     def size(self, n_prompts: int, n_groups: int, *, complete: bool = False) -> FitSize:
         """The sizes that decide the memory of a fit of `n_prompts` prompts and `n_groups`
@@ -306,6 +306,7 @@ class FitSpec:
             result = with_novelty_threshold(
                 result, resolved.settings, self.featurizer, part, mapping
             )
+        part.release_folds()  # the fit's own part: its folds' rows go before the final solve
         chosen = tuned_policy(policy or RoutingPolicy(), result, mapping is not None)
         prior = best_single_expert(totals, mapping, part.means)
         state = resolved.solve_statistics(totals, mapping, policy=chosen, prior=prior)

@@ -127,12 +127,15 @@ def _projected(
     *,
     normalize: bool,
 ) -> ProjectedPath:
-    """The dual-form path of a complement from its shifted Gram (m × m) and the held rows'
-    shifted products with it (n_h × m): see the module docstring."""
+    """The dual-form path of a complement from its shifted Gram (m × m, overwritten) and the
+    held rows' shifted products with it (n_h × m): see the module docstring."""
     m = shifted.shape[0]
     r = shifted.mean(axis=1)
     s = float(r.mean())
-    kernel = shifted - r[:, None] - r[None, :] + s
+    kernel = shifted  # a block copied out of the Gram: centred in place (no second m × m)
+    kernel -= r[:, None]
+    kernel -= r[None, :]
+    kernel += s
     cross = against - against.mean(axis=1)[:, None] - r[None, :] + s
     with lapack_threads(m):
         values, vectors = np.linalg.eigh(kernel)

@@ -25,7 +25,9 @@ def test_formula_counts_rows_statistics_and_tables() -> None:
     n, d, k, folds = 20, 4096, 7, 5
     words = n * d + n * k + 12 * n * d + 11 * k * d + 10 * n * k
     assert FitSize(n, d, k, folds).nbytes == 8 * words + (8 << 20)
-    dual = 8 * (4 * n * d + 3 * n * n + 2 * k * d + n * k + 10 * n * k) + (8 << 20)
+    dual = 8 * (2 * n * d + 3 * n * d // folds + 3 * n * n + 2 * k * d + n * k + 10 * n * k) + (
+        8 << 20
+    )
     assert FitSize(n, d, k, folds, dual=True).nbytes == dual  # folds kept as rows
     untuned = FitSize(n, d, k, 0, rows_kept=False)
     assert untuned.nbytes == 8 * (n * k + 2 * n * d + 8 * k * d) + (8 << 20)
