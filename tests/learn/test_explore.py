@@ -223,3 +223,15 @@ def test_a_token_router_refuses_to_explore() -> None:
     )
     with pytest.raises(ValueError, match="feature rows"):
         router.route(prompts[:2], policy=RoutingPolicy(explore="linucb"))
+
+
+def test_the_documented_exploring_policy_loads() -> None:
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # the standard library's from Python 3.11
+    text = (Path(__file__).parents[2] / "docs" / "learning.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[policy\].*?)```", text, re.S)
+    assert block is not None, "docs/learning.md shows an exploring [policy]"
+    policy = RoutingPolicy.from_dict(tomllib.loads(block.group(1))["policy"])
+    assert (policy.explore, policy.explore_share, policy.explore_floor) == ("thompson", 0.2, 0.1)
