@@ -74,6 +74,13 @@ def fit(data: RoutingData, features: Any) -> IR3DERouter:
     return router.fit(data.prompts, labels)
 
 
+def with_floor(router: IR3DERouter, floor: float | None) -> IR3DERouter:
+    """`router` with its policy's ``explore_floor`` set (None: left as it is)."""
+    if floor is not None:
+        router.set_policy(router.policy_.replace(explore_floor=floor))
+    return router
+
+
 def epsilon_greedy(epsilon: float, seed: int) -> Any:
     """``decide`` for `replay`: a uniform random expert with probability ε, else greedy."""
     rng = np.random.default_rng(seed)
@@ -148,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stream-steps", type=int, default=None, help="main stream length")
     parser.add_argument("--off-policy-only", action="store_true",
                         help="tune and replay Thompson only (the off-policy check)")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--floor", type=float, default=None,
+                        help="explore_floor of LinUCB/Thompson (default: the policy's)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args(argv)
@@ -158,11 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     half = len(order) // 2
     tuning, main_stream = train.subset(order[:half]), train.subset(order[half:])
     s = args.seed_prompts
-    tune_start = fit(tuning.subset(np.arange(s)), features)
+    tune_start = with_floor(fit(tuning.subset(np.arange(s)), features), args.floor)
     end = len(tuning) if args.tune_steps is None else min(len(tuning), s + args.tune_steps)
-    methods = ("thompson",) if args.off_policy_only else METHODS
+    methods = ("thompson",) if args.off_policy_only else tuple(args.methods)
     chosen = tune(tune_start, tuning.subset(np.arange(s, end)), args.seed, methods)
-    start = fit(main_stream.subset(np.arange(s)), features)
+    start = with_floor(fit(main_stream.subset(np.arange(s)), features), args.floor)
     stop = len(main_stream) if args.stream_steps is None else s + args.stream_steps
     stream = main_stream.subset(np.arange(s, min(stop, len(main_stream))))
     full = fit(main_stream, features)
@@ -184,15 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(["seed fit only", None, None, None, test_accuracy(start, test), None])
     d = full.n_features_in_
     print(f"RouterDC bandit replay: {len(stream)} steps after {s} seed prompts, "
-          f"{args.featurizer} d={d}, α: seed {start.alpha_:g}, full fit {full.alpha_:g}")  # fmt: skip
+          f"{args.featurizer} d={d}, α: seed {start.alpha_:g}, full fit {full.alpha_:g}, "
+          f"explore_floor {start.policy_.explore_floor:g}")  # fmt: skip
     print(format_table(["method", "strength", "mean reward %", "regret", "test acc %",
                         "ms/step"], rows))  # fmt: skip
     print("\nstrength chosen by replay on the tuning stream (mean reward per candidate):")
     for method, (best, earned) in chosen.items():
         cells = ", ".join(f"{k:g}: {100 * v:.2f}" for k, v in earned.items())
         print(f"  {method}: {best:g}  ({cells})")
-    ope = off_policy(logs["thompson"], stream, fit(tuning, features), args.seed)
-    print("\n" + format_table(["off-policy (Thompson log)", "value %", "low", "high"], ope))
+    ope: list[list[Any]] = []
+    if "thompson" in logs:
+        ope = off_policy(logs["thompson"], stream, fit(tuning, features), args.seed)
+        print("\n" + format_table(["off-policy (Thompson log)", "value %", "low", "high"], ope))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"results": results, "tuning": {m: c[1] for m, c in chosen.items()},

@@ -52,7 +52,7 @@ def fit(data: RoutingData, d: int, alpha: float | str = "auto") -> IR3DERouter:
 
 
 def logged(
-    router: IR3DERouter, stream: RoutingData, how: str, seed: int
+    router: IR3DERouter, stream: RoutingData, how: str, seed: int, floor: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The logging policy's choices, their propensities and every expert's μ: (n,), (n,), (n, k)."""
     experts = list(router.experts_)
@@ -61,6 +61,8 @@ def logged(
         policy = router.policy_.replace(
             explore="thompson", explore_strength=1.0, explore_share=0.5, explore_seed=seed
         )
+        if floor is not None:
+            policy = policy.replace(explore_floor=floor)
         decisions = router.route(stream.prompts, policy=policy)
         spread = np.array([[d.propensities.get(e, 0.0) for e in experts] for d in decisions])
         chosen = np.array([experts.index(d.expert) for d in decisions])
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=256, help="hash buckets d")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--logging", nargs="+", default=["thompson", "epsilon-greedy"])
+    parser.add_argument("--floor", type=float, default=None,
+                        help="the Thompson logger's explore_floor (default: the policy's)")  # fmt: skip
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args(argv)
     train = load_routerdc_split(args.data, "train", limit=args.per_task, seed=0)
@@ -152,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in range(args.seeds):
             pick = np.random.default_rng(100 + seed).choice(len(test), args.stream, replace=False)
             stream = test.subset(np.sort(pick))
-            log = logged(logger, stream, how, seed)
+            log = logged(logger, stream, how, seed, args.floor)
             for name, router in routers.items():
                 results.append({"logging": how, **evaluate(name, router, stream, log, seed)})
     print_tables(results, args)

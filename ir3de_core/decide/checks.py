@@ -20,6 +20,7 @@ __all__ = [
     "choice",
     "column",
     "expert_names",
+    "fraction",
     "number",
     "one_hot",
     "renormalised",
@@ -96,6 +97,14 @@ def number(name: str, value: Any, *, low: float = 0.0) -> float:
         msg = f"{name} must be a finite number ≥ {low:g}, got {value!r}"
         raise ValueError(msg)
     return number
+
+
+def fraction(name: str, value: Any, fix: str) -> float:
+    """A number in [0, 1]; else a ValueError naming `fix`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
+        msg = f"{name} must be a number in [0, 1] ({fix}), got {value!r}"
+        raise ValueError(msg)
+    return float(value)
 
 
 def one_hot(index: NDArray[np.intp], k: int) -> NDArray[np.float64]:

@@ -12,8 +12,12 @@ distribution over the available experts, and every decision carries that distrib
   more; the expert is then drawn from those probabilities, so the logged propensity is the one
   the expert was drawn with.
 
-No expert outside the available ones is ever drawn, and a deviation from greedy happens with
-probability at most `share` for every prompt. Rows the caller marks not explorable (forced,
+A logging-probability *floor* f mixes the rule with the uniform distribution over the available
+experts, ``share · [(1 − f) · rule + f · uniform]``: every available expert of an explorable
+row then has probability at least ``share · f / k_available``, so a log covers any candidate
+router (off-policy estimates need μ > 0 wherever the candidate chooses; the rules alone give 0
+to experts they never pick). No expert outside the available ones is ever drawn, and a
+deviation from greedy happens with probability at most `share` for every prompt, floor or not. Rows the caller marks not explorable (forced,
 sticky, a default below the threshold) keep the greedy expert with propensity 1.
 """
 
@@ -75,6 +79,7 @@ def exploration_probabilities(
     strength: float,
     share: float,
     rng: np.random.Generator,
+    floor: float = 0.0,
 ) -> NDArray[np.float64]:
     """Each prompt's probability of each expert under the exploring rule.
 
@@ -87,9 +92,12 @@ def exploration_probabilities(
         strength: LinUCB's bonus multiplier, or the Thompson posterior's scale (≥ 0).
         share: the largest probability of deviating from greedy, in [0, 1].
         rng: the generator of Monte Carlo draws.
+        floor: the part of the exploring share spread uniformly over the available experts,
+            in [0, 1] (0: the rule alone).
 
     Returns:
-        array of shape (n, k), rows summing to 1, zero outside the available experts.
+        array of shape (n, k), rows summing to 1, zero outside the available experts, at
+        least ``share · floor / k_available`` on the available ones of explorable rows.
     """
     n, k = value.shape
     rows = np.arange(n)
@@ -103,6 +111,9 @@ def exploration_probabilities(
         rule = ucb
     else:
         rule = _thompson(value, np.where(np.isfinite(spread), spread, _WIDE) * strength, rng)
+    if floor > 0:
+        uniform = available / available.sum(axis=1, keepdims=True)
+        rule = (1.0 - floor) * rule + floor * uniform
     mixed = (1.0 - share) * greedy_p + share * rule
     out = np.where(explorable[:, None], mixed, greedy_p)
     return out / out.sum(axis=1, keepdims=True)

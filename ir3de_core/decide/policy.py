@@ -30,6 +30,7 @@ from ir3de_core.decide.checks import (
     choice,
     column,
     expert_names,
+    fraction,
     number,
     renormalised,
     row_dict,
@@ -83,6 +84,11 @@ def best_under_cost(
     return np.asarray((quality - lam * costs).argmax(axis=1), dtype=np.intp)
 
 
+_FLOOR_FIX = (
+    "the part of explore_share spread uniformly over the available experts: e.g. 0.1, 0 for none"
+)
+
+
 @dataclass(frozen=True)
 class RoutingPolicy:
     """How scores become a decision: argmax, quality − λ·cost, a threshold with a default.
@@ -107,6 +113,9 @@ class RoutingPolicy:
         explore: ``"linucb"``, ``"thompson"`` or None (greedy): see `ir3de_core.decide.explore`.
         explore_strength: LinUCB's bonus multiplier / the Thompson posterior's scale (≥ 0).
         explore_share: the largest share of traffic that may deviate from greedy, in [0, 1].
+        explore_floor: the part of that share spread uniformly over the available experts,
+            in [0, 1]: every available expert is logged with probability ≥ share · floor / k,
+            so off-policy estimates cover any candidate (0: the rule alone).
         explore_seed: the seed of the policy's random stream (None: not reproducible).
     """
 
@@ -123,6 +132,7 @@ class RoutingPolicy:
     explore: Explore | None = None
     explore_strength: float = 1.0
     explore_share: float = 0.2
+    explore_floor: float = 0.1
     explore_seed: int | None = None
     RULES: ClassVar[tuple[Rule, ...]] = _RULES
 
@@ -158,6 +168,8 @@ class RoutingPolicy:
         if self.explore_share > 1 or not isinstance(self.explore_seed, int | None):
             msg = "explore_share must be in [0, 1] and explore_seed an integer or None"
             raise ValueError(msg)
+        floor = fraction("explore_floor", self.explore_floor, _FLOOR_FIX)
+        object.__setattr__(self, "explore_floor", floor)
         object.__setattr__(self, "_stream", ExplorationStream(self.explore_seed))
 
     # ------------------------------------------------------------------ JSON
@@ -273,6 +285,7 @@ class RoutingPolicy:
             p = exploration_probabilities(
                 value, table.spread, index, explorable, method=self.explore,  # type: ignore[arg-type]
                 strength=self.explore_strength, share=self.explore_share, rng=g,
+                floor=self.explore_floor,
             )  # fmt: skip
             return p, sample_experts(p, g)
 

@@ -80,6 +80,66 @@ def test_linucb_mixture_is_exact() -> None:
     np.testing.assert_allclose(deterministic, [[0.0, 1.0]])
 
 
+def test_linucb_with_a_floor_is_the_stated_mixture() -> None:
+    value, spread = np.array([[0.5, 0.45, -np.inf]]), np.array([[0.01, 0.2, 0.1]])
+    p = exploration_probabilities(
+        value, spread, np.array([0]), np.array([True]),
+        method="linucb", strength=1.0, share=0.3, rng=np.random.default_rng(0), floor=0.2,
+    )  # fmt: skip
+    # 0.7 · greedy + 0.3 · (0.8 · one-hot(UCB = 1) + 0.2 · uniform over the 2 available)
+    np.testing.assert_allclose(p, [[0.73, 0.27, 0.0]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from(["linucb", "thompson"]),
+    st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.01, 3.0),
+)  # fmt: skip
+def test_the_floor_bounds_every_available_propensity_and_keeps_the_share_cap(
+    seed: int, k: int, method: str, share: float, floor: float, strength: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = 12
+    value = rng.normal(size=(n, k))
+    value[rng.random((n, k)) < 0.3] = -np.inf
+    value[np.arange(n), rng.integers(0, k, n)] = rng.normal(size=n)  # ≥ 1 available per row
+    available = np.isfinite(value)
+    no_data = available & (rng.random((n, k)) < 0.2)  # experts without data: infinite spread
+    spread = np.where(no_data, np.inf, rng.random((n, k)))
+    greedy = np.where(available, value, -np.inf).argmax(axis=1)
+    explorable = rng.random(n) < 0.7
+    p = exploration_probabilities(
+        value, spread, greedy, explorable, method=method, strength=strength,  # type: ignore[arg-type]
+        share=share, rng=rng, floor=floor,
+    )  # fmt: skip
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert (p[~available] == 0).all()
+    least = share * floor / available.sum(axis=1)
+    for i in np.flatnonzero(explorable):
+        assert (p[i, available[i]] >= least[i] - 1e-12).all()
+    assert (p[~explorable, greedy[~explorable]] == 1.0).all()
+    assert (1.0 - p[np.arange(n), greedy] <= share + 1e-12).all()  # deviation ≤ share
+
+
+@pytest.mark.parametrize("method", ["linucb", "thompson"])
+def test_with_a_floor_every_available_expert_is_logged_with_positive_propensity(
+    router, method
+) -> None:
+    policy = router.policy_.replace(
+        explore=method, explore_share=0.2, explore_strength=0.01, explore_floor=0.3
+    )
+    for d in router.route(PROMPTS[:40], policy=policy):
+        assert sum(d.propensities.values()) == pytest.approx(1.0)
+        assert min(d.propensities.values()) >= 0.2 * 0.3 / 3 - 1e-12
+    only = router.route(PROMPTS[:40], policy=policy, available=["math", "code"])
+    assert all(d.propensities["chat"] == 0.0 for d in only)
+    assert all(min(d.propensities["math"], d.propensities["code"]) >= 0.03 - 1e-12 for d in only)
+    forced = router.route(PROMPTS[:5], policy=policy, forced="chat")
+    assert all(d.propensity == 1.0 and d.rule == "forced" for d in forced)
+    rule_only = router.route(PROMPTS[:40], policy=policy.replace(explore_floor=0.0))
+    assert min(min(d.propensities.values()) for d in rule_only) == 0.0  # the gap it closes
+
+
 def test_the_realised_share_of_deviations_stays_under_the_cap(router) -> None:
     policy = router.policy_.replace(explore="linucb", explore_share=0.1, explore_strength=50.0)
     decisions = router.route(PROMPTS, policy=policy)
@@ -124,7 +184,9 @@ def test_greedy_policies_report_propensity_one(router) -> None:
 
 
 def test_the_exploring_policy_round_trips_through_save_and_load(router, tmp_path) -> None:
-    policy = router.policy_.replace(explore="thompson", explore_strength=0.3, explore_share=0.15)
+    policy = router.policy_.replace(
+        explore="thompson", explore_strength=0.3, explore_share=0.15, explore_floor=0.25
+    )
     assert RoutingPolicy.from_dict(policy.to_dict()) == policy
     router.set_policy(policy)
     try:
@@ -132,7 +194,9 @@ def test_the_exploring_policy_round_trips_through_save_and_load(router, tmp_path
     finally:
         router.set_policy(policy.replace(explore=None))
     assert loaded.policy_ == policy
-    assert loaded.policy_.explore == "thompson"
+    assert loaded.policy_.explore == "thompson" and loaded.policy_.explore_floor == 0.25
+    saved_before_the_floor = {k: v for k, v in policy.to_dict().items() if k != "explore_floor"}
+    assert RoutingPolicy.from_dict(saved_before_the_floor).explore_floor == 0.1  # the default
 
 
 @pytest.mark.parametrize(
@@ -141,6 +205,10 @@ def test_the_exploring_policy_round_trips_through_save_and_load(router, tmp_path
         ({"explore": "ucb"}, "explore="),
         ({"explore_share": 1.5}, "explore_share"),
         ({"explore_strength": -1.0}, "explore_strength"),
+        ({"explore_floor": 1.5}, r"explore_floor must be a number in \[0, 1\].*e\.g\. 0\.1"),
+        ({"explore_floor": -0.1}, r"explore_floor must be a number in \[0, 1\]"),
+        ({"explore_floor": float("nan")}, r"explore_floor must be a number in \[0, 1\]"),
+        ({"explore_floor": "0.1"}, r"explore_floor must be a number in \[0, 1\]"),
     ],
 )
 def test_bad_exploration_settings_are_refused(changes, message) -> None:
@@ -155,3 +223,15 @@ def test_a_token_router_refuses_to_explore() -> None:
     )
     with pytest.raises(ValueError, match="feature rows"):
         router.route(prompts[:2], policy=RoutingPolicy(explore="linucb"))
+
+
+def test_the_documented_exploring_policy_loads() -> None:
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # the standard library's from Python 3.11
+    text = (Path(__file__).parents[2] / "docs" / "learning.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[policy\].*?)```", text, re.S)
+    assert block is not None, "docs/learning.md shows an exploring [policy]"
+    policy = RoutingPolicy.from_dict(tomllib.loads(block.group(1))["policy"])
+    assert (policy.explore, policy.explore_share, policy.explore_floor) == ("thompson", 0.2, 0.1)

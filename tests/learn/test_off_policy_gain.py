@@ -74,3 +74,41 @@ def test_the_logging_policy_itself_has_no_snips_gain(seed: int, n: int) -> None:
     assert abs(report.snips_gain.value) < 1e-12
     assert report.snips_gain.low <= 1e-12 <= report.snips_gain.high + 2e-12
     assert report.unsupported == 0.0
+
+
+def unseen_gain_log(n: int, seed: int) -> tuple[np.ndarray, ...]:
+    """A greedy logger (expert 0 always, μ = 1) and a candidate that is worse where it differs.
+
+    Expert 0 earns 0.8 on kind-A prompts and 0.2 on kind-B; the candidate keeps expert 0 on A
+    and sends B to expert 1, which earns 0.1 there, though its reward model claims 0.9. On the
+    prompts the log shows (A) the candidate looks better than the logger's mean (0.5); its true
+    gain is 0.5·0.8 + 0.5·0.1 − 0.5 = −0.05.
+    """
+    rng = np.random.default_rng(seed)
+    kind_b = rng.random(n) < 0.5
+    spread = np.zeros((n, 2))
+    spread[:, 0] = 1.0
+    rewards = (rng.random(n) < np.where(kind_b, 0.2, 0.8)).astype(float)
+    pi = np.zeros((n, 2))
+    pi[np.arange(n), kind_b.astype(int)] = 1.0
+    model = np.where(kind_b[:, None], [0.2, 0.9], [0.8, 0.1])
+    return rewards, np.zeros(n, np.intp), np.ones(n), spread, pi, model
+
+
+def test_a_gain_that_only_shows_through_unseen_mass_is_not_promoted() -> None:
+    r, a, mu, spread, pi, model = unseen_gain_log(2000, 3)
+    truth_gain = 0.5 * 0.8 + 0.5 * 0.1 - float(r.mean())
+    for known in (spread, None):  # with the logging spread (exact m) and without it
+        report = gain_report(r, a, mu, pi, model, logging_spread=known, bootstrap=300)
+        assert report.dr_gain.value > 0.2  # the reward model's fill makes it look better
+        assert not report.beats_logging()
+        assert report.snips_gain.low < 0 and report.dr_gain.low < 0
+        assert report.snips_gain.contains(truth_gain) and report.dr_gain.contains(truth_gain)
+        # the gain's interval spans what the value's spans: at least m · (r_max − r_min) wide
+        assert report.dr_gain.high - report.dr_gain.low >= 0.5 - 0.01
+    assert report.unsupported is None
+    exact = gain_report(r, a, mu, pi, model, logging_spread=spread, bootstrap=300)
+    assert exact.unsupported == 0.5 * 0 + float(pi[:, 1].mean())
+    # the supported part alone (what the gain's interval used to be) would have promoted it
+    seen = np.flatnonzero(pi[:, 0] == 1)
+    assert r[seen].mean() - r.mean() > 0.25

@@ -84,6 +84,10 @@ def test_config_policy_replaces_the_saved_one_and_prices_apply(tmp_path: Path) -
         ),
         (lambda t: t + "\n[sticky]\nswitch_confidence = 2\n", "sticky.switch_confidence"),
         (lambda t: t + "\n[policy]\nlamda = 1\n", r"\[policy\]: unknown policy field"),
+        (
+            lambda t: t + "\n[policy]\nexplore_floor = 1.5\n",
+            r"\[policy\]: explore_floor must be a number in \[0, 1\].*e\.g\. 0\.1",
+        ),
         (lambda t: t + "\n[server]\napi_key_env = 'sk-123 secret'\n", "must name an environment"),
         (lambda t: t + "\n[feedback]\nsave_every_events = 0\n", "save_every_events"),
         (lambda t: t.split("[[experts]]")[0], "no experts"),
