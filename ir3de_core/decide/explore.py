@@ -105,7 +105,8 @@ def exploration_probabilities(
     greedy_p[rows, greedy] = 1.0
     available = np.isfinite(value)
     if method == "linucb":
-        bonus = np.where(available, value + strength * spread, -np.inf)
+        lift = strength * spread if strength > 0 else np.zeros_like(spread)  # 0 · ∞ is not 0
+        bonus = np.where(available, value + lift, -np.inf)
         ucb = np.zeros((n, k))
         ucb[rows, _argmax(bonus)] = 1.0
         rule = ucb

@@ -80,6 +80,17 @@ def test_linucb_mixture_is_exact() -> None:
     np.testing.assert_allclose(deterministic, [[0.0, 1.0]])
 
 
+def test_linucb_at_strength_zero_is_greedy_even_beside_an_expert_without_data() -> None:
+    """An expert without data has an infinite spread; a bonus of 0 · ∞ must not be NaN (which
+    argmax would pick): at strength 0 LinUCB's rule is the greedy expert."""
+    value, spread = np.array([[0.5, 0.45]]), np.array([[0.01, np.inf]])
+    p = exploration_probabilities(
+        value, spread, np.array([0]), np.array([True]),
+        method="linucb", strength=0.0, share=1.0, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    np.testing.assert_allclose(p, [[1.0, 0.0]])
+
+
 def test_linucb_with_a_floor_is_the_stated_mixture() -> None:
     value, spread = np.array([[0.5, 0.45, -np.inf]]), np.array([[0.01, 0.2, 0.1]])
     p = exploration_probabilities(
