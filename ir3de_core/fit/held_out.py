@@ -218,22 +218,11 @@ def _concatenated(tables: Sequence[ExpertScores], order: NDArray[np.intp]) -> Ex
 def fold_features(state: RoutedState, held: HeldOut, folds: int) -> list[Features | None]:
     """Each fold's held-out prompts, featurized once for a representation (rows the sample
     kept are reused)."""
+    if state.token_scorer is None:  # rows: indexed from the sample or featurized, by fold
+        return list(FoldRows(state, held, folds))
     out: list[Features | None] = []
-    kept = held.features
     per_fold = [np.flatnonzero(held.folds == f) for f in range(folds)]
-    if (
-        state.token_scorer is None
-        and kept is not None
-        and kept.shape[1] == state.statistics.n_features
-    ):
-        everything: Features = kept
-    elif state.token_scorer is None:  # rows wider than the sample keeps: fold by fold, so
-        return [  # the rows of every held-out prompt are not held twice (all, then by fold)
-            state.featurize([held.prompts[i] for i in rows.tolist()]) if rows.size else None
-            for rows in per_fold
-        ]
-    else:
-        everything = state.featurize(held.prompts)
+    everything = state.featurize(held.prompts)
     for rows in per_fold:
         if isinstance(everything, TokenBatch):
             ids = [
