@@ -10,8 +10,9 @@ mean is ``K = H G_cc H = G_cc − r1ᵀ − 1rᵀ + s`` (H the centring matrix),
 score against it through ``A = (Z − μ)(X_c − μ)ᵀ`` as ``A − a1ᵀ − 1rᵀ + s`` (``a = A 1/m``).
 The shift by μ keeps the centring well conditioned (the complement's mean is close to μ). The
 rest is the dual form of `kept_rows`: ``K = U Λ Uᵀ``, ``ZV = (Z − μ_c) Xcᵀ U Λ^(-1/2)``,
-``B = Λ^(1/2) Uᵀ(Y_c − ȳ_c)``. Held-out rows equal to their fold's rows (the usual case) reuse
-G's blocks; others are multiplied against the shifted folds.
+``B = Λ^(1/2) Uᵀ(Y_c − ȳ_c)``. Held-out rows equal to rows of their fold (the usual case: the
+held-out sample is the fold's rows, in hash order) reuse G's rows; others are multiplied
+against the shifted folds.
 """
 
 from __future__ import annotations
@@ -109,13 +110,39 @@ def _held_gram(
     others: Sequence[int],
     shift: FloatArray,
 ) -> FloatArray:
-    """``(Z − μ)(X_c − μ)ᵀ`` (n_h × m): G's rows when Z is the fold's own rows."""
+    """``(Z − μ)(X_c − μ)ᵀ`` (n_h × m): G's rows for held rows equal to a row of the fold (the
+    held-out sample is the fold's rows in hash order), multiplied against the shifted folds for
+    the others."""
     z = np.asarray(held, dtype=np.float64)
-    if fold is not None and z.shape == fold.x.shape and np.array_equal(z, fold.x):
-        return np.asarray(gram[np.ix_(np.arange(*span), index)])
-    shifted = z - shift
+    found = _positions_in(z, fold.x) if fold is not None else np.full(z.shape[0], -1)
+    have = found >= 0
+    if have.all():
+        return np.asarray(gram[np.ix_(span[0] + found, index)])
+    out = np.empty((z.shape[0], index.size))
+    out[have] = gram[np.ix_(span[0] + found[have], index)]
+    shifted = z[~have] - shift
     blocks = [shifted @ (folds[g].x - shift).T for g in others]  # type: ignore[union-attr]
-    return np.concatenate(blocks, axis=1)
+    out[~have] = np.concatenate(blocks, axis=1)
+    return out
+
+
+def _positions_in(z: FloatArray, x: FloatArray) -> NDArray[np.intp]:
+    """For each row of z (n_z, d), the index of a row of x (m, d) equal to it, or −1: rows are
+    paired by a random projection (sorted, nearest either side) and checked for equality, so
+    a pairing is never wrong, only possibly missed (then the row is multiplied)."""
+    out = np.full(z.shape[0], -1, dtype=np.intp)
+    if z.shape[1] != x.shape[1] or not x.shape[0]:
+        return out
+    probe = np.random.default_rng(0).standard_normal(x.shape[1])
+    keys = x @ probe
+    order = np.argsort(keys, kind="stable")
+    near = np.searchsorted(keys[order], z @ probe)
+    for i, at in enumerate(near.tolist()):
+        for j in (at, at - 1):
+            if 0 <= j < order.size and np.array_equal(z[i], x[order[j]]):
+                out[i] = order[j]
+                break
+    return out
 
 
 def _projected(

@@ -15,6 +15,7 @@ from ir3de_core import HashingFeaturizer, IR3DERouter
 from ir3de_core.fit import fold_paths
 from ir3de_core.fit.fold_paths import fold_projections
 from ir3de_core.ridge.combine import total_of
+from ir3de_core.ridge.dual_folds import _positions_in
 from ir3de_core.ridge.kept_rows import KeptRows
 from ir3de_core.ridge.statistics import SufficientStatistics
 from ir3de_core.settings import RouterSettings
@@ -88,15 +89,29 @@ def test_dual_folds_score_rows_other_than_their_own_exactly(
     router_settings = RouterSettings.from_params({"target": "quality"})
     other = np.random.default_rng(seed + 1).normal(size=(4, d)) + offset
     alphas = [0.5, 30.0]
-    got = fold_projections(totals, kept, alphas, router_settings, [other, None, X[fold == 2]])
+    mixed = np.vstack([X[fold == 2][::-1], other[:1]])  # its own rows, reordered, and a new one
+    got = fold_projections(totals, kept, alphas, router_settings, [other, None, mixed])
     assert got[1][1] is None
-    for f, held in ((0, other), (2, X[fold == 2])):
+    for f, held in ((0, other), (2, mixed)):
         path = got[f][1]
         assert path is not None
         for i, alpha in enumerate(alphas):
             exact = _least_squares(X[fold != f], Y[fold != f], held, alpha, False)
             scale = 1 + np.abs(exact).max()
             np.testing.assert_allclose(path.scores(i), exact, rtol=0, atol=1e-9 * scale)
+
+
+def test_held_rows_are_paired_with_equal_rows_of_their_fold() -> None:
+    """The held-out sample is a fold's rows in another order (by hash): each is found in the
+    fold (duplicates included), so its products come from the Gram; a new row is not."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 300))
+    x[7] = x[3]
+    z = np.vstack([x[rng.permutation(50)], rng.normal(size=(2, 300)), x[3] + 1e-12])
+    found = _positions_in(z, x)
+    assert (found[-3:] == -1).all()
+    np.testing.assert_array_equal(x[found[:50]], z[:50])
+    assert _positions_in(z[:, :10], x).tolist() == [-1] * 53
 
 
 def _least_squares(
