@@ -2,7 +2,7 @@
 
 A fit holds the prompts' feature rows, each fold's statistics and eigendecomposition (a scatter
 is a factor of min(rows, d) rows of d numbers), the coefficients of the α being scored, and the
-held-out score tables (n × k numbers each) of the candidates still in the running. The estimate
+held-out score tables (h × k numbers each, h = min(n, 8,192) held-out prompts) of the candidates still in the running. The estimate
 below counts those arrays in float64; it is an upper bound on the arrays, not on Python's own
 overhead (about 0.2 GB with numpy, scipy and scikit-learn imported). A fit that would need more
 than the memory available is refused with `FitMemoryError`, which names what to change, instead
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ir3de_core.exceptions import FitMemoryError
+from ir3de_core.fit.folds import SAMPLE_SIZE
 
 __all__ = ["FitMemoryError", "FitSize", "available_memory", "check_fit_memory"]
 
 _FLOAT = 8  # bytes
-_HELD_TABLES = 10  # n × k tables alive at once: 3 arrays for the best, the current and the prior
+_HELD_TABLES = 10  # h × k tables alive at once: 3 arrays for the best, the current and the prior
 _BASE = 8 << 20  # bytes: small temporaries that do not grow with the data
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -50,22 +51,23 @@ class FitSize:
     @property
     def nbytes(self) -> int:
         """Estimated peak bytes of the fit's arrays:
-        ``8·[n·d + n·k + s·min(n, d)·d + c·k·d + 10·n·k] + 8 MiB``: the rows, the targets,
+        ``8·[n·d + n·k + s·min(n, d)·d + c·k·d + 10·h·k] + 8 MiB``: the rows, the targets,
         ``s = 2·folds + 2`` copies of the scatters (each fold's and the total's, and their
         eigenvectors), ``c = folds + 6`` d × k arrays when tuned (each fold's cross-products
         and the total's, two merge temporaries, one fold's projection temporary, the final
         coefficients: held-out rows are scored along the α path from per-fold projections,
-        never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables (only
-        when settings are tuned).
+        never from an α's d × k weights) or ``c = 8`` untuned, and the held-out tables of the
+        h = min(n, 8,192) held-out prompts (`folds.SAMPLE_SIZE`; only when settings are tuned).
 
         Tuned in the dual form (`FitSpec.part`'s parts: their folds go before the final solve),
         no fold has a scatter or cross-products of its own:
-        ``8·[(2 + 3/folds)·n·d + 3·n² + 2·k·d + n·k + 10·n·k] + 8 MiB``: each fold's rows
+        ``8·[(2 + 3/folds)·n·d + 3·n² + 2·k·d + n·k + 10·h·k] + 8 MiB``: each fold's rows
         and the total's factor (the folds' rows stacked, then centred in place; its thin QR,
         after the folds are dropped, is formed in one copy), one fold's held-out rows and their
         featurizing; one Gram of every row (``ridge.dual_folds``), a fold's kernel and its
         eigenvectors; the total's cross-products and the final coefficients (one GEMM)."""
         n, d, k = self.n_prompts, self.n_features, self.n_groups
+        held = min(n, SAMPLE_SIZE)
         if self.dual and self.folds:
             words = (
                 2 * n * d
@@ -73,13 +75,13 @@ class FitSize:
                 + 3 * n * n
                 + 2 * k * d
                 + n * k
-                + _HELD_TABLES * n * k
+                + _HELD_TABLES * held * k
             )
             return _FLOAT * words + _BASE
         scatters = 2 * self.folds + 2
         crosses = (4 if self.dual else self.folds + 6) if self.folds else 8
         rows = n * d if self.rows_kept else 0
-        tables = _HELD_TABLES * n * k if self.folds else 0
+        tables = _HELD_TABLES * held * k if self.folds else 0
         words = rows + n * k + scatters * min(n, d) * d + crosses * k * d + tables
         return _FLOAT * words + _BASE
 

@@ -31,10 +31,12 @@ def test_formula_counts_rows_statistics_and_tables() -> None:
     assert FitSize(n, d, k, folds, dual=True).nbytes == dual  # folds kept as rows
     untuned = FitSize(n, d, k, 0, rows_kept=False)
     assert untuned.nbytes == 8 * (n * k + 2 * n * d + 8 * k * d) + (8 << 20)
-    # past n = d a scatter is dense: d² per copy, however many prompts
-    assert FitSize(10**6, 64, 3, 5).nbytes - FitSize(10**6 - 1, 64, 3, 5).nbytes == 8 * (
-        64 + 3 + 30
-    )
+    # the candidates are scored on at most 8,192 held-out prompts: tables stop growing there
+    big = FitSize(100_000, 4096, 10_000, 5, dual=False).nbytes
+    assert big - FitSize(100_000, 4096, 9_999, 5).nbytes == 8 * (100_000 + 11 * 4096 + 10 * 8192)
+    # past n = d a scatter is dense: d² per copy, however many prompts (and past 8,192 the
+    # held-out tables are full): a prompt more adds only its row and its targets
+    assert FitSize(10**6, 64, 3, 5).nbytes - FitSize(10**6 - 1, 64, 3, 5).nbytes == 8 * (64 + 3)
 
 
 def test_refusal_names_the_sizes_and_the_fixes() -> None:
