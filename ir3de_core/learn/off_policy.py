@@ -166,8 +166,9 @@ def off_policy_report(
     else:  # the model's fill of an unknown part may be off by its whole range either way
         span = unsupported * (bounds[1] - bounds[0])
         dr = Estimate(dr.value, dr.low - span, dr.high + span)
-    if unsupported > 0:  # a widened interval never needs to leave the rewards' range
-        ips, snips, dr = (_clipped(e, bounds) for e in (ips, snips, dr))
+    # a policy's value is a mean of rewards: no estimate or interval needs to leave their range
+    # (IPS's weights can push both past it, widened or not)
+    ips, snips, dr = (_clipped(e, bounds) for e in (ips, snips, dr))
     return OffPolicyReport(
         n=n, logging=_estimate(r.mean(), r[resample].mean(axis=1), q), ips=ips, snips=snips,
         dr=dr, effective_n=overlap.effective_n, level=level, overlap=overlap,
@@ -175,6 +176,9 @@ def off_policy_report(
 
 
 def _clipped(e: Estimate, bounds: tuple[float, float]) -> Estimate:
+    """`e` held to the rewards' `bounds` (NaN bounds of an empty estimate stay NaN)."""
+    if math.isnan(e.low):
+        return e
     low, high = max(e.low, bounds[0]), min(e.high, bounds[1])
     return Estimate(min(max(e.value, bounds[0]), bounds[1]), low, high)
 

@@ -119,3 +119,23 @@ def test_the_cli_says_what_a_log_lacks(tmp_path, capsys) -> None:
     model = fit_router().save(tmp_path / "model")
     assert main(["evaluate", "--model", str(model), "--log", str(path)]) == 2
     assert "propensity" in capsys.readouterr().err
+
+
+def test_estimates_stay_in_the_rewards_range_when_every_expert_is_logged() -> None:
+    """A rare expert (logged with probability 0.05) chosen 4 times in 40 and always right: the
+    importance weights (20) push IPS to 2 on rewards in [0, 1]; a policy's value cannot leave the
+    rewards' range, so neither does any estimate or interval (nothing here is unseen)."""
+    n = 40
+    spread = np.tile([0.95, 0.05], (n, 1))
+    chosen = np.zeros(n, dtype=int)
+    chosen[:4] = 1
+    rewards = (chosen == 1).astype(float)
+    report = off_policy_report(
+        rewards, chosen, spread[np.arange(n), chosen], np.tile([0.0, 1.0], (n, 1)),
+        logging_spread=spread, reward_range=(0.0, 1.0),
+    )  # fmt: skip
+    assert report.overlap.unsupported == 0.0
+    assert float(np.mean(rewards * (chosen == 1) / 0.05)) == pytest.approx(2.0)  # unclipped IPS
+    for estimate in (report.ips, report.snips, report.dr):
+        assert 0.0 <= estimate.low <= estimate.value <= estimate.high <= 1.0, estimate
+    assert report.ips.value == 1.0
