@@ -286,10 +286,22 @@ def _phases(
     routing = _metric_sum(gateway, "ir3de_routing_seconds_sum")
     folded = {
         "folded": float(health["folded"]),
-        "metric": _metric_sum(gateway, "ir3de_feedback_events_total{"),
+        "metric": _metric_reaching(gateway, "ir3de_feedback_events_total{", sent),
         "routing_ms": 1000 * routing / _metric_sum(gateway, "ir3de_routing_seconds_count"),
     }
     return phases, sent, folded
+
+
+def _metric_reaching(gateway: str, name: str, sent: int, timeout: float = 60.0) -> float:
+    """`name`'s sum on ``/metrics`` once the worker answering counts `sent` (each worker folds
+    the shared log on its own thread: the one answering ``/healthz`` may be ahead of the one
+    answering ``/metrics``), or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = _metric_sum(gateway, name)
+        if value >= sent or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
 
 
 def _folded(gateway: str, sent: int, timeout: float = 60.0) -> dict[str, Any]:
