@@ -38,9 +38,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -50,6 +51,8 @@ from ir3de_cli.sample import demo_records
 from ir3de_core import IR3DERouter
 
 __all__ = ["Phase", "fake_upstream", "main", "run"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,7 +83,7 @@ def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> 
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            msg = f"{process.args} exited with {process.returncode} before answering"
+            msg = f"{process.args!r} exited with {process.returncode} before answering"
             raise RuntimeError(msg)
         try:
             with urllib.request.urlopen(url, timeout=2):
@@ -292,26 +295,30 @@ def _phases(
     return phases, sent, folded
 
 
-def _metric_reaching(gateway: str, name: str, sent: int, timeout: float = 60.0) -> float:
+def _metric_reaching(gateway: str, name: str, sent: int) -> float:
     """`name`'s sum on ``/metrics`` once the worker answering counts `sent` (each worker folds
     the shared log on its own thread: the one answering ``/healthz`` may be ahead of the one
-    answering ``/metrics``), or after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = _metric_sum(gateway, name)
-        if value >= sent or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+    answering ``/metrics``), or after a minute."""
+    return _polled(lambda: _metric_sum(gateway, name), lambda value: value >= sent)
 
 
-def _folded(gateway: str, sent: int, timeout: float = 60.0) -> dict[str, Any]:
+def _folded(gateway: str, sent: int) -> dict[str, Any]:
     """The feedback counts of ``/healthz`` once the worker answering has folded `sent` events
-    (a shared log is folded on its own thread, after the ack), or after `timeout` seconds."""
+    (a shared log is folded on its own thread, after the ack), or after a minute."""
+
+    def health() -> dict[str, Any]:
+        return dict(httpx.get(f"{gateway}/healthz").json()["feedback"])
+
+    return _polled(health, lambda counts: counts["folded"] >= sent)
+
+
+def _polled(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0) -> T:
+    """`read()` every 0.2 s until `done` says its value is final, or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while True:
-        health: dict[str, Any] = httpx.get(f"{gateway}/healthz").json()["feedback"]
-        if health["folded"] >= sent or time.monotonic() > deadline:
-            return health
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
         time.sleep(0.2)
 
 

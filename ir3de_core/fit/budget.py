@@ -2,11 +2,12 @@
 
 A fit holds the prompts' feature rows, each fold's statistics and eigendecomposition (a scatter
 is a factor of min(rows, d) rows of d numbers), the coefficients of the α being scored, and the
-held-out score tables (h × k numbers each, h = min(n, 8,192) held-out prompts) of the candidates still in the running. The estimate
-below counts those arrays in float64; it is an upper bound on the arrays, not on Python's own
-overhead (about 0.2 GB with numpy, scipy and scikit-learn imported). A fit that would need more
-than the memory available is refused with `FitMemoryError`, which names what to change, instead
-of being killed by the kernel halfway through.
+held-out score tables (h × k numbers each, h = min(n, 8,192) held-out prompts) of the
+candidates still in the running. The estimate below counts those arrays in float64; it is an
+upper bound on the arrays, not on Python's own overhead (about 0.2 GB with numpy, scipy and
+scikit-learn imported). A fit that would need more than the memory available is refused with
+`FitMemoryError`, which names what to change, instead of being killed by the kernel halfway
+through.
 """
 
 from __future__ import annotations
